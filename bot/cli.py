@@ -1,0 +1,188 @@
+"""The ``imagebot`` command: run, console, migrate, check-config, credits, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+from core.errors import ConfigurationError, ImagebotError, UserFacingError
+from core.settings import Settings, describe, load_settings
+
+log = logging.getLogger("imagebot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imagebot",
+        description="Self-hosted Discord and Telegram bot for GPT Image generation and editing.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="start every configured adapter and the worker (default)")
+    run.add_argument(
+        "--role",
+        action="append",
+        choices=["bot", "worker", "web", "scheduler"],
+        help="run only these roles (repeatable); default: all",
+    )
+    sub.add_parser("console", help="use imagebot in this terminal, no tokens needed")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("check-config", help="say what is configured and what is missing")
+
+    credits = sub.add_parser("credits", help="operator tools for credits")
+    csub = credits.add_subparsers(dest="credits_command", required=True)
+    grant = csub.add_parser("grant", help="give credits to a user")
+    grant.add_argument("user", help="platform:id, e.g. telegram:123456")
+    grant.add_argument("amount", type=int)
+    grant.add_argument("--reason", default="operator grant")
+    grant.add_argument("--action-id", help="idempotency key (default: random)")
+    revoke = csub.add_parser("revoke", help="take credits from a user")
+    revoke.add_argument("user")
+    revoke.add_argument("amount", type=int)
+    revoke.add_argument("--reason", default="operator revoke")
+    revoke.add_argument("--action-id")
+    show = csub.add_parser("show", help="a user's balance and recent ledger")
+    show.add_argument("user")
+
+    keys = sub.add_parser("keys", help="encryption keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    ksub.add_parser("new", help="print a new random IMAGEBOT_ENCRYPTION_KEY")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    _setup_logging(os.environ.get("IMAGEBOT_LOG_LEVEL", "INFO"), quiet=command == "console")
+    if command == "keys":
+        print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        return 0
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"Configuration problem:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        if command == "check-config":
+            return _check_config(settings)
+        if command == "migrate":
+            return asyncio.run(_migrate(settings))
+        if command == "credits":
+            return asyncio.run(_credits(settings, args))
+        if command == "console":
+            return asyncio.run(_console(settings))
+        return asyncio.run(_run(settings, args.role if command == "run" else None))
+    except ConfigurationError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
+    except UserFacingError as exc:
+        print(exc.user_message, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(level: str, *, quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # Libraries log request URLs, which can carry tokens (Telegram puts them in paths).
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "telegram", "discord", "stripe"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _check_config(settings: Settings) -> int:
+    report = describe(settings)
+    width = max(len(var) for _, var, _ in report.lines)
+    marks = {"ok": "ok     ", "missing": "missing", "warning": "warning"}
+    for status, var, words in report.lines:
+        print(f"{marks[status]}  {var.ljust(width)}  {words}")
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from storage.database import Database
+
+    db = Database(settings.database_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _console(settings: Settings) -> int:
+    from bot.console.app import run_console
+    from bot.wiring import build_core
+
+    core = await build_core(settings, console=True)
+    return await run_console(core)
+
+
+async def _run(settings: Settings, roles: list[str] | None) -> int:
+    adapters = [name for name, token in (("telegram", settings.telegram_token),
+                                         ("discord", settings.discord_token)) if token]
+    if not adapters:
+        # No platform configured: the README's first command lands here on a fresh machine.
+        print("No IMAGEBOT_TELEGRAM_TOKEN or IMAGEBOT_DISCORD_TOKEN set: opening the console.",
+              file=sys.stderr)
+        return await _console(settings)
+    from bot.runner import run_service
+
+    return await run_service(settings, adapters=adapters, roles=set(roles or []))
+
+
+async def _credits(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.wiring import build_core
+
+    platform, _, user_id = args.user.partition(":")
+    if not user_id:
+        print("Give the user as platform:id, e.g. telegram:123456", file=sys.stderr)
+        return 2
+    from core.providers.demo import DemoImageModel
+
+    core = await build_core(settings, model=DemoImageModel())
+    try:
+        if args.credits_command == "show":
+            from core.types import Actor
+
+            user_pk = await core.credits.user_for(Actor(platform, user_id))
+            if user_pk is None:
+                print(f"No user {args.user}.", file=sys.stderr)
+                return 1
+            from bot.console.render import render_balance
+
+            print(render_balance(await core.credits.balance(user_pk, recent=20)))
+            return 0
+        amount = args.amount if args.credits_command == "grant" else -args.amount
+        if args.amount <= 0:
+            print("The amount must be a positive number.", file=sys.stderr)
+            return 2
+        action = args.action_id or secrets.token_hex(8)
+        applied, balance = await core.credits.operator_grant(
+            platform, user_id, amount, action_id=action, reason=args.reason
+        )
+        verb = "granted" if amount > 0 else "revoked"
+        if applied:
+            print(f"{verb} {abs(amount)} credits to {args.user}; balance now {balance}")
+        else:
+            print(f"action {action} was already applied; balance {balance}")
+        return 0
+    except ImagebotError as exc:
+        print(getattr(exc, "user_message", str(exc)), file=sys.stderr)
+        return 1
+    finally:
+        await core.aclose()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

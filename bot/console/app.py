@@ -1,0 +1,200 @@
+"""``imagebot console``: the real core in the terminal, as one local user.
+
+Reads one command per line (a prompt when standard input is a terminal); when input
+ends, it waits for the jobs it started and exits, so sessions can be scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.console.render import (
+    ConsoleNotifier,
+    render_balance,
+    render_history,
+    render_submitted,
+)
+from core.app import Core
+from core.commands import parse_options
+from core.errors import ConfigurationError, UserFacingError, user_message_for
+from core.model_specs import spec_for
+from core.types import Actor, Conversation, GenerateRequest, InputImage, ReplyTarget
+
+HELP = """Commands:
+  /imagine <prompt> [--size WxH | --ar W:H] [--quality low|medium|high] [--n 1..4]
+           [--format png|jpeg|webp] [--transparent] [--ref path.png ...] [--mask mask.png]
+      generate an image; with --ref, edit those images
+  /history [page]     past results
+  /balance            credits and recent movements
+  /settings [name value]  show or change defaults (size, quality, format, n, background)
+  /help               this text
+  /quit               leave"""
+
+
+class ConsoleSession:
+    """One local user typing commands."""
+
+    def __init__(self, core: Core, *, out: TextIO | None = None) -> None:
+        self.core = core
+        self.out = out or sys.stdout
+        user = getpass.getuser() or "local"
+        self.actor = Actor("console", user, display_name=user)
+        self.conversation = Conversation("console", "local", is_private=True)
+        self.notifier = ConsoleNotifier(self.write)
+        core.notifier.register("console", self.notifier)
+        self.pending: set[str] = set()
+        self._counter = 0
+
+    def write(self, text: str) -> None:
+        """Print a line and flush (scripts read it at once)."""
+        print(text, file=self.out, flush=True)
+
+    async def handle(self, line: str) -> bool:
+        """Carry out one command line; False when the user wants to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        command, _, rest = line.partition(" ")
+        command = command.lower()
+        try:
+            if command in ("/quit", "/exit"):
+                return False
+            if command == "/help" or command == "/start":
+                self.write(HELP)
+            elif command in ("/imagine", "/edit"):
+                await self._imagine(rest, require_images=command == "/edit")
+            elif command == "/history":
+                page = int(rest) if rest.strip().isdigit() else 1
+                result = await self.core.history.page(self.actor, page)
+                self.write(render_history(result, str(self.core.settings.data_dir)))
+            elif command == "/balance":
+                user = await self.core.users.register(self.actor)
+                self.write(render_balance(await self.core.credits.balance(user.id)))
+            elif command == "/settings":
+                await self._settings(rest)
+            else:
+                self.write(f"Unknown command {command[:30]}. Type /help for the list.")
+        except UserFacingError as exc:
+            self.write(f"Sorry: {exc.user_message}")
+        except ValueError:
+            self.write("That did not look right. Type /help for the list.")
+        return True
+
+    async def _imagine(self, text: str, *, require_images: bool) -> None:
+        spec = spec_for(self.core.generation.model)
+        parsed = parse_options(text, spec, extra=("ref", "mask"))
+        inputs = tuple(self._read_image(p) for p in parsed.extra.get("ref", []))
+        masks = parsed.extra.get("mask", [])
+        mask = self._read_image(masks[0]) if masks else None
+        if require_images and not inputs:
+            self.write("Sorry: /edit needs at least one image: add --ref path/to/image.png")
+            return
+        self._counter += 1
+        request = GenerateRequest(
+            actor=self.actor,
+            conversation=self.conversation,
+            prompt=parsed.prompt,
+            options=parsed.options,
+            idempotency_key=f"console:{self.actor.user_id}:{asyncio.get_running_loop().time()}:"
+            f"{self._counter}",
+            reply_target=ReplyTarget("console", "local"),
+            inputs=inputs,
+            mask=mask,
+        )
+        submitted = await self.core.generation.submit(request)
+        self.pending.add(submitted.job.id)
+        self.write(render_submitted(submitted))
+
+    def _read_image(self, path: str) -> InputImage:
+        file = Path(path).expanduser()
+        try:
+            size = file.stat().st_size
+        except OSError:
+            raise _UserPathError(f"Cannot read {path}: no such file.") from None
+        if size > self.core.settings.max_input_bytes:
+            raise _UserPathError(
+                f"{path} is {size / 1e6:.1f} MB; the limit is "
+                f"{self.core.settings.max_input_bytes / 1e6:.0f} MB."
+            )
+        return InputImage(file.read_bytes(), "application/octet-stream", file.name)
+
+    async def _settings(self, rest: str) -> None:
+        parts = rest.split()
+        names = {"format": "output_format", "size": "size", "quality": "quality", "n": "n",
+                 "background": "background"}
+        if len(parts) == 2 and parts[0].lower() in names:
+            value: object = parts[1]
+            if names[parts[0].lower()] == "n" and parts[1].isdigit():
+                value = int(parts[1])
+            await self.core.users.update_settings(self.actor, **{names[parts[0].lower()]: value})
+        elif parts:
+            self.write("Use: /settings size 1536x1024 (or quality, format, n, background; "
+                       "value 'default' resets)")
+            return
+        current = await self.core.users.settings(self.actor)
+        self.write(
+            "Settings: "
+            + ", ".join(
+                f"{k}={getattr(current, v) if getattr(current, v) is not None else 'default'}"
+                for k, v in names.items()
+            )
+        )
+
+    async def wait_for_pending(self, timeout: float = 600.0) -> None:
+        """Wait until every job this session started has finished."""
+        async with asyncio.timeout(timeout):
+            while self.pending - self.notifier.finished:
+                await asyncio.sleep(0.05)
+
+
+class _UserPathError(UserFacingError):
+    code = "invalid_path"
+
+
+async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
+    """Run the session until /quit or end of input."""
+    stdin = stdin or sys.stdin
+    session = ConsoleSession(core)
+    interactive = stdin.isatty()
+    await core.worker.start(exclusive=core.exclusive_worker)
+    if core.model.name == "demo":
+        session.write(
+            "imagebot console, demo model (no OPENAI_API_KEY): images are labelled placeholders."
+        )
+    else:
+        warning = await core.model.check()
+        if warning:
+            session.write(f"Warning: {warning}")
+        session.write(f"imagebot console, model {core.settings.image_model}.")
+    session.write("Type /help for commands.")
+    try:
+        while True:
+            if interactive:
+                line = await asyncio.to_thread(_prompt_line, stdin)
+            else:
+                line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            try:
+                if not await session.handle(line):
+                    break
+            except ConfigurationError as exc:
+                session.write(str(exc))
+            except Exception as exc:  # never a traceback in the user's face
+                _, message = user_message_for(exc)
+                session.write(f"Sorry: {message}")
+        await session.wait_for_pending()
+    finally:
+        await core.aclose()
+    return 0
+
+
+def _prompt_line(stdin: TextIO) -> str:
+    try:
+        return input("> ") + "\n"
+    except EOFError:
+        return ""

@@ -1,0 +1,35 @@
+"""imagebot's own HTTP server: health now; webhooks and metrics mount here too."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from core.app import Core
+
+
+def build_http_app(core: Core) -> web.Application:
+    """The aiohttp application with the health endpoints."""
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            await core.credits.balance(0)
+        except Exception:
+            return web.json_response({"status": "database unreachable"}, status=503)
+        return web.json_response({"status": "ready"})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def start_http(core: Core) -> web.AppRunner:
+    """Serve on IMAGEBOT_HTTP_HOST:IMAGEBOT_HTTP_PORT; returns the runner to clean up."""
+    runner = web.AppRunner(build_http_app(core), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, core.settings.http_host, core.settings.http_port)
+    await site.start()
+    return runner

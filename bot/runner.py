@@ -1,0 +1,66 @@
+"""``imagebot run`` with platform tokens: adapters, worker and HTTP server in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.http import start_http
+from bot.wiring import build_core
+from core.errors import ConfigurationError
+from core.settings import Settings
+
+log = logging.getLogger("imagebot")
+
+# Each adapter module exposes ``async def start(core) -> stop`` (an async callable).
+ADAPTERS = {"telegram": "bot.telegram.app", "discord": "bot.discord.app"}
+ALL_ROLES = {"bot", "worker", "web", "scheduler"}
+
+
+async def run_service(settings: Settings, *, adapters: list[str], roles: set[str]) -> int:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    roles = roles or ALL_ROLES
+    starters: dict[str, Callable[[Any], Awaitable[Callable[[], Awaitable[None]]]]] = {}
+    if "bot" in roles:
+        for name in adapters:
+            try:
+                module = importlib.import_module(ADAPTERS[name])
+            except ModuleNotFoundError as exc:
+                raise ConfigurationError(
+                    f"The {name} adapter is not part of this build of imagebot yet; "
+                    f"unset IMAGEBOT_{name.upper()}_TOKEN or use `imagebot console`."
+                ) from exc
+            starters[name] = module.start
+    core = await build_core(settings, console=False)
+    warning = await core.model.check()
+    if warning:
+        log.warning("model check: %s", warning)
+    stoppers: list[Callable[[], Awaitable[None]]] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        if "web" in roles:
+            runner = await start_http(core)
+            stoppers.append(runner.cleanup)
+        for name, starter in starters.items():
+            stoppers.append(await starter(core))
+            log.info("adapter started: %s", name)
+        if "worker" in roles:
+            await core.worker.start(exclusive=core.exclusive_worker)
+        await stop.wait()
+        log.info("shutting down")
+        await core.worker.stop(grace=30.0)
+    finally:
+        for stopper in reversed(stoppers):
+            with contextlib.suppress(Exception):
+                await stopper()
+        await core.aclose()
+    return 0

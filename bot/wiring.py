@@ -1,0 +1,110 @@
+"""Composition: build settings-driven services once and hand a ``Core`` to the adapters."""
+
+from __future__ import annotations
+
+import logging
+
+from core.app import Core
+from core.clock import SystemClock
+from core.credits import CreditLedger, CreditsService
+from core.generation import GenerationLimits, GenerationService
+from core.history import HistoryService
+from core.images import ImageLimits
+from core.ports import Clock, ImageModel
+from core.pricing import PriceTable
+from core.providers import build_image_model
+from core.screening import BlocklistScreener, Screener
+from core.settings import Settings
+from core.users import UserService
+from core.worker import NotifierHub, Worker
+from storage.database import Database
+from storage.files import LocalFileStore
+from storage.uow import SqlUnitOfWorkFactory
+
+log = logging.getLogger("imagebot")
+
+
+async def build_core(
+    settings: Settings,
+    *,
+    console: bool = False,
+    model: ImageModel | None = None,
+    clock: Clock | None = None,
+    screener: Screener | None = None,
+    database: Database | None = None,
+    migrate: bool = True,
+    poll_interval: float = 1.0,
+    lease_seconds: float = 120.0,
+) -> Core:
+    """Open the database (migrating it), the file store and the model; wire the services."""
+    clock = clock or SystemClock()
+    db = database or Database(settings.database_url)
+    if migrate:
+        await db.migrate()
+    uow = SqlUnitOfWorkFactory(db)
+    files = LocalFileStore(settings.data_dir)
+    model = model or build_image_model(settings, console=console)
+    if model.notice:
+        log.warning("image provider: %s (%s)", model.name, model.notice)
+    else:
+        log.info("image provider: %s model=%s", model.name, settings.image_model)
+    if settings.encryption_key is None:
+        log.warning("IMAGEBOT_ENCRYPTION_KEY is not set: images and prompts are stored in plain form")
+    model_name = "demo" if model.name == "demo" else settings.image_model
+    prices = PriceTable.from_json(settings.prices)
+    ledger = CreditLedger(clock)
+    screener = screener or BlocklistScreener()
+    users = UserService(
+        uow, ledger, clock, free_credits=settings.free_credits, model=model_name
+    )
+    notifier = NotifierHub()
+    worker = Worker(
+        uow=uow,
+        files=files,
+        model=model,
+        ledger=ledger,
+        users=users,
+        screener=screener,
+        notifier=notifier,
+        clock=clock,
+        concurrency=settings.worker_concurrency,
+        per_user_limit=settings.per_user_concurrency,
+        max_attempts=settings.max_job_attempts,
+        partial_images=settings.partial_images,
+        poll_interval=poll_interval,
+        lease_seconds=lease_seconds,
+    )
+    generation = GenerationService(
+        uow=uow,
+        users=users,
+        ledger=ledger,
+        files=files,
+        prices=prices,
+        screener=screener,
+        clock=clock,
+        model=model_name,
+        limits=GenerationLimits(
+            max_queued_per_user=settings.max_queued_per_user,
+            image_limits=ImageLimits(
+                max_bytes=settings.max_input_bytes, max_pixels=settings.max_input_pixels
+            ),
+        ),
+        wake_workers=worker.wake,
+    )
+    core = Core(
+        settings=settings,
+        generation=generation,
+        credits=CreditsService(uow, ledger, clock),
+        history=HistoryService(uow, files),
+        users=users,
+        worker=worker,
+        notifier=notifier,
+        model=model,
+        files=files,
+        clock=clock,
+        exclusive_worker=db.is_sqlite,
+    )
+    if database is None:
+        core.on_close(db.dispose)
+    core.on_close(model.aclose)
+    return core

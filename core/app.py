@@ -1,0 +1,45 @@
+"""The ``Core`` object each adapter receives: every verb, built once by bot/wiring.py."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from core.credits import CreditsService
+from core.files import FileStore
+from core.generation import GenerationService
+from core.history import HistoryService
+from core.ports import Clock, ImageModel
+from core.settings import Settings
+from core.users import UserService
+from core.worker import NotifierHub, Worker
+
+
+@dataclass
+class Core:
+    """The domain services of one process, sharing one database and one file store."""
+
+    settings: Settings
+    generation: GenerationService
+    credits: CreditsService
+    history: HistoryService
+    users: UserService
+    worker: Worker
+    notifier: NotifierHub
+    model: ImageModel
+    files: FileStore
+    clock: Clock
+    exclusive_worker: bool
+    """True on SQLite: one worker process, so leftovers at start-up are recovered at once."""
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run ``closer`` when the core closes (last registered, first run)."""
+        self._closers.append(closer)
+
+    async def aclose(self) -> None:
+        """Stop the worker and release every resource."""
+        await self.worker.stop(grace=0)
+        for closer in reversed(self._closers):
+            await closer()
+        self._closers.clear()

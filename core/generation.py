@@ -1,0 +1,313 @@
+"""Submitting generations and edits: validate, screen, price, reserve and queue.
+
+The life of a job (DESIGN.md): ``received -> screened -> reserved -> queued`` happen in
+this module within one call; the row is written once, in the transaction that holds
+the credits, as ``queued`` (or as ``rejected`` when screening refused it, with no
+credit moved). Workers take it from there (core/worker.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.credits import CreditLedger
+from core.errors import ContentRefused, InvalidRequest, NotFound
+from core.files import FileStore
+from core.images import ImageLimits, normalize_mask, normalize_reference
+from core.jobs import job_view, new_job_id
+from core.model_specs import resolve_options, spec_for
+from core.ports import Clock
+from core.pricing import PriceTable
+from core.repositories import ImageRecord, NewJob, UnitOfWorkFactory, UserRecord
+from core.screening import Screener
+from core.text import clean_prompt
+from core.types import (
+    Actor,
+    Conversation,
+    GenerateOptions,
+    GenerateRequest,
+    InputImage,
+    JobState,
+    JobView,
+    ReplyTarget,
+    Submitted,
+)
+from core.users import UserService
+
+log = logging.getLogger("imagebot.generation")
+
+
+@dataclass(frozen=True)
+class GenerationLimits:
+    """Queue and input limits of the service."""
+
+    max_queued_per_user: int = 20
+    image_limits: ImageLimits = ImageLimits()
+
+
+class GenerationService:
+    """The verbs ``generation.submit``, ``generation.repeat`` and ``generation.job``."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        users: UserService,
+        ledger: CreditLedger,
+        files: FileStore,
+        prices: PriceTable,
+        screener: Screener,
+        clock: Clock,
+        model: str,
+        limits: GenerationLimits,
+        wake_workers: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._uow = uow
+        self.users = users
+        self.ledger = ledger
+        self.files = files
+        self.prices = prices
+        self.screener = screener
+        self.clock = clock
+        self.model = model
+        self.limits = limits
+        self.wake_workers = wake_workers
+
+    def quote(self, options: GenerateOptions) -> int:
+        """The price of a job with these options, with the model's defaults applied."""
+        return self.prices.price(resolve_options(options, model=self.model))
+
+    async def submit(self, request: GenerateRequest) -> Submitted:
+        """Accept a job: one transaction holds its credits and queues it.
+
+        A redelivered event (same idempotency key) returns the job made the first time
+        and moves no credit. Raises a :class:`core.errors.UserFacingError` for anything
+        the user must change; a refusal by screening costs nothing.
+        """
+        spec = spec_for(self.model)
+        async with self._uow() as uow:
+            user, _ = await self.users.ensure(uow, request.actor)
+            existing = await uow.jobs.by_key(request.idempotency_key)
+            defaults = await uow.users.settings(user.id)
+            await uow.commit()
+        if existing is not None:
+            if existing.user_id != user.id:
+                raise NotFound()
+            return await self._existing(existing.id, user)
+
+        prompt = clean_prompt(request.prompt, max_chars=spec.max_prompt_chars)
+        options = resolve_options(
+            request.options, model=self.model, defaults=defaults, has_inputs=bool(request.inputs)
+        )
+        if len(request.inputs) > spec.max_inputs:
+            raise InvalidRequest(f"An edit takes at most {spec.max_inputs} images.")
+        if request.mask is not None and not request.inputs:
+            raise InvalidRequest("A mask needs an image to edit.")
+        if request.mask is not None and not spec.supports_mask:
+            raise InvalidRequest(f"The model {spec.name} does not take a mask.")
+
+        inputs, mask = await asyncio.to_thread(self._normalise, request.inputs, request.mask)
+        log.info("job received user=%s kind=%s", user.id, "edit" if inputs else "generate")
+
+        verdict = await self.screener.screen_input(prompt, inputs)
+        if not verdict.allowed:
+            await self._record_rejection(request, user, prompt, options.as_dict(), verdict.reason)
+            raise ContentRefused(verdict.reason)
+
+        job_id = new_job_id()
+        paths: list[str] = []
+        try:
+            stored_inputs = []
+            for idx, image in enumerate(inputs):
+                item = await self.files.write_image(user.id, f"jobs/{job_id}/input-{idx}", image.data)
+                paths.append(item.path)
+                stored_inputs.append(("input", idx, item))
+            if mask is not None:
+                item = await self.files.write_image(user.id, f"jobs/{job_id}/mask-0", mask.data)
+                paths.append(item.path)
+                stored_inputs.append(("mask", 0, item))
+
+            cost = self.prices.price(options)
+            now = self.clock.now()
+            async with self._uow() as uow:
+                if await uow.jobs.count_queued_for_user(user.id) >= self.limits.max_queued_per_user:
+                    raise InvalidRequest(
+                        f"You already have {self.limits.max_queued_per_user} images waiting; "
+                        "please wait for some to finish."
+                    )
+                fair_seq = await uow.jobs.next_fair_seq(user.id)
+                inserted = await uow.jobs.insert(
+                    NewJob(
+                        id=job_id,
+                        user_id=user.id,
+                        idempotency_key=request.idempotency_key,
+                        kind="edit" if inputs else "generate",
+                        state=JobState.QUEUED,
+                        prompt=prompt,
+                        options=options.as_dict(),
+                        cost=cost,
+                        platform=request.conversation.platform,
+                        chat_id=request.conversation.chat_id,
+                        reply_target=request.reply_target.to_json(),
+                        parent_job_id=request.parent_job_id,
+                        created_at=now,
+                    ),
+                    fair_seq,
+                )
+                if not inserted:
+                    # The same event raced us here; its job stands and this one never was.
+                    raise _Duplicate()
+                await self.ledger.hold(uow, user.id, cost, job_id)
+                for role, idx, item in stored_inputs:
+                    await uow.jobs.add_image(
+                        ImageRecord(
+                            job_id, user.id, role, idx, item.path, item.content_type,
+                            item.width, item.height, item.size_bytes,
+                        ),
+                        now,
+                    )
+                record = await uow.jobs.get(job_id)
+                assert record is not None
+                view = await job_view(uow, record, with_position=True)
+                account = await uow.ledger.account(user.id)
+                await uow.commit()
+        except _Duplicate:
+            await self._forget(paths)
+            async with self._uow() as uow:
+                existing = await uow.jobs.by_key(request.idempotency_key)
+            assert existing is not None
+            return await self._existing(existing.id, user)
+        except BaseException:
+            await self._forget(paths)
+            raise
+        log.info("job queued job=%s user=%s cost=%s", job_id, user.id, cost)
+        self.wake_workers()
+        return Submitted(view, created=True, balance=account.balance if account else 0)
+
+    async def repeat(
+        self,
+        actor: Actor,
+        job_id: str,
+        *,
+        idempotency_key: str,
+        conversation: Conversation,
+        reply_target: ReplyTarget,
+    ) -> Submitted:
+        """Run a finished job again with the same prompt, options and reference images
+        (Reroll): a new job, charged again."""
+        async with self._uow() as uow:
+            user, _ = await self.users.ensure(uow, actor)
+            job = await uow.jobs.get_for_user(job_id, user.id)
+            if job is None:
+                raise NotFound()
+            images = await uow.jobs.images(job.id)
+            await uow.commit()
+        inputs = []
+        mask = None
+        for image in images:
+            if image.role == "output":
+                continue
+            data = await self.files.read(image.path)
+            item = InputImage(data, image.content_type, image.path.rsplit("/", 1)[-1])
+            if image.role == "mask":
+                mask = item
+            else:
+                inputs.append(item)
+        opts = job.options
+        return await self.submit(
+            GenerateRequest(
+                actor=actor,
+                conversation=conversation,
+                prompt=job.prompt,
+                options=GenerateOptions(
+                    size=str(opts.get("size")),
+                    quality=str(opts.get("quality")),
+                    output_format=str(opts.get("output_format")),
+                    background=str(opts.get("background")),
+                    n=int(opts.get("n", 1)),
+                ),
+                idempotency_key=idempotency_key,
+                reply_target=reply_target,
+                inputs=tuple(inputs),
+                mask=mask,
+                parent_job_id=job.id,
+            )
+        )
+
+    async def job(self, actor: Actor, job_id: str) -> JobView:
+        """One of the actor's jobs; another user's id answers exactly like a missing one."""
+        async with self._uow() as uow:
+            user = await uow.users.find(actor.platform, actor.user_id)
+            job = await uow.jobs.get_for_user(job_id, user.id) if user else None
+            if job is None:
+                raise NotFound()
+            return await job_view(uow, job, with_position=True)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _normalise(
+        self, inputs: tuple[InputImage, ...], mask: InputImage | None
+    ) -> tuple[tuple[InputImage, ...], InputImage | None]:
+        limits = self.limits.image_limits
+        normal = tuple(
+            normalize_reference(i.data, filename=i.filename, limits=limits) for i in inputs
+        )
+        norm_mask = None
+        if mask is not None and normal:
+            norm_mask = normalize_mask(
+                mask.data, size=(normal[0].width, normal[0].height), limits=limits
+            )
+        return normal, norm_mask
+
+    async def _existing(self, job_id: str, user: UserRecord) -> Submitted:
+        async with self._uow() as uow:
+            job = await uow.jobs.get(job_id)
+            assert job is not None
+            view = await job_view(uow, job, with_position=True)
+            account = await uow.ledger.account(user.id)
+        return Submitted(view, created=False, balance=account.balance if account else 0)
+
+    async def _record_rejection(
+        self, request: GenerateRequest, user: UserRecord, prompt: str, options: dict[str, object],
+        reason: str,
+    ) -> None:
+        """Keep a refused request (the moderation record) without moving any credit."""
+        now = self.clock.now()
+        job_id = new_job_id()
+        async with self._uow() as uow:
+            await uow.jobs.insert(
+                NewJob(
+                    id=job_id,
+                    user_id=user.id,
+                    idempotency_key=request.idempotency_key,
+                    kind="edit" if request.inputs else "generate",
+                    state=JobState.REJECTED,
+                    prompt=prompt,
+                    options=dict(options),
+                    cost=0,
+                    platform=request.conversation.platform,
+                    chat_id=request.conversation.chat_id,
+                    reply_target=request.reply_target.to_json(),
+                    parent_job_id=request.parent_job_id,
+                    created_at=now,
+                ),
+                0,
+            )
+            await uow.jobs.transition(
+                job_id, (JobState.REJECTED,), JobState.REJECTED, now,
+                fields={"error_code": "content_refused", "error_message": reason[:500],
+                        "finished_at": now},
+            )
+            await uow.commit()
+        log.info("job rejected job=%s user=%s stage=input", job_id, user.id)
+
+    async def _forget(self, paths: list[str]) -> None:
+        for path in paths:
+            await self.files.delete(path)
+
+
+class _Duplicate(Exception):
+    """Internal: the idempotency key was taken by a concurrent submit."""

@@ -1,0 +1,254 @@
+"""Configuration from the environment (and ``.env``), built once in ``main()``.
+
+The variable names are a contract (DESIGN.md). Every setting has a working default except
+secrets; placeholder or malformed secrets are refused with a message in plain words.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigurationError
+from core.model_specs import DEFAULT_MODEL
+
+_PLACEHOLDER = re.compile(
+    r"(your|changeme|change-me|replace|placeholder|example|xxxx|\.\.\.|<|>|\s|^sk-$|^test$)",
+    re.IGNORECASE,
+)
+_TELEGRAM_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
+_DISCORD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
+
+
+def _secret(value: SecretStr | None, name: str, pattern: re.Pattern[str] | None = None,
+            hint: str = "") -> SecretStr | None:
+    if value is None:
+        return None
+    raw = value.get_secret_value().strip()
+    if not raw:
+        return None
+    if _PLACEHOLDER.search(raw):
+        raise ValueError(f"{name} looks like a placeholder, not a real secret")
+    if pattern is not None and not pattern.match(raw):
+        raise ValueError(f"{name} is malformed{': ' + hint if hint else ''}")
+    return SecretStr(raw)
+
+
+class Settings(BaseSettings):
+    """Every setting of imagebot. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGEBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./data/imagebot.db"
+    data_dir: Path = Path("./data")
+
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    discord_token: SecretStr | None = None
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
+
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    image_model: str = DEFAULT_MODEL
+    image_provider: Literal["openai", "demo"] | None = None
+    """``None`` means not chosen: ``openai``, except that the console falls back to demo."""
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_url: str | None = None
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    admins: str = ""
+    free_credits: int = Field(default=20, ge=0)
+    encryption_key: SecretStr | None = None
+
+    # Beyond the contract: tuning with safe defaults.
+    prices: str = ""
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    per_user_concurrency: int = Field(default=2, ge=1, le=64)
+    max_queued_per_user: int = Field(default=20, ge=1)
+    provider_max_retries: int = Field(default=3, ge=0, le=10)
+    provider_timeout_seconds: float = Field(default=300.0, gt=0)
+    partial_images: int = Field(default=2, ge=0, le=3)
+    max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_input_pixels: int = Field(default=50_000_000, ge=1024)
+    max_job_attempts: int = Field(default=3, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _telegram(cls, v: SecretStr | None) -> SecretStr | None:
+        return _secret(v, "IMAGEBOT_TELEGRAM_TOKEN", _TELEGRAM_TOKEN,
+                       "it should look like 123456:ABC-DEF... as given by @BotFather")
+
+    @field_validator("discord_token")
+    @classmethod
+    def _discord(cls, v: SecretStr | None) -> SecretStr | None:
+        return _secret(v, "IMAGEBOT_DISCORD_TOKEN", _DISCORD_TOKEN,
+                       "copy the bot token from the Developer Portal (three dot-separated parts)")
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _openai(cls, v: SecretStr | None) -> SecretStr | None:
+        return _secret(v, "OPENAI_API_KEY")
+
+    @field_validator("stripe_secret_key")
+    @classmethod
+    def _stripe(cls, v: SecretStr | None) -> SecretStr | None:
+        return _secret(v, "IMAGEBOT_STRIPE_SECRET_KEY", re.compile(r"^(sk|rk)_(test|live)_\w{8,}$"),
+                       "it should start with sk_test_, sk_live_, rk_test_ or rk_live_")
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _stripe_webhook(cls, v: SecretStr | None) -> SecretStr | None:
+        return _secret(v, "IMAGEBOT_STRIPE_WEBHOOK_SECRET", re.compile(r"^whsec_\w{8,}$"),
+                       "it should start with whsec_")
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _encryption(cls, v: SecretStr | None) -> SecretStr | None:
+        v = _secret(v, "IMAGEBOT_ENCRYPTION_KEY")
+        if v is not None:
+            try:
+                raw = base64.urlsafe_b64decode(v.get_secret_value().encode())
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "IMAGEBOT_ENCRYPTION_KEY must be 32 random bytes in URL-safe base64 "
+                    "(make one with: imagebot keys new)"
+                )
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        if v.startswith("postgresql://") or v.startswith("postgres://"):
+            # SQLAlchemy's plain postgresql:// means psycopg; the app speaks asyncpg.
+            v = "postgresql+asyncpg://" + v.split("://", 1)[1]
+        if not (v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")):
+            raise ValueError(
+                "IMAGEBOT_DATABASE_URL must be sqlite+aiosqlite:///path or "
+                "postgresql+asyncpg://user@host/db"
+            )
+        return v
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, v: str) -> str:
+        for item in filter(None, (p.strip() for p in v.split(","))):
+            platform, _, uid = item.partition(":")
+            if platform not in {"telegram", "discord", "console"} or not uid.strip():
+                raise ValueError(
+                    f"IMAGEBOT_ADMINS entry '{item}' should look like telegram:123 or discord:456"
+                )
+        return v
+
+    # --- derived -------------------------------------------------------------------------
+
+    @property
+    def admin_ids(self) -> frozenset[tuple[str, str]]:
+        """Operators as (platform, user id) pairs."""
+        pairs = set()
+        for item in filter(None, (p.strip() for p in self.admins.split(","))):
+            platform, _, uid = item.partition(":")
+            pairs.add((platform, uid.strip()))
+        return frozenset(pairs)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is a SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    def effective_provider(self, *, console: bool) -> Literal["openai", "demo"]:
+        """The provider to use: an explicit choice, else openai; the console falls back to demo."""
+        if self.image_provider is not None:
+            return self.image_provider
+        if console and self.openai_api_key is None and self.openai_base_url is None:
+            return "demo"
+        return "openai"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; malformed values raise ConfigurationError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err.get("loc", ())) or "setting"
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            lines.append(f"{_env_name(field)}: {msg}")
+        raise ConfigurationError("\n".join(lines)) from None
+
+
+def _env_name(field: str) -> str:
+    if field in {"OPENAI_API_KEY", "OPENAI_BASE_URL"}:
+        return field
+    return "IMAGEBOT_" + field.upper()
+
+
+@dataclass(frozen=True)
+class ConfigReport:
+    """What ``imagebot check-config`` prints: set, missing, and what the missing disables."""
+
+    lines: tuple[tuple[str, str, str], ...]
+    """(status, variable, words): status is ``ok``, ``missing`` or ``warning``."""
+
+
+def describe(settings: Settings) -> ConfigReport:
+    """Plain-words report of the configuration; never prints a secret's value."""
+    rows: list[tuple[str, str, str]] = []
+
+    def secret(var: str, value: SecretStr | None, missing: str) -> None:
+        rows.append(("ok", var, "set") if value is not None else ("missing", var, missing))
+
+    rows.append(("ok", "IMAGEBOT_DATABASE_URL", _redact_url(settings.database_url)))
+    rows.append(("ok", "IMAGEBOT_DATA_DIR", str(settings.data_dir)))
+    secret("IMAGEBOT_TELEGRAM_TOKEN", settings.telegram_token,
+           "the Telegram bot will not start")
+    secret("IMAGEBOT_DISCORD_TOKEN", settings.discord_token, "the Discord bot will not start")
+    provider = settings.effective_provider(console=False)
+    if provider == "demo":
+        rows.append(("warning", "IMAGEBOT_IMAGE_PROVIDER",
+                     "demo: every image is a labelled placeholder drawn locally"))
+    else:
+        secret("OPENAI_API_KEY", settings.openai_api_key,
+               "no real images: `imagebot run` refuses to start; `imagebot console` uses "
+               "the demo model")
+    rows.append(("ok", "IMAGEBOT_IMAGE_MODEL", settings.image_model))
+    rows.append(("ok", "OPENAI_BASE_URL", settings.openai_base_url or "OpenAI's"))
+    secret("IMAGEBOT_STRIPE_SECRET_KEY", settings.stripe_secret_key,
+           "no credit purchases: /buy and /subscribe are switched off")
+    secret("IMAGEBOT_STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret,
+           "payments cannot be confirmed: purchases never add credits")
+    if settings.encryption_key is None:
+        rows.append(("warning", "IMAGEBOT_ENCRYPTION_KEY",
+                     "not set: images and prompts are stored in plain form"))
+    else:
+        rows.append(("ok", "IMAGEBOT_ENCRYPTION_KEY", "set"))
+    if not settings.admin_ids:
+        rows.append(("missing", "IMAGEBOT_ADMINS", "nobody can use /admin"))
+    else:
+        rows.append(("ok", "IMAGEBOT_ADMINS", f"{len(settings.admin_ids)} operator(s)"))
+    rows.append(("ok", "IMAGEBOT_FREE_CREDITS", str(settings.free_credits)))
+    rows.append(("ok", "IMAGEBOT_HTTP_HOST/PORT", f"{settings.http_host}:{settings.http_port}"))
+    return ConfigReport(tuple(rows))
+
+
+def _redact_url(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)

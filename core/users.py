@@ -1,0 +1,109 @@
+"""Users: first contact, the free allowance, profile refresh, settings, pseudonyms."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from core.credits import CreditLedger
+from core.model_specs import resolve_options
+from core.ports import Clock
+from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
+from core.types import Actor, GenerateOptions, UserSettingsView
+
+PSEUDONYM_KEY = "pseudonym_secret"
+
+
+class UserService:
+    """Finds or registers the user behind an actor and keeps their settings."""
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, ledger: CreditLedger, clock: Clock, *, free_credits: int,
+        model: str,
+    ) -> None:
+        self._uow = uow
+        self.ledger = ledger
+        self.clock = clock
+        self.free_credits = free_credits
+        self.model = model
+        self._secret: bytes | None = None
+
+    async def ensure(self, uow: UnitOfWork, actor: Actor) -> tuple[UserRecord, bool]:
+        """The stored user for ``actor`` inside ``uow``; a new user gets the free allowance."""
+        now = self.clock.now()
+        user, created = await uow.users.get_or_create(
+            actor.platform, actor.user_id, actor.display_name, actor.locale, now
+        )
+        if created:
+            await uow.ledger.ensure_account(user.id, now)
+            if self.free_credits > 0:
+                await self.ledger.grant(
+                    uow, user.id, self.free_credits, key=f"welcome:{user.id}",
+                    note="welcome allowance",
+                )
+        elif actor.display_name and (
+            actor.display_name != user.display_name or actor.locale != user.locale
+        ):
+            await uow.users.touch(user.id, actor.display_name, actor.locale, now)
+        return user, created
+
+    async def register(self, actor: Actor) -> UserRecord:
+        """Find or create the user in a unit of work of its own."""
+        async with self._uow() as uow:
+            user, _ = await self.ensure(uow, actor)
+            await uow.commit()
+        return user
+
+    async def pseudonym(self, uow: UnitOfWork, user: UserRecord) -> str:
+        """A stable keyed hash of the platform identity, for vendors and logs (P21)."""
+        if self._secret is None:
+            value = await uow.users.installation_value(PSEUDONYM_KEY, secrets.token_hex(32))
+            self._secret = bytes.fromhex(value)
+        digest = hmac.new(
+            self._secret, f"{user.platform}:{user.platform_user_id}".encode(), hashlib.sha256
+        )
+        return "u_" + digest.hexdigest()[:32]
+
+    async def settings(self, actor: Actor) -> UserSettingsView:
+        """The actor's defaults for new jobs."""
+        async with self._uow() as uow:
+            user, _ = await self.ensure(uow, actor)
+            result = await uow.users.settings(user.id)
+            await uow.commit()
+        return result
+
+    async def update_settings(self, actor: Actor, **changes: object) -> UserSettingsView:
+        """Change some defaults; each value is checked against the model's table.
+
+        A value of ``None`` (or ``"default"``) resets that setting.
+        """
+        async with self._uow() as uow:
+            user, _ = await self.ensure(uow, actor)
+            current = await uow.users.settings(user.id)
+            merged = {
+                "size": current.size,
+                "quality": current.quality,
+                "output_format": current.output_format,
+                "background": current.background,
+                "n": current.n,
+            }
+            for key, value in changes.items():
+                if key not in merged:
+                    raise KeyError(key)
+                merged[key] = None if value in (None, "default", "") else value
+            # Raises InvalidRequest with the accepted values when anything is off.
+            resolved = resolve_options(
+                GenerateOptions(**merged),  # type: ignore[arg-type]
+                model=self.model,
+            )
+            new = UserSettingsView(
+                size=resolved.size if merged["size"] is not None else None,
+                quality=resolved.quality if merged["quality"] is not None else None,
+                output_format=resolved.output_format if merged["output_format"] else None,
+                background=resolved.background if merged["background"] else None,
+                n=resolved.n if merged["n"] is not None else None,
+            )
+            await uow.users.save_settings(user.id, new)
+            await uow.commit()
+        return new

@@ -1,0 +1,1 @@
+"""Billing through Stripe Checkout (see the billing issue)."""

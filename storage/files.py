@@ -1,0 +1,94 @@
+"""Images on the local disk under the data folder, one folder per user.
+
+Writes are atomic (a temporary file in the same folder, fsync, then rename), so a crash
+never leaves half an image behind a path the database names. The content type is read
+from the bytes, never from a name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from core.errors import InvalidImage
+from core.images import image_dimensions
+from core.types import StoredImage
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}(/[A-Za-z0-9][A-Za-z0-9._-]{0,120})*$")
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+class LocalFileStore:
+    """The file store port on a local folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def user_dir(self, user_id: int) -> Path:
+        """The folder holding everything stored for one user."""
+        return self.root / "users" / str(int(user_id))
+
+    async def write_image(self, user_id: int, relative_name: str, data: bytes) -> StoredImage:
+        """Check the bytes are an image, then write them atomically; extension from content."""
+        info = image_dimensions(data)
+        if info is None:
+            raise InvalidImage("The image service returned something that is not an image.")
+        content_type, width, height = info
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}.{_EXT[content_type]}"
+        await asyncio.to_thread(self._write_atomic, self.root / rel, data)
+        return StoredImage(rel, content_type, width, height, len(data))
+
+    @staticmethod
+    def _write_atomic(target: Path, data: bytes) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _resolve(self, path: str) -> Path:
+        full = (self.root / path).resolve()
+        if not full.is_relative_to(self.root):
+            raise ValueError("path outside the data folder")
+        return full
+
+    async def read(self, path: str) -> bytes:
+        """The bytes of a stored file."""
+        return await asyncio.to_thread(self._resolve(path).read_bytes)
+
+    def absolute(self, path: str) -> str:
+        """Absolute path of a stored file."""
+        return str(self._resolve(path))
+
+    async def delete(self, path: str) -> None:
+        """Remove one file."""
+        self._resolve(path).unlink(missing_ok=True)
+
+    async def delete_user(self, user_id: int) -> int:
+        """Remove the user's folder."""
+        folder = self.user_dir(user_id)
+        count = len(self.user_files(user_id))
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        return count
+
+    def user_files(self, user_id: int) -> list[str]:
+        """Every stored file of a user, relative to the data folder."""
+        folder = self.user_dir(user_id)
+        if not folder.exists():
+            return []
+        return sorted(
+            str(p.relative_to(self.root)) for p in folder.rglob("*") if p.is_file()
+        )

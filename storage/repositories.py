@@ -1,0 +1,534 @@
+"""SQL implementations of core's repository ports. None of them commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.repositories import (
+    AccountRecord,
+    ImageRecord,
+    JobRecord,
+    LedgerRecord,
+    NewJob,
+    UserRecord,
+)
+from core.types import UserSettingsView
+from storage.models import (
+    CreditAccount,
+    Installation,
+    Job,
+    JobImage,
+    LedgerEntry,
+    User,
+    UserSettings,
+)
+
+QUEUED = "queued"
+RUNNING = "running"
+DELIVERING = "delivering"
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """A dialect insert that supports ``on_conflict_do_nothing``."""
+    if session.bind.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+def _user(row: User) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        platform=row.platform,
+        platform_user_id=row.platform_user_id,
+        display_name=row.display_name,
+        locale=row.locale,
+        created_at=row.created_at,
+    )
+
+
+def _job(row: Job) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        user_id=row.user_id,
+        idempotency_key=row.idempotency_key,
+        kind=row.kind,
+        state=row.state,
+        prompt=row.prompt,
+        options=dict(row.options),
+        cost=row.cost,
+        fair_seq=row.fair_seq,
+        platform=row.platform,
+        chat_id=row.chat_id,
+        reply_target=dict(row.reply_target),
+        parent_job_id=row.parent_job_id,
+        attempts=row.attempts,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _image(row: JobImage) -> ImageRecord:
+    return ImageRecord(
+        job_id=row.job_id,
+        user_id=row.user_id,
+        role=row.role,
+        idx=row.idx,
+        path=row.path,
+        content_type=row.content_type,
+        width=row.width,
+        height=row.height,
+        size_bytes=row.size_bytes,
+    )
+
+
+class SqlUserRepository:
+    """Users, settings and installation values."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def get_or_create(
+        self, platform: str, platform_user_id: str, display_name: str, locale: str, now: datetime
+    ) -> tuple[UserRecord, bool]:
+        """The user, created when new (a concurrent creation is not an error)."""
+        stmt = (
+            _insert(self.s, User)
+            .values(
+                platform=platform,
+                platform_user_id=platform_user_id,
+                display_name=display_name[:128],
+                locale=locale[:16],
+                created_at=now,
+                last_seen_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
+            .returning(User.id)
+        )
+        created_id = (await self.s.execute(stmt)).scalar_one_or_none()
+        row = await self._find_row(platform, platform_user_id)
+        assert row is not None
+        return _user(row), created_id is not None
+
+    async def _find_row(self, platform: str, platform_user_id: str) -> User | None:
+        stmt = select(User).where(
+            User.platform == platform, User.platform_user_id == platform_user_id
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def get(self, user_id: int) -> UserRecord | None:
+        """A user by id."""
+        row = await self.s.get(User, user_id)
+        return _user(row) if row else None
+
+    async def find(self, platform: str, platform_user_id: str) -> UserRecord | None:
+        """A user by platform identity."""
+        row = await self._find_row(platform, platform_user_id)
+        return _user(row) if row else None
+
+    async def touch(self, user_id: int, display_name: str, locale: str, now: datetime) -> None:
+        """Refresh the profile fields from the platform."""
+        await self.s.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(display_name=display_name[:128], locale=locale[:16], last_seen_at=now)
+        )
+
+    async def settings(self, user_id: int) -> UserSettingsView:
+        """The user's defaults."""
+        row = await self.s.get(UserSettings, user_id)
+        if row is None:
+            return UserSettingsView()
+        return UserSettingsView(
+            size=row.size,
+            quality=row.quality,
+            output_format=row.output_format,
+            background=row.background,
+            n=row.n,
+        )
+
+    async def save_settings(self, user_id: int, settings: UserSettingsView) -> None:
+        """Replace the user's defaults."""
+        values = {
+            "size": settings.size,
+            "quality": settings.quality,
+            "output_format": settings.output_format,
+            "background": settings.background,
+            "n": settings.n,
+        }
+        stmt = (
+            _insert(self.s, UserSettings)
+            .values(user_id=user_id, **values)
+            .on_conflict_do_update(index_elements=["user_id"], set_=values)
+        )
+        await self.s.execute(stmt)
+
+    async def installation_value(self, key: str, default: str) -> str:
+        """A per-installation value, stored on first use."""
+        stmt = (
+            _insert(self.s, Installation)
+            .values(key=key, value=default)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        await self.s.execute(stmt)
+        row = await self.s.get(Installation, key)
+        assert row is not None
+        return row.value
+
+
+class SqlLedgerRepository:
+    """Accounts and ledger rows."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def ensure_account(self, user_id: int, now: datetime) -> None:
+        """Create an empty account if missing."""
+        stmt = (
+            _insert(self.s, CreditAccount)
+            .values(user_id=user_id, balance=0, held=0, frozen=False, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        await self.s.execute(stmt)
+
+    async def account(self, user_id: int) -> AccountRecord | None:
+        """The account of a user."""
+        stmt = (
+            select(CreditAccount)
+            .where(CreditAccount.user_id == user_id)
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            return None
+        return AccountRecord(row.user_id, row.balance, row.held, row.frozen)
+
+    async def append(
+        self,
+        *,
+        user_id: int,
+        kind: str,
+        amount: int,
+        idempotency_key: str,
+        job_id: str | None,
+        note: str,
+        now: datetime,
+    ) -> bool:
+        """Insert unless the key exists."""
+        stmt = (
+            _insert(self.s, LedgerEntry)
+            .values(
+                user_id=user_id,
+                kind=kind,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                job_id=job_id,
+                note=note[:200],
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(LedgerEntry.id)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def change_balance(
+        self, user_id: int, *, balance_delta: int, held_delta: int, now: datetime
+    ) -> None:
+        """Unconditional movement."""
+        await self.s.execute(
+            update(CreditAccount)
+            .where(CreditAccount.user_id == user_id)
+            .values(
+                balance=CreditAccount.balance + balance_delta,
+                held=CreditAccount.held + held_delta,
+                updated_at=now,
+            )
+        )
+
+    async def try_spend(self, user_id: int, amount: int, now: datetime) -> bool:
+        """One atomic conditional update: the database decides, not a prior read."""
+        result = await self.s.execute(
+            update(CreditAccount)
+            .where(
+                CreditAccount.user_id == user_id,
+                CreditAccount.balance >= amount,
+                CreditAccount.balance >= 0,
+                CreditAccount.frozen.is_(False),
+            )
+            .values(
+                balance=CreditAccount.balance - amount,
+                held=CreditAccount.held + amount,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def has_entry(self, idempotency_key: str) -> bool:
+        """True when a row with this key exists."""
+        stmt = select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key)
+        return (await self.s.execute(stmt)).first() is not None
+
+    async def recent(self, user_id: int, limit: int) -> list[LedgerRecord]:
+        """Newest rows first."""
+        stmt = (
+            select(LedgerEntry)
+            .where(LedgerEntry.user_id == user_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        rows = (await self.s.execute(stmt)).scalars().all()
+        return [
+            LedgerRecord(
+                r.id, r.user_id, r.kind, r.amount, r.idempotency_key, r.job_id, r.note,
+                r.created_at,
+            )
+            for r in rows
+        ]
+
+    async def sum_for(self, user_id: int) -> int:
+        """Sum of a user's ledger."""
+        stmt = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.user_id == user_id
+        )
+        return int((await self.s.execute(stmt)).scalar_one())
+
+
+class SqlJobRepository:
+    """Jobs, images and the fair queue."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def insert(self, job: NewJob, fair_seq: int) -> bool:
+        """Insert unless the idempotency key exists."""
+        stmt = (
+            _insert(self.s, Job)
+            .values(
+                id=job.id,
+                user_id=job.user_id,
+                idempotency_key=job.idempotency_key,
+                kind=job.kind,
+                state=job.state,
+                prompt=job.prompt,
+                options=job.options,
+                cost=job.cost,
+                fair_seq=fair_seq,
+                platform=job.platform,
+                chat_id=job.chat_id,
+                reply_target=job.reply_target,
+                parent_job_id=job.parent_job_id,
+                attempts=0,
+                created_at=job.created_at,
+                updated_at=job.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(Job.id)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def _one(self, stmt: Any) -> JobRecord | None:
+        # populate_existing: conditional UPDATEs bypass the identity map, so reload.
+        stmt = stmt.execution_options(populate_existing=True)
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        return _job(row) if row is not None else None
+
+    async def by_key(self, idempotency_key: str) -> JobRecord | None:
+        """The job made for an event id."""
+        return await self._one(select(Job).where(Job.idempotency_key == idempotency_key))
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        """A job by id."""
+        return await self._one(select(Job).where(Job.id == job_id))
+
+    async def get_for_user(self, job_id: str, user_id: int) -> JobRecord | None:
+        """A job only when owned by ``user_id``."""
+        return await self._one(select(Job).where(Job.id == job_id, Job.user_id == user_id))
+
+    async def next_fair_seq(self, user_id: int) -> int:
+        """Virtual time: one round per user, so one user's many jobs never starve another's."""
+        floor = (
+            await self.s.execute(select(func.min(Job.fair_seq)).where(Job.state == QUEUED))
+        ).scalar_one()
+        own = (
+            await self.s.execute(
+                select(func.max(Job.fair_seq)).where(Job.state == QUEUED, Job.user_id == user_id)
+            )
+        ).scalar_one()
+        return max(int(floor or 0), int(own) + 1 if own is not None else 0)
+
+    async def count_queued_for_user(self, user_id: int) -> int:
+        """Jobs of this user waiting."""
+        stmt = select(func.count()).where(Job.state == QUEUED, Job.user_id == user_id)
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def queue_position(self, job_id: str) -> int | None:
+        """1 for the next job to run."""
+        job = (
+            await self.s.execute(
+                select(Job.fair_seq, Job.created_at, Job.id, Job.state).where(Job.id == job_id)
+            )
+        ).first()
+        if job is None or job.state != QUEUED:
+            return None
+        ahead = or_(
+            Job.fair_seq < job.fair_seq,
+            and_(Job.fair_seq == job.fair_seq, Job.created_at < job.created_at),
+            and_(
+                Job.fair_seq == job.fair_seq,
+                Job.created_at == job.created_at,
+                Job.id < job.id,
+            ),
+        )
+        stmt = select(func.count()).where(Job.state == QUEUED, ahead)
+        return int((await self.s.execute(stmt)).scalar_one()) + 1
+
+    async def add_image(self, image: ImageRecord, now: datetime) -> None:
+        """Record a stored image."""
+        self.s.add(
+            JobImage(
+                job_id=image.job_id,
+                user_id=image.user_id,
+                role=image.role,
+                idx=image.idx,
+                path=image.path,
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+                size_bytes=image.size_bytes,
+                created_at=now,
+            )
+        )
+        await self.s.flush()
+
+    async def images(self, job_id: str, role: str | None = None) -> list[ImageRecord]:
+        """Images of a job in order."""
+        stmt = select(JobImage).where(JobImage.job_id == job_id)
+        if role is not None:
+            stmt = stmt.where(JobImage.role == role)
+        stmt = stmt.order_by(JobImage.role, JobImage.idx)
+        return [_image(r) for r in (await self.s.execute(stmt)).scalars().all()]
+
+    async def transition(
+        self,
+        job_id: str,
+        from_states: tuple[str, ...],
+        to_state: str,
+        now: datetime,
+        *,
+        lease_owner: str | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> bool:
+        """Conditional state change; the WHERE clause makes double transitions impossible."""
+        conditions = [Job.id == job_id, Job.state.in_(from_states)]
+        if lease_owner is not None:
+            conditions.append(Job.lease_owner == lease_owner)
+        values: dict[str, Any] = {"state": to_state, "updated_at": now, **(fields or {})}
+        result = await self.s.execute(
+            update(Job)
+            .where(*conditions)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def claim_next(
+        self, owner: str, now: datetime, lease_until: datetime, per_user_limit: int
+    ) -> JobRecord | None:
+        """Fair claim: lowest virtual time first, skipping users at their running limit.
+
+        On PostgreSQL the row is locked with SKIP LOCKED so many workers never take the
+        same job; on SQLite the unit of work already holds the write lock.
+        """
+        busy_users = (
+            select(Job.user_id)
+            .where(Job.state == RUNNING)
+            .group_by(Job.user_id)
+            .having(func.count() >= per_user_limit)
+        )
+        stmt = (
+            select(Job.id)
+            .where(
+                Job.state == QUEUED,
+                or_(Job.not_before.is_(None), Job.not_before <= now),
+                Job.user_id.not_in(busy_users),
+            )
+            .order_by(Job.fair_seq, Job.created_at, Job.id)
+            .limit(1)
+        )
+        if _is_pg(self.s):
+            stmt = stmt.with_for_update(skip_locked=True)
+        job_id = (await self.s.execute(stmt)).scalar_one_or_none()
+        if job_id is None:
+            return None
+        moved = await self.transition(
+            job_id,
+            (QUEUED,),
+            RUNNING,
+            now,
+            fields={
+                "lease_owner": owner,
+                "lease_expires_at": lease_until,
+                "attempts": Job.attempts + 1,
+                "started_at": now,
+            },
+        )
+        return await self.get(job_id) if moved else None
+
+    async def renew_leases(self, owner: str, job_ids: list[str], lease_until: datetime) -> None:
+        """Heartbeat for running jobs."""
+        if not job_ids:
+            return
+        await self.s.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.lease_owner == owner, Job.state.in_((RUNNING,)))
+            .values(lease_expires_at=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def stale(self, now: datetime, include_unexpired: bool) -> list[JobRecord]:
+        """Jobs left running or delivering by a process that stopped."""
+        stmt = select(Job).where(Job.state.in_((RUNNING, DELIVERING)))
+        if not include_unexpired:
+            stmt = stmt.where(or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))
+        stmt = stmt.order_by(Job.created_at).execution_options(populate_existing=True)
+        rows = (await self.s.execute(stmt)).scalars().all()
+        return [_job(r) for r in rows]
+
+    async def page_for_user(
+        self, user_id: int, offset: int, limit: int
+    ) -> tuple[list[JobRecord], int]:
+        """A page of a user's jobs, newest first."""
+        total = int(
+            (
+                await self.s.execute(select(func.count()).where(Job.user_id == user_id))
+            ).scalar_one()
+        )
+        stmt = (
+            select(Job)
+            .where(Job.user_id == user_id)
+            .order_by(Job.created_at.desc(), Job.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        rows = (await self.s.execute(stmt)).scalars().all()
+        return [_job(r) for r in rows], total
+
+    async def count_by_state(self) -> dict[str, int]:
+        """Jobs per state."""
+        stmt = select(Job.state, func.count()).group_by(Job.state)
+        return {state: int(n) for state, n in (await self.s.execute(stmt)).all()}
