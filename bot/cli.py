@@ -111,7 +111,7 @@ def _check_config(settings: Settings) -> int:
 async def _migrate(settings: Settings) -> int:
     from storage.database import Database
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, schema=settings.database_schema)
     try:
         await db.migrate()
     finally:
@@ -131,7 +131,7 @@ async def _console(settings: Settings) -> int:
 async def _run(settings: Settings, roles: list[str] | None) -> int:
     adapters = [name for name, token in (("telegram", settings.telegram_token),
                                          ("discord", settings.discord_token)) if token]
-    if not adapters:
+    if not adapters and not roles:
         # No platform configured: the README's first command lands here on a fresh machine.
         print("No IMAGEBOT_TELEGRAM_TOKEN or IMAGEBOT_DISCORD_TOKEN set: opening the console.",
               file=sys.stderr)

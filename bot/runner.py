@@ -57,7 +57,7 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
             await core.worker.start(exclusive=core.exclusive_worker)
         await stop.wait()
         log.info("shutting down")
-        await core.worker.stop(grace=30.0)
+        await core.worker.stop(grace=settings.shutdown_grace_seconds)
     finally:
         for stopper in reversed(stoppers):
             with contextlib.suppress(Exception):

@@ -34,11 +34,11 @@ async def build_core(
     database: Database | None = None,
     migrate: bool = True,
     poll_interval: float = 1.0,
-    lease_seconds: float = 120.0,
+    lease_seconds: float | None = None,
 ) -> Core:
     """Open the database (migrating it), the file store and the model; wire the services."""
     clock = clock or SystemClock()
-    db = database or Database(settings.database_url)
+    db = database or Database(settings.database_url, schema=settings.database_schema)
     if migrate:
         await db.migrate()
     uow = SqlUnitOfWorkFactory(db)
@@ -72,7 +72,7 @@ async def build_core(
         max_attempts=settings.max_job_attempts,
         partial_images=settings.partial_images,
         poll_interval=poll_interval,
-        lease_seconds=lease_seconds,
+        lease_seconds=lease_seconds or settings.lease_seconds,
     )
     generation = GenerationService(
         uow=uow,

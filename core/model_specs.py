@@ -31,7 +31,8 @@ class ModelSpec:
     backgrounds: tuple[str, ...] = BACKGROUNDS
     allows_auto_size: bool = True
     free_sizes: bool = False
-    """Arbitrary ``WxH`` (edges multiples of 16, 256..3840, ratio at most 3:1)."""
+    """Arbitrary ``WxH``: edges multiples of 16 up to 3840, ratio at most 3:1, and
+    between 655,360 and 8,294,400 pixels in all."""
     streams: bool = True
     max_inputs: int = 16
     supports_mask: bool = True
@@ -82,10 +83,14 @@ def parse_size(value: str) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
+MIN_FREE_PIXELS = 655_360
+MAX_FREE_PIXELS = 8_294_400
+
+
 def _check_free_size(w: int, h: int) -> bool:
-    if w % 16 or h % 16:
+    if w % 16 or h % 16 or w <= 0 or h <= 0:
         return False
-    if not (256 <= w <= 3840 and 256 <= h <= 3840):
+    if max(w, h) > 3840 or not MIN_FREE_PIXELS <= w * h <= MAX_FREE_PIXELS:
         return False
     return max(w, h) <= 3 * min(w, h)
 
@@ -95,7 +100,10 @@ def allowed_sizes_text(spec: ModelSpec) -> str:
     sizes = list(spec.sizes) + (["auto"] if spec.allows_auto_size else [])
     text = ", ".join(sizes)
     if spec.free_sizes:
-        text += " (or any WxH with sides multiple of 16, 256 to 3840, at most 3:1)"
+        text += (
+            " (or any WxH with sides a multiple of 16, at most 3840, at most 3:1, "
+            "0.66 to 8.3 megapixels)"
+        )
     return text
 
 

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./data/imagebot.db"
+    database_schema: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    """PostgreSQL schema to use (several installations, or tests, sharing one database)."""
     data_dir: Path = Path("./data")
 
     telegram_token: SecretStr | None = None
@@ -81,12 +83,16 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=256)
     per_user_concurrency: int = Field(default=2, ge=1, le=64)
     max_queued_per_user: int = Field(default=20, ge=1)
-    provider_max_retries: int = Field(default=3, ge=0, le=10)
-    provider_timeout_seconds: float = Field(default=300.0, gt=0)
+    provider_max_retries: int = Field(default=2, ge=0, le=10)
+    provider_timeout_seconds: float = Field(default=240.0, gt=0)
     partial_images: int = Field(default=2, ge=0, le=3)
     max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_input_pixels: int = Field(default=50_000_000, ge=1024)
     max_job_attempts: int = Field(default=3, ge=1)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    """On SIGTERM, how long running jobs may finish before they go back to the queue."""
+    lease_seconds: float = Field(default=60.0, gt=0)
+    """How long a worker holds a job without a heartbeat before another may take it."""
     log_level: str = "INFO"
 
     @field_validator("telegram_token")

@@ -181,5 +181,6 @@ async def openai_fake() -> AsyncIterator[FakeOpenAI]:
     await fake.start()
     try:
         yield fake
+        assert fake.errors == [], fake.errors  # the fake itself must never have crashed
     finally:
         await fake.stop()
