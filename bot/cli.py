@@ -129,12 +129,20 @@ async def _console(settings: Settings) -> int:
 
 
 async def _run(settings: Settings, roles: list[str] | None) -> int:
-    adapters = [name for name, token in (("telegram", settings.telegram_token),
-                                         ("discord", settings.discord_token)) if token]
+    adapters = [
+        name
+        for name, token in (
+            ("telegram", settings.telegram_token),
+            ("discord", settings.discord_token),
+        )
+        if token
+    ]
     if not adapters and not roles:
         # No platform configured: the README's first command lands here on a fresh machine.
-        print("No IMAGEBOT_TELEGRAM_TOKEN or IMAGEBOT_DISCORD_TOKEN set: opening the console.",
-              file=sys.stderr)
+        print(
+            "No IMAGEBOT_TELEGRAM_TOKEN or IMAGEBOT_DISCORD_TOKEN set: opening the console.",
+            file=sys.stderr,
+        )
         return await _console(settings)
     from bot.runner import run_service
 

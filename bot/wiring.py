@@ -49,14 +49,14 @@ async def build_core(
     else:
         log.info("image provider: %s model=%s", model.name, settings.image_model)
     if settings.encryption_key is None:
-        log.warning("IMAGEBOT_ENCRYPTION_KEY is not set: images and prompts are stored in plain form")
+        log.warning(
+            "IMAGEBOT_ENCRYPTION_KEY is not set: images and prompts are stored in plain form"
+        )
     model_name = "demo" if model.name == "demo" else settings.image_model
     prices = PriceTable.from_json(settings.prices)
     ledger = CreditLedger(clock)
     screener = screener or BlocklistScreener()
-    users = UserService(
-        uow, ledger, clock, free_credits=settings.free_credits, model=model_name
-    )
+    users = UserService(uow, ledger, clock, free_credits=settings.free_credits, model=model_name)
     notifier = NotifierHub()
     worker = Worker(
         uow=uow,

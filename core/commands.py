@@ -73,9 +73,7 @@ def parse_options(text: str, spec: ModelSpec, *, extra: tuple[str, ...] = ()) ->
                 else:
                     values[name] = value
                 continue
-            raise InvalidRequest(
-                f"Unknown option --{name[:30]}. Options: {accepted_text(extra)}."
-            )
+            raise InvalidRequest(f"Unknown option --{name[:30]}. Options: {accepted_text(extra)}.")
         words.append(token)
         i += 1
 

@@ -27,15 +27,26 @@ class CreditLedger:
         self.clock = clock
 
     async def grant(
-        self, uow: UnitOfWork, user_id: int, amount: int, *, key: str, kind: str = "grant",
+        self,
+        uow: UnitOfWork,
+        user_id: int,
+        amount: int,
+        *,
+        key: str,
+        kind: str = "grant",
         note: str = "",
     ) -> bool:
         """Add (or, for money movements, take) credits once per ``key``; True when applied."""
         now = self.clock.now()
         await uow.ledger.ensure_account(user_id, now)
         inserted = await uow.ledger.append(
-            user_id=user_id, kind=kind, amount=amount, idempotency_key=key, job_id=None,
-            note=note, now=now,
+            user_id=user_id,
+            kind=kind,
+            amount=amount,
+            idempotency_key=key,
+            job_id=None,
+            note=note,
+            now=now,
         )
         if inserted:
             await uow.ledger.change_balance(user_id, balance_delta=amount, held_delta=0, now=now)
@@ -50,13 +61,21 @@ class CreditLedger:
             if account is not None and (account.frozen or account.balance < 0):
                 raise SpendingBlocked(
                     "Spending is paused on this account"
-                    + (" while a payment dispute is open." if account.frozen else
-                       f" until the balance ({balance}) is above zero.")
+                    + (
+                        " while a payment dispute is open."
+                        if account.frozen
+                        else f" until the balance ({balance}) is above zero."
+                    )
                 )
             raise InsufficientCredits(price=amount, balance=balance)
         await uow.ledger.append(
-            user_id=user_id, kind="hold", amount=-amount, idempotency_key=f"job:{job_id}:hold",
-            job_id=job_id, note="", now=now,
+            user_id=user_id,
+            kind="hold",
+            amount=-amount,
+            idempotency_key=f"job:{job_id}:hold",
+            job_id=job_id,
+            note="",
+            now=now,
         )
 
     async def capture(self, uow: UnitOfWork, user_id: int, amount: int, job_id: str) -> bool:
@@ -65,8 +84,13 @@ class CreditLedger:
         if await uow.ledger.has_entry(f"job:{job_id}:release"):
             return False
         inserted = await uow.ledger.append(
-            user_id=user_id, kind="capture", amount=0, idempotency_key=f"job:{job_id}:capture",
-            job_id=job_id, note=f"{amount} credits", now=now,
+            user_id=user_id,
+            kind="capture",
+            amount=0,
+            idempotency_key=f"job:{job_id}:capture",
+            job_id=job_id,
+            note=f"{amount} credits",
+            now=now,
         )
         if inserted:
             await uow.ledger.change_balance(user_id, balance_delta=0, held_delta=-amount, now=now)
@@ -80,8 +104,13 @@ class CreditLedger:
         if not await uow.ledger.has_entry(f"job:{job_id}:hold"):
             return False
         inserted = await uow.ledger.append(
-            user_id=user_id, kind="release", amount=amount,
-            idempotency_key=f"job:{job_id}:release", job_id=job_id, note="", now=now,
+            user_id=user_id,
+            kind="release",
+            amount=amount,
+            idempotency_key=f"job:{job_id}:release",
+            job_id=job_id,
+            note="",
+            now=now,
         )
         if inserted:
             await uow.ledger.change_balance(
@@ -109,12 +138,20 @@ class CreditsService:
         if account is None:
             return BalanceView(0, 0, lines)
         return BalanceView(
-            account.balance, account.held, lines,
+            account.balance,
+            account.held,
+            lines,
             spending_blocked=account.frozen or account.balance < 0,
         )
 
     async def operator_grant(
-        self, platform: str, platform_user_id: str, amount: int, *, action_id: str, reason: str,
+        self,
+        platform: str,
+        platform_user_id: str,
+        amount: int,
+        *,
+        action_id: str,
+        reason: str,
         now: datetime | None = None,
     ) -> tuple[bool, int]:
         """Grant (or with a negative amount, revoke) credits as an operator, once per action.

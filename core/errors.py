@@ -66,8 +66,7 @@ class InsufficientCredits(UserFacingError):
         self.price = price
         self.balance = balance
         super().__init__(
-            f"This costs {price} credits and your balance is {balance}. "
-            "Use /buy to add credits."
+            f"This costs {price} credits and your balance is {balance}. Use /buy to add credits."
         )
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from core.credits import CreditLedger
 from core.errors import ContentRefused, InvalidRequest, NotFound
@@ -45,7 +45,7 @@ class GenerationLimits:
     """Queue and input limits of the service."""
 
     max_queued_per_user: int = 20
-    image_limits: ImageLimits = ImageLimits()
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
 
 
 class GenerationService:
@@ -122,7 +122,9 @@ class GenerationService:
         try:
             stored_inputs = []
             for idx, image in enumerate(inputs):
-                item = await self.files.write_image(user.id, f"jobs/{job_id}/input-{idx}", image.data)
+                item = await self.files.write_image(
+                    user.id, f"jobs/{job_id}/input-{idx}", image.data
+                )
                 paths.append(item.path)
                 stored_inputs.append(("input", idx, item))
             if mask is not None:
@@ -164,8 +166,15 @@ class GenerationService:
                 for role, idx, item in stored_inputs:
                     await uow.jobs.add_image(
                         ImageRecord(
-                            job_id, user.id, role, idx, item.path, item.content_type,
-                            item.width, item.height, item.size_bytes,
+                            job_id,
+                            user.id,
+                            role,
+                            idx,
+                            item.path,
+                            item.content_type,
+                            item.width,
+                            item.height,
+                            item.size_bytes,
                         ),
                         now,
                     )
@@ -271,7 +280,11 @@ class GenerationService:
         return Submitted(view, created=False, balance=account.balance if account else 0)
 
     async def _record_rejection(
-        self, request: GenerateRequest, user: UserRecord, prompt: str, options: dict[str, object],
+        self,
+        request: GenerateRequest,
+        user: UserRecord,
+        prompt: str,
+        options: Mapping[str, object],
         reason: str,
     ) -> None:
         """Keep a refused request (the moderation record) without moving any credit."""
@@ -297,9 +310,15 @@ class GenerationService:
                 0,
             )
             await uow.jobs.transition(
-                job_id, (JobState.REJECTED,), JobState.REJECTED, now,
-                fields={"error_code": "content_refused", "error_message": reason[:500],
-                        "finished_at": now},
+                job_id,
+                (JobState.REJECTED,),
+                JobState.REJECTED,
+                now,
+                fields={
+                    "error_code": "content_refused",
+                    "error_message": reason[:500],
+                    "finished_at": now,
+                },
             )
             await uow.commit()
         log.info("job rejected job=%s user=%s stage=input", job_id, user.id)

@@ -34,7 +34,9 @@ class HistoryService:
             items = tuple([await job_view(uow, row) for row in rows])
         return HistoryPage(items, page, pages, total)
 
-    async def download(self, actor: Actor, job_id: str, index: int = 0) -> tuple[StoredImage, bytes]:
+    async def download(
+        self, actor: Actor, job_id: str, index: int = 0
+    ) -> tuple[StoredImage, bytes]:
         """The stored output ``index`` of one of the actor's jobs, at full resolution."""
         async with self._uow() as uow:
             user = await uow.users.find(actor.platform, actor.user_id)

@@ -153,7 +153,9 @@ def resolve_options(
 
     if size == "auto":
         if not spec.allows_auto_size:
-            raise InvalidRequest(f"Size 'auto' is not available. Sizes: {allowed_sizes_text(spec)}.")
+            raise InvalidRequest(
+                f"Size 'auto' is not available. Sizes: {allowed_sizes_text(spec)}."
+            )
     elif size not in spec.sizes:
         parsed = parse_size(size)
         if not (spec.free_sizes and parsed and _check_free_size(*parsed)):

@@ -26,8 +26,9 @@ _TELEGRAM_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
 _DISCORD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 
 
-def _secret(value: SecretStr | None, name: str, pattern: re.Pattern[str] | None = None,
-            hint: str = "") -> SecretStr | None:
+def _secret(
+    value: SecretStr | None, name: str, pattern: re.Pattern[str] | None = None, hint: str = ""
+) -> SecretStr | None:
     if value is None:
         return None
     raw = value.get_secret_value().strip()
@@ -98,14 +99,22 @@ class Settings(BaseSettings):
     @field_validator("telegram_token")
     @classmethod
     def _telegram(cls, v: SecretStr | None) -> SecretStr | None:
-        return _secret(v, "IMAGEBOT_TELEGRAM_TOKEN", _TELEGRAM_TOKEN,
-                       "it should look like 123456:ABC-DEF... as given by @BotFather")
+        return _secret(
+            v,
+            "IMAGEBOT_TELEGRAM_TOKEN",
+            _TELEGRAM_TOKEN,
+            "it should look like 123456:ABC-DEF... as given by @BotFather",
+        )
 
     @field_validator("discord_token")
     @classmethod
     def _discord(cls, v: SecretStr | None) -> SecretStr | None:
-        return _secret(v, "IMAGEBOT_DISCORD_TOKEN", _DISCORD_TOKEN,
-                       "copy the bot token from the Developer Portal (three dot-separated parts)")
+        return _secret(
+            v,
+            "IMAGEBOT_DISCORD_TOKEN",
+            _DISCORD_TOKEN,
+            "copy the bot token from the Developer Portal (three dot-separated parts)",
+        )
 
     @field_validator("openai_api_key")
     @classmethod
@@ -115,14 +124,22 @@ class Settings(BaseSettings):
     @field_validator("stripe_secret_key")
     @classmethod
     def _stripe(cls, v: SecretStr | None) -> SecretStr | None:
-        return _secret(v, "IMAGEBOT_STRIPE_SECRET_KEY", re.compile(r"^(sk|rk)_(test|live)_\w{8,}$"),
-                       "it should start with sk_test_, sk_live_, rk_test_ or rk_live_")
+        return _secret(
+            v,
+            "IMAGEBOT_STRIPE_SECRET_KEY",
+            re.compile(r"^(sk|rk)_(test|live)_\w{8,}$"),
+            "it should start with sk_test_, sk_live_, rk_test_ or rk_live_",
+        )
 
     @field_validator("stripe_webhook_secret")
     @classmethod
     def _stripe_webhook(cls, v: SecretStr | None) -> SecretStr | None:
-        return _secret(v, "IMAGEBOT_STRIPE_WEBHOOK_SECRET", re.compile(r"^whsec_\w{8,}$"),
-                       "it should start with whsec_")
+        return _secret(
+            v,
+            "IMAGEBOT_STRIPE_WEBHOOK_SECRET",
+            re.compile(r"^whsec_\w{8,}$"),
+            "it should start with whsec_",
+        )
 
     @field_validator("encryption_key")
     @classmethod
@@ -225,26 +242,44 @@ def describe(settings: Settings) -> ConfigReport:
 
     rows.append(("ok", "IMAGEBOT_DATABASE_URL", _redact_url(settings.database_url)))
     rows.append(("ok", "IMAGEBOT_DATA_DIR", str(settings.data_dir)))
-    secret("IMAGEBOT_TELEGRAM_TOKEN", settings.telegram_token,
-           "the Telegram bot will not start")
+    secret("IMAGEBOT_TELEGRAM_TOKEN", settings.telegram_token, "the Telegram bot will not start")
     secret("IMAGEBOT_DISCORD_TOKEN", settings.discord_token, "the Discord bot will not start")
     provider = settings.effective_provider(console=False)
     if provider == "demo":
-        rows.append(("warning", "IMAGEBOT_IMAGE_PROVIDER",
-                     "demo: every image is a labelled placeholder drawn locally"))
+        rows.append(
+            (
+                "warning",
+                "IMAGEBOT_IMAGE_PROVIDER",
+                "demo: every image is a labelled placeholder drawn locally",
+            )
+        )
     else:
-        secret("OPENAI_API_KEY", settings.openai_api_key,
-               "no real images: `imagebot run` refuses to start; `imagebot console` uses "
-               "the demo model")
+        secret(
+            "OPENAI_API_KEY",
+            settings.openai_api_key,
+            "no real images: `imagebot run` refuses to start; `imagebot console` uses "
+            "the demo model",
+        )
     rows.append(("ok", "IMAGEBOT_IMAGE_MODEL", settings.image_model))
     rows.append(("ok", "OPENAI_BASE_URL", settings.openai_base_url or "OpenAI's"))
-    secret("IMAGEBOT_STRIPE_SECRET_KEY", settings.stripe_secret_key,
-           "no credit purchases: /buy and /subscribe are switched off")
-    secret("IMAGEBOT_STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret,
-           "payments cannot be confirmed: purchases never add credits")
+    secret(
+        "IMAGEBOT_STRIPE_SECRET_KEY",
+        settings.stripe_secret_key,
+        "no credit purchases: /buy and /subscribe are switched off",
+    )
+    secret(
+        "IMAGEBOT_STRIPE_WEBHOOK_SECRET",
+        settings.stripe_webhook_secret,
+        "payments cannot be confirmed: purchases never add credits",
+    )
     if settings.encryption_key is None:
-        rows.append(("warning", "IMAGEBOT_ENCRYPTION_KEY",
-                     "not set: images and prompts are stored in plain form"))
+        rows.append(
+            (
+                "warning",
+                "IMAGEBOT_ENCRYPTION_KEY",
+                "not set: images and prompts are stored in plain form",
+            )
+        )
     else:
         rows.append(("ok", "IMAGEBOT_ENCRYPTION_KEY", "set"))
     if not settings.admin_ids:

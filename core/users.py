@@ -19,7 +19,12 @@ class UserService:
     """Finds or registers the user behind an actor and keeps their settings."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, ledger: CreditLedger, clock: Clock, *, free_credits: int,
+        self,
+        uow: UnitOfWorkFactory,
+        ledger: CreditLedger,
+        clock: Clock,
+        *,
+        free_credits: int,
         model: str,
     ) -> None:
         self._uow = uow
@@ -39,7 +44,10 @@ class UserService:
             await uow.ledger.ensure_account(user.id, now)
             if self.free_credits > 0:
                 await self.ledger.grant(
-                    uow, user.id, self.free_credits, key=f"welcome:{user.id}",
+                    uow,
+                    user.id,
+                    self.free_credits,
+                    key=f"welcome:{user.id}",
                     note="welcome allowance",
                 )
         elif actor.display_name and (
@@ -81,7 +89,7 @@ class UserService:
         async with self._uow() as uow:
             user, _ = await self.ensure(uow, actor)
             current = await uow.users.settings(user.id)
-            merged = {
+            merged: dict[str, object] = {
                 "size": current.size,
                 "quality": current.quality,
                 "output_format": current.output_format,

@@ -80,7 +80,10 @@ class NotifierHub:
             except Exception:
                 log.warning(
                     "delivery failed job=%s platform=%s attempt=%s",
-                    event.job_id, target.platform, attempt + 1, exc_info=True,
+                    event.job_id,
+                    target.platform,
+                    attempt + 1,
+                    exc_info=True,
                 )
                 if attempt + 1 < attempts:
                     await asyncio.sleep(self.backoff * 2**attempt)
@@ -256,8 +259,11 @@ class Worker:
             if image.role == "output":
                 continue
             item = InputImage(
-                await self.files.read(image.path), image.content_type,
-                image.path.rsplit("/", 1)[-1], image.width, image.height,
+                await self.files.read(image.path),
+                image.content_type,
+                image.path.rsplit("/", 1)[-1],
+                image.width,
+                image.height,
             )
             if image.role == "mask":
                 mask = item
@@ -305,8 +311,15 @@ class Worker:
             for idx, item in enumerate(outputs):
                 await uow.jobs.add_image(
                     ImageRecord(
-                        job.id, job.user_id, "output", idx, item.path, item.content_type,
-                        item.width, item.height, item.size_bytes,
+                        job.id,
+                        job.user_id,
+                        "output",
+                        idx,
+                        item.path,
+                        item.content_type,
+                        item.width,
+                        item.height,
+                        item.size_bytes,
                     ),
                     now,
                 )
@@ -341,7 +354,11 @@ class Worker:
         refunded = 0
         async with self._uow() as uow:
             moved = await uow.jobs.transition(
-                job.id, (RUNNING,), state, now, lease_owner=self.owner,
+                job.id,
+                (RUNNING,),
+                state,
+                now,
+                lease_owner=self.owner,
                 fields={"error_code": code, "error_message": message[:500], "finished_at": now},
             )
             if moved and await self.ledger.release(uow, job.user_id, job.cost, job.id):
@@ -349,16 +366,18 @@ class Worker:
             await uow.commit()
         if moved:
             log.info("job %s job=%s refunded=%s", state.value, job.id, refunded)
-            await self.notifier.notify(
-                target, Failed(job.id, code, message, refunded), final=True
-            )
+            await self.notifier.notify(target, Failed(job.id, code, message, refunded), final=True)
 
     async def _hand_back(self, job: JobRecord) -> None:
         """Shutdown mid-job: the job goes back to the queue for another worker."""
         now = self.clock.now()
         async with self._uow() as uow:
             await uow.jobs.transition(
-                job.id, (RUNNING,), QUEUED, now, lease_owner=self.owner,
+                job.id,
+                (RUNNING,),
+                QUEUED,
+                now,
+                lease_owner=self.owner,
                 fields={"lease_owner": None, "lease_expires_at": None},
             )
             await uow.commit()
@@ -378,7 +397,10 @@ class Worker:
             elif job.attempts < self.max_attempts:
                 async with self._uow() as uow:
                     moved = await uow.jobs.transition(
-                        job.id, (RUNNING,), QUEUED, now,
+                        job.id,
+                        (RUNNING,),
+                        QUEUED,
+                        now,
                         fields={"lease_owner": None, "lease_expires_at": None},
                     )
                     await uow.commit()
@@ -395,9 +417,11 @@ class Worker:
         refunded = 0
         async with self._uow() as uow:
             moved = await uow.jobs.transition(
-                job.id, (RUNNING,), JobState.FAILED, now,
-                fields={"error_code": "interrupted", "error_message": message,
-                        "finished_at": now},
+                job.id,
+                (RUNNING,),
+                JobState.FAILED,
+                now,
+                fields={"error_code": "interrupted", "error_message": message, "finished_at": now},
             )
             if moved and await self.ledger.release(uow, job.user_id, job.cost, job.id):
                 refunded = job.cost
@@ -424,4 +448,3 @@ class Worker:
             notice=self.model.notice,
         )
         await self._deliver(job, ReplyTarget.from_json(job.reply_target), event)
-

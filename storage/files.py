@@ -89,6 +89,4 @@ class LocalFileStore:
         folder = self.user_dir(user_id)
         if not folder.exists():
             return []
-        return sorted(
-            str(p.relative_to(self.root)) for p in folder.rglob("*") if p.is_file()
-        )
+        return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*") if p.is_file())

@@ -33,15 +33,21 @@ RUNNING = "running"
 DELIVERING = "delivering"
 
 
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None
+    return bind.dialect.name
+
+
 def _insert(session: AsyncSession, table: Any) -> Any:
     """A dialect insert that supports ``on_conflict_do_nothing``."""
-    if session.bind.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
 def _is_pg(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
+    return _dialect(session) == "postgresql"
 
 
 def _user(row: User) -> UserRecord:
@@ -294,7 +300,13 @@ class SqlLedgerRepository:
         rows = (await self.s.execute(stmt)).scalars().all()
         return [
             LedgerRecord(
-                r.id, r.user_id, r.kind, r.amount, r.idempotency_key, r.job_id, r.note,
+                r.id,
+                r.user_id,
+                r.kind,
+                r.amount,
+                r.idempotency_key,
+                r.job_id,
+                r.note,
                 r.created_at,
             )
             for r in rows
@@ -514,9 +526,7 @@ class SqlJobRepository:
     ) -> tuple[list[JobRecord], int]:
         """A page of a user's jobs, newest first."""
         total = int(
-            (
-                await self.s.execute(select(func.count()).where(Job.user_id == user_id))
-            ).scalar_one()
+            (await self.s.execute(select(func.count()).where(Job.user_id == user_id))).scalar_one()
         )
         stmt = (
             select(Job)

@@ -124,16 +124,23 @@ class ConsoleSession:
 
     async def _settings(self, rest: str) -> None:
         parts = rest.split()
-        names = {"format": "output_format", "size": "size", "quality": "quality", "n": "n",
-                 "background": "background"}
+        names = {
+            "format": "output_format",
+            "size": "size",
+            "quality": "quality",
+            "n": "n",
+            "background": "background",
+        }
         if len(parts) == 2 and parts[0].lower() in names:
             value: object = parts[1]
             if names[parts[0].lower()] == "n" and parts[1].isdigit():
                 value = int(parts[1])
             await self.core.users.update_settings(self.actor, **{names[parts[0].lower()]: value})
         elif parts:
-            self.write("Use: /settings size 1536x1024 (or quality, format, n, background; "
-                       "value 'default' resets)")
+            self.write(
+                "Use: /settings size 1536x1024 (or quality, format, n, background; "
+                "value 'default' resets)"
+            )
             return
         current = await self.core.users.settings(self.actor)
         self.write(
@@ -148,7 +155,8 @@ class ConsoleSession:
         """Wait until every job this session started has finished."""
         async with asyncio.timeout(timeout):
             while self.pending - self.notifier.finished:
-                await asyncio.sleep(0.05)
+                self.notifier.changed.clear()
+                await self.notifier.changed.wait()
 
 
 class _UserPathError(UserFacingError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from core.types import (
@@ -24,12 +25,14 @@ class ConsoleNotifier:
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
         self.finished: set[str] = set()
+        self.changed = asyncio.Event()
 
     async def notify(self, target: ReplyTarget, event: JobEvent) -> None:
         """Print one event."""
         self.write(render_event(event))
         if isinstance(event, Delivered | Failed):
             self.finished.add(event.job_id)
+            self.changed.set()
 
 
 def render_event(event: JobEvent) -> str:
@@ -63,8 +66,7 @@ def render_submitted(sub: Submitted) -> str:
     pos = job.queue_position or 1
     what = "edit" if job.kind == "edit" else "image"
     return (
-        f"[{short}] {what} queued (position {pos}, cost {job.cost} credits, "
-        f"balance {sub.balance})"
+        f"[{short}] {what} queued (position {pos}, cost {job.cost} credits, balance {sub.balance})"
     )
 
 

@@ -17,36 +17,47 @@ pytestmark = pytest.mark.slow
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("IMAGEBOT_", "OPENAI_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEBOT_", "OPENAI_"))}
     env.update(extra)
     return env
 
 
 def imagebot(
-    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None,
+    *args: str,
+    cwd: Path,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603
-        [IMAGEBOT, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
-        env=env or clean_env(), timeout=timeout, check=False,
+        [IMAGEBOT, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env or clean_env(),
+        timeout=timeout,
+        check=False,
     )
 
 
 def test_console_on_a_fresh_folder_uses_the_demo_model(tmp_path: Path) -> None:
     ref = tmp_path / "cat.png"
     ref.write_bytes(png(320, 240, (20, 200, 20)))
-    script = "\n".join([
-        "/imagine a red fox in snow --quality low",
-        f"/imagine make it watercolor --ref {ref}",
-        "/imagine nothing --size 5x5",
-        "/history",
-        "/balance",
-        "/settings quality high",
-        "/nonsense",
-    ]) + "\n"
+    script = (
+        "\n".join(
+            [
+                "/imagine a red fox in snow --quality low",
+                f"/imagine make it watercolor --ref {ref}",
+                "/imagine nothing --size 5x5",
+                "/history",
+                "/balance",
+                "/settings quality high",
+                "/nonsense",
+            ]
+        )
+        + "\n"
+    )
     result = imagebot("console", cwd=tmp_path, stdin=script)
     out = result.stdout
     assert result.returncode == 0, result.stderr
@@ -90,8 +101,17 @@ def test_operator_grants_and_shows_credits(tmp_path: Path) -> None:
     assert imagebot("migrate", cwd=tmp_path).returncode == 0
     imagebot("console", cwd=tmp_path, stdin="/balance\n")
     user = f"console:{os.environ.get('USER') or __import__('getpass').getuser()}"
-    grant = imagebot("credits", "grant", user, "50", "--reason", "welcome back",
-                     "--action-id", "a1", cwd=tmp_path)
+    grant = imagebot(
+        "credits",
+        "grant",
+        user,
+        "50",
+        "--reason",
+        "welcome back",
+        "--action-id",
+        "a1",
+        cwd=tmp_path,
+    )
     assert grant.returncode == 0, grant.stderr
     assert "balance now 70" in grant.stdout
     again = imagebot("credits", "grant", user, "50", "--action-id", "a1", cwd=tmp_path)

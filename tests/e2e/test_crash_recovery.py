@@ -4,7 +4,6 @@ and is charged once (DESIGN.md, the life of a job, step 5)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -40,8 +39,14 @@ def _worker_env(db: Database, tmp_path: Path, fake: FakeOpenAI) -> dict[str, str
 
 async def _start_worker(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        IMAGEBOT, "run", "--role", "worker", env=env, cwd=cwd,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        IMAGEBOT,
+        "run",
+        "--role",
+        "worker",
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -55,7 +60,10 @@ async def test_worker_killed_mid_job_completes_once_after_restart(
     database: Database, tmp_path: Path, openai_fake: FakeOpenAI
 ) -> None:
     core, _ = await make_core(
-        database, tmp_path, image_provider="openai", openai_api_key="sk-test-crash-key-123",
+        database,
+        tmp_path,
+        image_provider="openai",
+        openai_api_key="sk-test-crash-key-123",
         openai_base_url=openai_fake.base_url,
     )
     env = _worker_env(database, tmp_path, openai_fake)
@@ -93,14 +101,19 @@ async def test_worker_killed_mid_job_completes_once_after_restart(
         assert Path(core.files.absolute(view.outputs[0].path)).is_file()
         async with database.engine.connect() as conn:
             kinds = (
-                await conn.execute(
-                    text("SELECT kind FROM ledger_entries WHERE job_id = :j ORDER BY id"),
-                    {"j": sub.job.id},
+                (
+                    await conn.execute(
+                        text("SELECT kind FROM ledger_entries WHERE job_id = :j ORDER BY id"),
+                        {"j": sub.job.id},
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             attempts = (
-                await conn.execute(text("SELECT attempts FROM jobs WHERE id = :j"),
-                                   {"j": sub.job.id})
+                await conn.execute(
+                    text("SELECT attempts FROM jobs WHERE id = :j"), {"j": sub.job.id}
+                )
             ).scalar_one()
         assert kinds == ["hold", "capture"]
         assert attempts == 2
@@ -114,7 +127,10 @@ async def test_sigterm_hands_a_running_job_back_to_the_queue(
     database: Database, tmp_path: Path, openai_fake: FakeOpenAI
 ) -> None:
     core, _ = await make_core(
-        database, tmp_path, image_provider="openai", openai_api_key="sk-test-crash-key-123",
+        database,
+        tmp_path,
+        image_provider="openai",
+        openai_api_key="sk-test-crash-key-123",
         openai_base_url=openai_fake.base_url,
     )
     env = _worker_env(database, tmp_path, openai_fake)

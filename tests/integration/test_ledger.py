@@ -58,7 +58,6 @@ async def test_spending_blocked_when_negative_or_frozen(database: Database) -> N
             await ledger.hold(uow, user.id, 1, "job-x")
 
 
-
 ops = st.lists(
     st.tuples(
         st.sampled_from(["grant", "hold", "capture", "release", "replay_grant", "refund"]),
@@ -71,10 +70,14 @@ ops = st.lists(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(sequence=ops)
 def test_ledger_sums_to_balance_after_every_step(
-    backend: str, sequence: list[tuple[str, int, int]], tmp_path_factory: pytest.TempPathFactory,
+    backend: str,
+    sequence: list[tuple[str, int, int]],
+    tmp_path_factory: pytest.TempPathFactory,
     sqlite_template: Path,
 ) -> None:
     """Random grants, holds, captures, releases, replays and refunds: after every step the
@@ -112,8 +115,9 @@ async def _run_sequence(db: Database, sequence: list[tuple[str, int, int]]) -> N
                     elif op == "replay_grant":
                         await ledger.grant(uow, uid, amount, key=f"fixed-{who}")
                     elif op == "refund":
-                        await ledger.grant(uow, uid, -amount, key=f"r{next(counter)}",
-                                           kind="refund")
+                        await ledger.grant(
+                            uow, uid, -amount, key=f"r{next(counter)}", kind="refund"
+                        )
                     elif op == "hold":
                         job = f"j{next(counter)}"
                         await ledger.hold(uow, uid, amount, job)

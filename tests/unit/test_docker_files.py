@@ -376,6 +376,9 @@ def test_dockerfile_passes_hadolint() -> None:
     dockerfile = Path(__file__).resolve().parents[2] / "docker" / "Dockerfile"
     result = subprocess.run(  # noqa: S603
         [exe, "--failure-threshold", "warning", str(dockerfile)],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
