@@ -10,6 +10,7 @@ from core.credits import CreditLedger, CreditsService
 from core.generation import GenerationLimits, GenerationService
 from core.history import HistoryService
 from core.images import ImageLimits
+from core.onboarding import OnboardingService, Policy
 from core.ports import Clock, ImageModel
 from core.pricing import PriceTable
 from core.providers import build_image_model
@@ -57,6 +58,14 @@ async def build_core(
     ledger = CreditLedger(clock)
     screener = screener or BlocklistScreener()
     users = UserService(uow, ledger, clock, free_credits=settings.free_credits, model=model_name)
+    onboarding = OnboardingService(
+        uow,
+        users,
+        files,
+        clock,
+        policy=Policy(settings.policy_version, settings.policy_effective_date, settings.policy_url),
+        required=settings.require_terms,
+    )
     notifier = NotifierHub()
     worker = Worker(
         uow=uow,
@@ -89,6 +98,7 @@ async def build_core(
                 max_bytes=settings.max_input_bytes, max_pixels=settings.max_input_pixels
             ),
         ),
+        onboarding=onboarding,
         wake_workers=worker.wake,
     )
     core = Core(
@@ -97,6 +107,7 @@ async def build_core(
         credits=CreditsService(uow, ledger, clock),
         history=HistoryService(uow, files),
         users=users,
+        onboarding=onboarding,
         worker=worker,
         notifier=notifier,
         model=model,

@@ -9,6 +9,7 @@ from core.credits import CreditsService
 from core.files import FileStore
 from core.generation import GenerationService
 from core.history import HistoryService
+from core.onboarding import OnboardingService
 from core.ports import Clock, ImageModel
 from core.settings import Settings
 from core.users import UserService
@@ -24,6 +25,7 @@ class Core:
     credits: CreditsService
     history: HistoryService
     users: UserService
+    onboarding: OnboardingService
     worker: Worker
     notifier: NotifierHub
     model: ImageModel

@@ -14,6 +14,8 @@ Tree::
     │   ├── InsufficientCredits         balance below the price
     │   ├── SpendingBlocked             negative balance, dispute, ban
     │   ├── ContentRefused              safety screening said no (costs nothing)
+    │   ├── TermsRequired               terms not yet accepted, or a new policy version
+    │   ├── AgeRefused                  under 13: refused, nothing kept but a marker
     │   ├── NotFound                    no such job, or not yours (same answer)
     │   ├── ProviderUnavailable         the model service failed; credits returned
     │   └── ProviderRejected            the model service refused the request as invalid
@@ -91,6 +93,27 @@ class ContentRefused(UserFacingError):
             f"The safety system refused {what}{detail}. Nothing was charged; "
             "please rephrase and try again."
         )
+
+
+class TermsRequired(UserFacingError):
+    """The user has not accepted the current terms (first use, or a new policy version)."""
+
+    code = "terms_required"
+
+    def __init__(self, *, policy_changed: bool = False) -> None:
+        self.policy_changed = policy_changed
+        super().__init__(
+            "Our privacy policy has changed; please read the new version and accept it to continue."
+            if policy_changed
+            else "Before your first image, please read the terms and confirm your age."
+        )
+
+
+class AgeRefused(UserFacingError):
+    """The person said they are under 13; the service is not for them (P15)."""
+
+    code = "age_refused"
+    default_message = "Sorry, imagebot is only for people aged 13 or older."
 
 
 class NotFound(UserFacingError):

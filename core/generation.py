@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from core.credits import CreditLedger
-from core.errors import ContentRefused, InvalidRequest, NotFound
+from core.errors import AgeRefused, ContentRefused, InvalidRequest, NotFound, TermsRequired
 from core.files import FileStore
 from core.images import ImageLimits, normalize_mask, normalize_reference
 from core.jobs import job_view, new_job_id
 from core.model_specs import resolve_options, spec_for
+from core.onboarding import OnboardingService
 from core.ports import Clock
 from core.pricing import PriceTable
 from core.repositories import ImageRecord, NewJob, UnitOfWorkFactory, UserRecord
@@ -63,6 +64,7 @@ class GenerationService:
         clock: Clock,
         model: str,
         limits: GenerationLimits,
+        onboarding: OnboardingService | None = None,
         wake_workers: Callable[[], None] = lambda: None,
     ) -> None:
         self._uow = uow
@@ -74,6 +76,7 @@ class GenerationService:
         self.clock = clock
         self.model = model
         self.limits = limits
+        self.onboarding = onboarding
         self.wake_workers = wake_workers
 
     def quote(self, options: GenerateOptions) -> int:
@@ -89,6 +92,13 @@ class GenerationService:
         """
         spec = spec_for(self.model)
         async with self._uow() as uow:
+            if self.onboarding is not None:
+                status = await self.onboarding.status_in(uow, request.actor)
+                if status.state == "refused":
+                    raise AgeRefused()
+                if not status.may_generate:
+                    # Nothing is stored about someone who has not accepted the terms.
+                    raise TermsRequired(policy_changed=status.state == "policy_changed")
             user, _ = await self.users.ensure(uow, request.actor)
             existing = await uow.jobs.by_key(request.idempotency_key)
             defaults = await uow.users.settings(user.id)
@@ -245,6 +255,76 @@ class GenerationService:
                 parent_job_id=job.id,
             )
         )
+
+    async def derive(
+        self,
+        actor: Actor,
+        job_id: str,
+        *,
+        prompt: str | None,
+        index: int = 0,
+        idempotency_key: str,
+        conversation: Conversation,
+        reply_target: ReplyTarget,
+    ) -> Submitted:
+        """Edit one result of a finished job: with ``prompt`` it is the user's new
+        instruction (Edit), without it a variation of that image (Variation)."""
+        async with self._uow() as uow:
+            user = await uow.users.find(actor.platform, actor.user_id)
+            job = await uow.jobs.get_for_user(job_id, user.id) if user else None
+            outputs = await uow.jobs.images(job.id, "output") if job else []
+        if job is None or not 0 <= index < len(outputs):
+            raise NotFound()
+        output = outputs[index]
+        data = await self.files.read(output.path)
+        instruction = (
+            prompt
+            if prompt is not None
+            else (
+                "Create a variation of this image with the same subject and style. "
+                f"Original description: {job.prompt}"
+            )
+        )
+        opts = job.options
+        return await self.submit(
+            GenerateRequest(
+                actor=actor,
+                conversation=conversation,
+                prompt=instruction[: spec_for(self.model).max_prompt_chars],
+                options=GenerateOptions(
+                    size=str(opts.get("size")),
+                    quality=str(opts.get("quality")),
+                    output_format=str(opts.get("output_format")),
+                    background=str(opts.get("background")),
+                    n=1,
+                ),
+                idempotency_key=idempotency_key,
+                reply_target=reply_target,
+                inputs=(InputImage(data, output.content_type, "result"),),
+                parent_job_id=job.id,
+            )
+        )
+
+    async def cancel(self, actor: Actor, job_id: str) -> bool:
+        """Cancel one of the actor's queued jobs and return its credits; False when it has
+        already started or finished."""
+        now = self.clock.now()
+        async with self._uow() as uow:
+            user = await uow.users.find(actor.platform, actor.user_id)
+            job = await uow.jobs.get_for_user(job_id, user.id) if user else None
+            if job is None:
+                raise NotFound()
+            moved = await uow.jobs.transition(
+                job.id,
+                (JobState.QUEUED,),
+                JobState.CANCELLED,
+                now,
+                fields={"finished_at": now, "error_code": "cancelled"},
+            )
+            if moved:
+                await self.ledger.release(uow, job.user_id, job.cost, job.id)
+            await uow.commit()
+        return moved
 
     async def job(self, actor: Actor, job_id: str) -> JobView:
         """One of the actor's jobs; another user's id answers exactly like a missing one."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from core.errors import NotFound
+from core.errors import InvalidRequest, NotFound
 from core.files import FileStore
 from core.jobs import job_view
 from core.repositories import UnitOfWorkFactory
-from core.types import Actor, HistoryPage, StoredImage
+from core.types import Actor, HistoryPage, JobState, StoredImage
 
 
 class HistoryService:
@@ -33,6 +33,23 @@ class HistoryService:
             )
             items = tuple([await job_view(uow, row) for row in rows])
         return HistoryPage(items, page, pages, total)
+
+    async def delete(self, actor: Actor, job_id: str) -> int:
+        """Remove a finished job of the actor with its images, files included; return how
+        many files went. Jobs still in the queue or running are refused (cancel first)."""
+        async with self._uow() as uow:
+            user = await uow.users.find(actor.platform, actor.user_id)
+            job = await uow.jobs.get_for_user(job_id, user.id) if user else None
+            if job is None:
+                raise NotFound()
+            if not JobState(job.state).is_final:
+                raise InvalidRequest("This image is still being made; it can be deleted once done.")
+            images = await uow.jobs.images(job.id)
+            await uow.jobs.delete(job.id)
+            await uow.commit()
+        for image in images:
+            await self.files.delete(image.path)
+        return len(images)
 
     async def download(
         self, actor: Actor, job_id: str, index: int = 0

@@ -23,6 +23,8 @@ class UserRecord:
     display_name: str
     locale: str
     created_at: datetime
+    terms_version: str | None = None
+    age_confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,22 @@ class UserRepository(Protocol):
 
     async def installation_value(self, key: str, default: str) -> str:
         """A per-installation value, stored as ``default`` on first use."""
+        ...
+
+    async def accept_terms(self, user_id: int, version: str, now: datetime) -> None:
+        """Record that the user accepted policy ``version`` and confirmed their age."""
+        ...
+
+    async def add_refusal_marker(self, marker: str, now: datetime) -> None:
+        """Remember a refused (under-age) identity by its keyed hash."""
+        ...
+
+    async def has_refusal_marker(self, marker: str) -> bool:
+        """True when this keyed hash was refused before."""
+        ...
+
+    async def delete(self, user_id: int) -> None:
+        """Delete the user row; every row that references it goes with it."""
         ...
 
 
@@ -272,6 +290,14 @@ class JobRepository(Protocol):
 
     async def count_by_state(self) -> dict[str, int]:
         """How many jobs are in each state."""
+        ...
+
+    async def delete(self, job_id: str) -> None:
+        """Delete a job and its image rows (files are the caller's)."""
+        ...
+
+    async def active_for_user(self, user_id: int) -> list[JobRecord]:
+        """The user's jobs that are queued, running or delivering."""
         ...
 
 

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     free_credits: int = Field(default=20, ge=0)
     encryption_key: SecretStr | None = None
 
+    # The operator's published policy (P15, P22).
+    policy_url: str = ""
+    policy_version: str = Field(default="1", min_length=1, max_length=32)
+    policy_effective_date: str = Field(default="2026-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    require_terms: bool = True
+    """Ask every new user to accept the terms and confirm their age before generating."""
+
     # Beyond the contract: tuning with safe defaults.
     prices: str = ""
     worker_concurrency: int = Field(default=4, ge=1, le=256)

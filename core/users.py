@@ -65,13 +65,15 @@ class UserService:
 
     async def pseudonym(self, uow: UnitOfWork, user: UserRecord) -> str:
         """A stable keyed hash of the platform identity, for vendors and logs (P21)."""
+        return "u_" + (await self.keyed_hash(uow, user.platform, user.platform_user_id))[:32]
+
+    async def keyed_hash(self, uow: UnitOfWork, platform: str, platform_user_id: str) -> str:
+        """HMAC-SHA256 of a platform identity under the installation's secret."""
         if self._secret is None:
             value = await uow.users.installation_value(PSEUDONYM_KEY, secrets.token_hex(32))
             self._secret = bytes.fromhex(value)
-        digest = hmac.new(
-            self._secret, f"{user.platform}:{user.platform_user_id}".encode(), hashlib.sha256
-        )
-        return "u_" + digest.hexdigest()[:32]
+        message = f"{platform}:{platform_user_id}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     async def settings(self, actor: Actor) -> UserSettingsView:
         """The actor's defaults for new jobs."""

@@ -83,6 +83,17 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    terms_version: Mapped[str | None] = mapped_column(String(32))
+    terms_accepted_at: Mapped[datetime | None]
+    age_confirmed_at: Mapped[datetime | None]
+
+
+class AgeRefusal(Base):
+    """A keyed hash of someone who said they are under 13: all that is kept of them (P15)."""
+
+    __tablename__ = "age_refusals"
+    marker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime]
 
 
 class UserSettings(Base):

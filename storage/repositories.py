@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from core.repositories import (
 )
 from core.types import UserSettingsView
 from storage.models import (
+    AgeRefusal,
     CreditAccount,
     Installation,
     Job,
@@ -58,6 +59,8 @@ def _user(row: User) -> UserRecord:
         display_name=row.display_name,
         locale=row.locale,
         created_at=row.created_at,
+        terms_version=row.terms_version,
+        age_confirmed_at=row.age_confirmed_at,
     )
 
 
@@ -194,6 +197,31 @@ class SqlUserRepository:
         row = await self.s.get(Installation, key)
         assert row is not None
         return row.value
+
+    async def accept_terms(self, user_id: int, version: str, now: datetime) -> None:
+        """Record the accepted policy version and the age confirmation."""
+        await self.s.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(terms_version=version, terms_accepted_at=now, age_confirmed_at=now)
+        )
+
+    async def add_refusal_marker(self, marker: str, now: datetime) -> None:
+        """Keep the keyed hash of a refused identity."""
+        stmt = (
+            _insert(self.s, AgeRefusal)
+            .values(marker=marker, created_at=now)
+            .on_conflict_do_nothing(index_elements=["marker"])
+        )
+        await self.s.execute(stmt)
+
+    async def has_refusal_marker(self, marker: str) -> bool:
+        """True when the identity was refused before."""
+        return await self.s.get(AgeRefusal, marker) is not None
+
+    async def delete(self, user_id: int) -> None:
+        """Delete the user; foreign keys cascade to everything that names them."""
+        await self.s.execute(delete(User).where(User.id == user_id))
 
 
 class SqlLedgerRepository:
@@ -542,3 +570,17 @@ class SqlJobRepository:
         """Jobs per state."""
         stmt = select(Job.state, func.count()).group_by(Job.state)
         return {state: int(n) for state, n in (await self.s.execute(stmt)).all()}
+
+    async def delete(self, job_id: str) -> None:
+        """Delete a job and its image rows."""
+        await self.s.execute(delete(JobImage).where(JobImage.job_id == job_id))
+        await self.s.execute(delete(Job).where(Job.id == job_id))
+
+    async def active_for_user(self, user_id: int) -> list[JobRecord]:
+        """Queued, running or delivering jobs of a user."""
+        stmt = (
+            select(Job)
+            .where(Job.user_id == user_id, Job.state.in_((QUEUED, RUNNING, DELIVERING)))
+            .execution_options(populate_existing=True)
+        )
+        return [_job(r) for r in (await self.s.execute(stmt)).scalars().all()]

@@ -166,6 +166,7 @@ def make_settings(tmp_path: Path, db: Database | None = None, **overrides: Any) 
         "database_url": db.url if db else f"sqlite+aiosqlite:///{tmp_path}/imagebot.db",
         "data_dir": tmp_path / "data",
         "free_credits": 20,
+        "require_terms": False,
         "image_provider": "demo",
         "openai_api_key": None,
         "openai_base_url": None,

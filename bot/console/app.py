@@ -178,6 +178,15 @@ async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
         if warning:
             session.write(f"Warning: {warning}")
         session.write(f"imagebot console, model {core.settings.image_model}.")
+    status = await core.onboarding.status(session.actor)
+    if status.state in ("new", "policy_changed"):
+        policy = status.policy
+        where = f" ({policy.url})" if policy.url else ""
+        session.write(
+            f"Terms: policy version {policy.version}, effective {policy.effective_date}{where}. "
+            "Using the console as the operator's local account accepts them."
+        )
+        await core.onboarding.accept(session.actor)
     session.write("Type /help for commands.")
     try:
         while True:
