@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from core.app import Core
+from core.billing import BillingService, CheckoutGateway, parse_offers
 from core.clock import SystemClock
 from core.credits import CreditLedger, CreditsService
 from core.generation import GenerationLimits, GenerationService
@@ -16,6 +17,7 @@ from core.pricing import PriceTable
 from core.providers import build_image_model
 from core.screening import BlocklistScreener, Screener
 from core.settings import Settings
+from core.types import Actor
 from core.users import UserService
 from core.worker import NotifierHub, Worker
 from storage.database import Database
@@ -34,6 +36,7 @@ async def build_core(
     screener: Screener | None = None,
     database: Database | None = None,
     migrate: bool = True,
+    gateway: CheckoutGateway | None = None,
     poll_interval: float = 1.0,
     lease_seconds: float | None = None,
 ) -> Core:
@@ -101,6 +104,11 @@ async def build_core(
         onboarding=onboarding,
         wake_workers=worker.wake,
     )
+
+    async def ensure_user_id(actor: Actor) -> int:
+        return (await users.register(actor)).id
+
+    billing = BillingService(parse_offers(settings.offers), gateway, ensure_user=ensure_user_id)
     core = Core(
         settings=settings,
         generation=generation,
@@ -108,6 +116,7 @@ async def build_core(
         history=HistoryService(uow, files),
         users=users,
         onboarding=onboarding,
+        billing=billing,
         worker=worker,
         notifier=notifier,
         model=model,

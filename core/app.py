@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.billing import BillingService
 from core.credits import CreditsService
 from core.files import FileStore
 from core.generation import GenerationService
@@ -26,6 +27,7 @@ class Core:
     history: HistoryService
     users: UserService
     onboarding: OnboardingService
+    billing: BillingService
     worker: Worker
     notifier: NotifierHub
     model: ImageModel

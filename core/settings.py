@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     require_terms: bool = True
     """Ask every new user to accept the terms and confirm their age before generating."""
 
+    offers: str = ""
+    """Credit packs and plans as JSON (see core/billing.py); empty: the built-in catalogue."""
+
     # Beyond the contract: tuning with safe defaults.
     prices: str = ""
     worker_concurrency: int = Field(default=4, ge=1, le=256)

@@ -296,7 +296,19 @@ class Failed:
     refunded: int
 
 
-JobEvent = Queued | Started | PartialImage | Delivered | Failed
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A message to one user outside any job (credits arrived, a plan renewed, a refund).
+
+    Sent to ``ReplyTarget(platform, chat_id=<the user's platform id>, extra={"dm": "1"})``:
+    adapters deliver it as a direct message to that user.
+    """
+
+    text: str
+    job_id: str = ""
+
+
+JobEvent = Queued | Started | PartialImage | Delivered | Failed | Announcement
 
 
 @dataclass(frozen=True, slots=True)
