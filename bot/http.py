@@ -8,7 +8,8 @@ from core.app import Core
 
 
 def build_http_app(core: Core) -> web.Application:
-    """The aiohttp application with the health endpoints."""
+    """The aiohttp application with the health endpoints; adapters and payments add their
+    routes (webhooks) before it starts."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -26,9 +27,9 @@ def build_http_app(core: Core) -> web.Application:
     return app
 
 
-async def start_http(core: Core) -> web.AppRunner:
-    """Serve on IMAGEBOT_HTTP_HOST:IMAGEBOT_HTTP_PORT; returns the runner to clean up."""
-    runner = web.AppRunner(build_http_app(core), access_log=None)
+async def start_http(core: Core, app: web.Application | None = None) -> web.AppRunner:
+    """Serve ``app`` on IMAGEBOT_HTTP_HOST:IMAGEBOT_HTTP_PORT; returns the runner."""
+    runner = web.AppRunner(app or build_http_app(core), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, core.settings.http_host, core.settings.http_port)
     await site.start()

@@ -10,14 +10,18 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.http import start_http
+from aiohttp import web
+
+from bot.http import build_http_app, start_http
 from bot.wiring import build_core
 from core.errors import ConfigurationError
 from core.settings import Settings
 
 log = logging.getLogger("imagebot")
 
-# Each adapter module exposes ``async def start(core) -> stop`` (an async callable).
+# Each adapter module exposes ``async def start(core) -> stop`` (an async callable), and
+# may expose ``install_routes(core, app)`` to mount webhook routes on imagebot's HTTP server
+# (called before the server starts).
 ADAPTERS = {"telegram": "bot.telegram.app", "discord": "bot.discord.app"}
 ALL_ROLES = {"bot", "worker", "web", "scheduler"}
 
@@ -26,6 +30,7 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     roles = roles or ALL_ROLES
     starters: dict[str, Callable[[Any], Awaitable[Callable[[], Awaitable[None]]]]] = {}
+    route_installers: list[Callable[[Any, web.Application], None]] = []
     if "bot" in roles:
         for name in adapters:
             try:
@@ -36,6 +41,8 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
                     f"unset IMAGEBOT_{name.upper()}_TOKEN or use `imagebot console`."
                 ) from exc
             starters[name] = module.start
+            if hasattr(module, "install_routes"):
+                route_installers.append(module.install_routes)
     core = await build_core(settings, console=False)
     warning = await core.model.check()
     if warning:
@@ -48,7 +55,10 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
             loop.add_signal_handler(sig, stop.set)
     try:
         if "web" in roles:
-            runner = await start_http(core)
+            app = build_http_app(core)
+            for install in route_installers:
+                install(core, app)
+            runner = await start_http(core, app)
             stoppers.append(runner.cleanup)
         for name, starter in starters.items():
             stoppers.append(await starter(core))

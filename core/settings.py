@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
+    telegram_webhook_url: str | None = None
+    """Public HTTPS URL Telegram posts updates to; unset means long polling."""
+    telegram_webhook_secret: SecretStr | None = None
+    """Secret Telegram sends with each webhook request; generated when unset."""
+    telegram_rate_limit: bool = True
+    """Pace outgoing Telegram calls within Telegram's limits (about 30 messages a second)."""
+    discord_guild_id: str | None = None
+    """Sync commands to this server only (instant updates while developing)."""
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: str = ""
+    """Shards this process runs, e.g. ``0,1``; empty means all."""
+    public_url: str | None = None
+    """Where imagebot's HTTP server is reachable from outside (checkout return pages, links)."""
+    support_chat: str | None = None
+    """Where /feedback and /support messages go, as ``telegram:<chat id>``."""
 
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
