@@ -39,10 +39,10 @@ class AccountRecord:
 
 @dataclass(frozen=True, slots=True)
 class LedgerRecord:
-    """One ledger row."""
+    """One ledger row; ``user_id`` is None once the person was erased (kept for tax)."""
 
     id: int
-    user_id: int
+    user_id: int | None
     kind: str
     amount: int
     idempotency_key: str

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from core.settings import Settings
 from storage.database import Database
-from storage.models import Base
+from storage.schema import Base
 from tests.fakes.openai_server import FakeOpenAI
 
 PG_ENV = "IMAGEBOT_TEST_POSTGRES_URL"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from storage.models import Base
+from storage.schema import Base
 
 target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from storage.database import Database
-from storage.models import Base
+from storage.schema import Base
 
 
 async def test_migrated_schema_matches_the_models(database: Database) -> None:

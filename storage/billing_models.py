@@ -1,0 +1,3 @@
+"""Billing tables (Stripe customers, purchases, subscriptions, webhook events)."""
+
+from __future__ import annotations
