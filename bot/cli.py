@@ -11,6 +11,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
+from bot.logs import add_file_logging, configure_logging
 from core.errors import ConfigurationError, ImagebotError, UserFacingError
 from core.settings import Settings, describe, load_settings
 
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     command = args.command or "run"
-    _setup_logging(os.environ.get("IMAGEBOT_LOG_LEVEL", "INFO"), quiet=command == "console")
+    configure_logging(os.environ.get("IMAGEBOT_LOG_LEVEL", "INFO"), quiet=command == "console")
     if command == "keys":
         print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         return 0
@@ -68,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"Configuration problem:\n{exc}", file=sys.stderr)
         return 2
+    if settings.log_dir is not None:
+        add_file_logging(settings.log_dir)
     try:
         if command == "check-config":
             return _check_config(settings)
@@ -86,17 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _setup_logging(level: str, *, quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # Libraries log request URLs, which can carry tokens (Telegram puts them in paths).
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "telegram", "discord", "stripe"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _check_config(settings: Settings) -> int:

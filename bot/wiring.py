@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.logs import LogFilePruner
 from core.app import Core
 from core.billing import BillingService, CheckoutGateway, parse_offers
 from core.clock import SystemClock
@@ -11,10 +12,13 @@ from core.credits import CreditLedger, CreditsService
 from core.generation import GenerationLimits, GenerationService
 from core.history import HistoryService
 from core.images import ImageLimits
+from core.messages import MessageService, parse_chat
 from core.onboarding import OnboardingService, Policy
 from core.ports import Clock, ImageModel
 from core.pricing import PriceTable
+from core.privacy import PrivacyService
 from core.providers import build_image_model
+from core.retention import RetentionPolicy, RetentionService
 from core.screening import BlocklistScreener, Screener
 from core.settings import Settings
 from core.types import Actor
@@ -109,6 +113,22 @@ async def build_core(
         return (await users.register(actor)).id
 
     billing = BillingService(parse_offers(settings.offers), gateway, ensure_user=ensure_user_id)
+    retention_policy = RetentionPolicy.from_json(settings.retention)
+    privacy = PrivacyService(
+        uow,
+        users,
+        files,
+        clock,
+        policy=onboarding.policy,
+        retention=retention_policy,
+        compact=db.checkpoint,
+    )
+    retention = RetentionService(
+        uow, files, clock, retention_policy, prune_logs=LogFilePruner(settings.log_dir)
+    )
+    messages = MessageService(
+        uow, users, notifier, clock, operators_chat=parse_chat(settings.support_chat)
+    )
     core = Core(
         settings=settings,
         generation=generation,
@@ -117,6 +137,9 @@ async def build_core(
         users=users,
         onboarding=onboarding,
         billing=billing,
+        privacy=privacy,
+        messages=messages,
+        retention=retention,
         worker=worker,
         notifier=notifier,
         model=model,

@@ -10,8 +10,11 @@ from core.credits import CreditsService
 from core.files import FileStore
 from core.generation import GenerationService
 from core.history import HistoryService
+from core.messages import MessageService
 from core.onboarding import OnboardingService
 from core.ports import Clock, ImageModel
+from core.privacy import PrivacyService
+from core.retention import RetentionService
 from core.settings import Settings
 from core.users import UserService
 from core.worker import NotifierHub, Worker
@@ -28,6 +31,9 @@ class Core:
     users: UserService
     onboarding: OnboardingService
     billing: BillingService
+    privacy: PrivacyService
+    messages: MessageService
+    retention: RetentionService
     worker: Worker
     notifier: NotifierHub
     model: ImageModel

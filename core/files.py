@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from core.types import StoredImage
@@ -15,6 +16,14 @@ class FileStore(Protocol):
 
         Raises :class:`core.errors.InvalidImage` when the bytes are not an accepted image.
         """
+        ...
+
+    async def write_blob(self, user_id: int, relative_name: str, data: bytes) -> str:
+        """Write any file (an export) atomically under the user's folder; returns its path."""
+        ...
+
+    async def delete_exports_before(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Remove (or count) export files made before ``before``."""
         ...
 
     async def read(self, path: str) -> bytes:

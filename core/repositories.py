@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from core.privacy_ports import PrivacyRepository
 from core.types import UserSettingsView
 
 
@@ -307,6 +308,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     ledger: LedgerRepository
     jobs: JobRepository
+    privacy: PrivacyRepository
 
     async def __aenter__(self) -> Self:
         """Begin."""

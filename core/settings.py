@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     offers: str = ""
     """Credit packs and plans as JSON (see core/billing.py); empty: the built-in catalogue."""
 
+    retention: str = ""
+    """Retention periods in days by category, JSON (see core/retention.py); empty: defaults."""
+    retention_interval_minutes: float = Field(default=60.0, gt=0)
+    log_dir: Path | None = None
+    """Write operational logs here too, one file a day, pruned by the retention sweep."""
+
     # Beyond the contract: tuning with safe defaults.
     prices: str = ""
     worker_concurrency: int = Field(default=4, ge=1, le=256)

@@ -63,6 +63,15 @@ class Database:
         head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
         return current != head
 
+    async def checkpoint(self) -> None:
+        """SQLite: fold the write-ahead log into the database file and empty it, so erased
+        values do not linger in the log (``secure_delete`` already zeroed them in pages)."""
+        if not self.is_sqlite:
+            return
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
@@ -102,7 +111,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def run_migrations_sync(url: str) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import InvalidImage
@@ -19,6 +20,7 @@ from core.images import image_dimensions
 from core.types import StoredImage
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}(/[A-Za-z0-9][A-Za-z0-9._-]{0,120})*$")
+_EXPORT_STAMP = re.compile(r"^export-(\d{8}-\d{6})-")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
@@ -44,6 +46,28 @@ class LocalFileStore:
         rel = f"users/{int(user_id)}/{relative_name}.{_EXT[content_type]}"
         await asyncio.to_thread(self._write_atomic, self.root / rel, data)
         return StoredImage(rel, content_type, width, height, len(data))
+
+    async def write_blob(self, user_id: int, relative_name: str, data: bytes) -> str:
+        """Write any file (an export) atomically under the user's folder."""
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}"
+        await asyncio.to_thread(self._write_atomic, self.root / rel, data)
+        return rel
+
+    async def delete_exports_before(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Remove export ZIPs whose name says they were made before ``before``."""
+        count = 0
+        for path in (self.root / "users").glob("*/exports/export-*.zip"):
+            match = _EXPORT_STAMP.match(path.name)
+            if not match:
+                continue
+            made = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+            if made < before:
+                count += 1
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+        return count
 
     @staticmethod
     def _write_atomic(target: Path, data: bytes) -> None:

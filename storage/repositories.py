@@ -115,6 +115,9 @@ class SqlUserRepository:
         self, platform: str, platform_user_id: str, display_name: str, locale: str, now: datetime
     ) -> tuple[UserRecord, bool]:
         """The user, created when new (a concurrent creation is not an error)."""
+        existing = await self._find_row(platform, platform_user_id)
+        if existing is not None:
+            return _user(existing), False
         stmt = (
             _insert(self.s, User)
             .values(

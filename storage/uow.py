@@ -7,7 +7,9 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
+from storage.privacy_repositories import SqlPrivacyRepository
 from storage.repositories import SqlJobRepository, SqlLedgerRepository, SqlUserRepository
+from storage.retention_repository import SqlRetentionRepository
 
 
 class SqlUnitOfWork:
@@ -23,6 +25,8 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(self.session)
         self.ledger = SqlLedgerRepository(self.session)
         self.jobs = SqlJobRepository(self.session)
+        self.privacy = SqlPrivacyRepository(self.session)
+        self.retention = SqlRetentionRepository(self.session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
