@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.logs import add_file_logging, configure_logging
 from core.errors import ConfigurationError, ImagebotError, UserFacingError
@@ -50,6 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="a user's balance and recent ledger")
     show.add_argument("user")
 
+    retention = sub.add_parser("retention", help="scheduled deletion by category")
+    rsub = retention.add_subparsers(dest="retention_command", required=True)
+    rrun = rsub.add_parser("run", help="delete what is past its retention period now")
+    rrun.add_argument("--dry-run", action="store_true", help="only say what would go")
+
+    broadcast = sub.add_parser(
+        "broadcast", help="send a product update to users who opted in to product updates"
+    )
+    broadcast.add_argument("text")
+    reply = sub.add_parser("reply", help="answer a /feedback or /support message")
+    reply.add_argument("message_id", type=int)
+    reply.add_argument("text")
+    sub.add_parser("appeals", help="list privacy appeals waiting for an operator")
+
     keys = sub.add_parser("keys", help="encryption keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("new", help="print a new random IMAGEBOT_ENCRYPTION_KEY")
@@ -78,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if command == "credits":
             return asyncio.run(_credits(settings, args))
+        if command in ("retention", "broadcast", "reply", "appeals"):
+            return asyncio.run(_operator(settings, args))
         if command == "console":
             return asyncio.run(_console(settings))
         return asyncio.run(_run(settings, args.role if command == "run" else None))
@@ -139,6 +156,56 @@ async def _run(settings: Settings, roles: list[str] | None) -> int:
     from bot.runner import run_service
 
     return await run_service(settings, adapters=adapters, roles=set(roles or []))
+
+
+async def _operator(settings: Settings, args: argparse.Namespace) -> int:
+    """Operator commands that need the core but no platform connection (except DMs)."""
+    from bot.wiring import build_core
+    from core.providers.demo import DemoImageModel
+
+    core = await build_core(settings, model=DemoImageModel())
+    try:
+        if args.command == "retention":
+            counts = await core.retention.sweep(dry_run=args.dry_run)
+            verb = "would delete" if args.dry_run else "deleted"
+            for category, count in counts.items():
+                print(f"{category:<20} {verb} {count}")
+        elif args.command == "appeals":
+            appeals = await core.privacy.open_appeals()
+            if not appeals:
+                print("no open appeals")
+            for a in appeals:
+                print(f"#{a.id} {a.kind} refused: {a.reason}; appeal: {a.appeal_text}")
+        else:
+            await _start_platform_senders(core)
+            if args.command == "broadcast":
+                print(f"sent to {await core.messages.broadcast(args.text)} users")
+            else:
+                await core.messages.reply(args.message_id, args.text)
+                print("answer stored and sent")
+        return 0
+    finally:
+        await core.aclose()
+
+
+async def _start_platform_senders(core: Any) -> None:
+    """Register each configured platform's notifier so DMs can be sent from the CLI."""
+    import importlib
+
+    from bot.runner import ADAPTERS
+
+    for name, token in (
+        ("telegram", core.settings.telegram_token),
+        ("discord", core.settings.discord_token),
+    ):
+        if not token:
+            continue
+        try:
+            module = importlib.import_module(ADAPTERS[name])
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, "start_sender"):
+            core.on_close(await module.start_sender(core))
 
 
 async def _credits(settings: Settings, args: argparse.Namespace) -> int:

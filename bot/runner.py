@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.http import build_http_app, start_http
+from bot.scheduler import start_scheduler
 from bot.wiring import build_core
 from core.errors import ConfigurationError
 from core.settings import Settings
@@ -65,6 +66,8 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
             log.info("adapter started: %s", name)
         if "worker" in roles:
             await core.worker.start(exclusive=core.exclusive_worker)
+        if "scheduler" in roles:
+            stoppers.append(await start_scheduler(core))
         await stop.wait()
         log.info("shutting down")
         await core.worker.stop(grace=settings.shutdown_grace_seconds)

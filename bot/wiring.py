@@ -63,7 +63,7 @@ async def build_core(
     model_name = "demo" if model.name == "demo" else settings.image_model
     prices = PriceTable.from_json(settings.prices)
     ledger = CreditLedger(clock)
-    screener = screener or BlocklistScreener()
+    screener = screener or BlocklistScreener(settings.blocklist_patterns)
     users = UserService(uow, ledger, clock, free_credits=settings.free_credits, model=model_name)
     onboarding = OnboardingService(
         uow,

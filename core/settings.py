@@ -7,6 +7,7 @@ secrets; placeholder or malformed secrets are refused with a message in plain wo
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,8 @@ class Settings(BaseSettings):
     offers: str = ""
     """Credit packs and plans as JSON (see core/billing.py); empty: the built-in catalogue."""
 
+    blocklist: str = ""
+    """Words or regular expressions refused in prompts, as a JSON list."""
     retention: str = ""
     """Retention periods in days by category, JSON (see core/retention.py); empty: defaults."""
     retention_interval_minutes: float = Field(default=60.0, gt=0)
@@ -200,6 +203,27 @@ class Settings(BaseSettings):
                 "postgresql+asyncpg://user@host/db"
             )
         return v
+
+    @field_validator("blocklist")
+    @classmethod
+    def _blocklist(cls, v: str) -> str:
+        if v.strip():
+            try:
+                items = json.loads(v)
+                assert isinstance(items, list)
+                for item in items:
+                    re.compile(str(item))
+            except (ValueError, AssertionError, re.error) as exc:
+                raise ValueError(
+                    "IMAGEBOT_BLOCKLIST must be a JSON list of words or patterns, "
+                    'e.g. ["gore", "\\bnsfw\\b"]'
+                ) from exc
+        return v
+
+    @property
+    def blocklist_patterns(self) -> list[str]:
+        """The block list as a list of patterns."""
+        return [str(p) for p in json.loads(self.blocklist)] if self.blocklist.strip() else []
 
     @field_validator("admins")
     @classmethod

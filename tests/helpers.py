@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.wiring import build_core
 from core.app import Core
-from core.ports import ImageModel
+from core.ports import Clock, ImageModel
 from core.types import (
     Actor,
     Conversation,
@@ -73,6 +73,7 @@ async def make_core(
     tmp_path: Path,
     *,
     model: ImageModel | None = None,
+    clock: Clock | None = None,
     **settings: Any,
 ) -> tuple[Core, RecordingNotifier]:
     """A core on ``db`` with a recording notifier for the 'test' platform."""
@@ -80,6 +81,7 @@ async def make_core(
     core = await build_core(
         make_settings(tmp_path, db, **settings),
         model=model,
+        clock=clock,
         database=db,
         migrate=False,
         poll_interval=0.05,

@@ -1,0 +1,40 @@
+"""Periodic work in one process: the retention sweep (APScheduler 3)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from core.app import Core
+
+log = logging.getLogger("imagebot.scheduler")
+
+
+async def start_scheduler(core: Core) -> Callable[[], Awaitable[None]]:
+    """Run the retention sweep every ``IMAGEBOT_RETENTION_INTERVAL_MINUTES``."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def sweep() -> None:
+        try:
+            await core.retention.sweep()
+        except Exception:
+            log.exception("retention sweep failed; it runs again at the next interval")
+
+    scheduler.add_job(
+        sweep,
+        "interval",
+        minutes=core.settings.retention_interval_minutes,
+        next_run_time=datetime.now(UTC) + timedelta(seconds=30),
+        max_instances=1,
+        coalesce=True,
+        id="retention",
+    )
+    scheduler.start()
+
+    async def stop() -> None:
+        scheduler.shutdown(wait=False)
+
+    return stop
