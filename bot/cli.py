@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="encryption keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("new", help="print a new random IMAGEBOT_ENCRYPTION_KEY")
+    ksub.add_parser(
+        "rotate",
+        help="re-encrypt stored images and prompts under IMAGEBOT_ENCRYPTION_KEY "
+        "(put the previous key in IMAGEBOT_ENCRYPTION_OLD_KEYS)",
+    )
     return parser
 
 
@@ -76,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     configure_logging(os.environ.get("IMAGEBOT_LOG_LEVEL", "INFO"), quiet=command == "console")
-    if command == "keys":
+    if command == "keys" and args.keys_command == "new":
         print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         return 0
     try:
@@ -93,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if command == "credits":
             return asyncio.run(_credits(settings, args))
+        if command == "keys":
+            return asyncio.run(_rotate_keys(settings))
         if command in ("retention", "broadcast", "reply", "appeals"):
             return asyncio.run(_operator(settings, args))
         if command == "console":
@@ -156,6 +163,29 @@ async def _run(settings: Settings, roles: list[str] | None) -> int:
     from bot.runner import run_service
 
     return await run_service(settings, adapters=adapters, roles=set(roles or []))
+
+
+async def _rotate_keys(settings: Settings) -> int:
+    from storage.database import Database
+    from storage.files import LocalFileStore
+
+    cipher = settings.data_cipher()
+    if cipher is None:
+        print(
+            "Set IMAGEBOT_ENCRYPTION_KEY to the new key first (and the old one in "
+            "IMAGEBOT_ENCRYPTION_OLD_KEYS).",
+            file=sys.stderr,
+        )
+        return 2
+    db = Database(settings.database_url, schema=settings.database_schema, cipher=cipher)
+    try:
+        await db.migrate()
+        values = await db.reencrypt()
+        files = await LocalFileStore(settings.data_dir, cipher).reencrypt_all()
+    finally:
+        await db.dispose()
+    print(f"re-encrypted {values} stored texts and {files} files under key {cipher.current_id}")
+    return 0
 
 
 async def _operator(settings: Settings, args: argparse.Namespace) -> int:

@@ -46,20 +46,25 @@ async def build_core(
 ) -> Core:
     """Open the database (migrating it), the file store and the model; wire the services."""
     clock = clock or SystemClock()
-    db = database or Database(settings.database_url, schema=settings.database_schema)
+    cipher = settings.data_cipher()
+    db = database or Database(settings.database_url, schema=settings.database_schema, cipher=cipher)
+    if database is not None and cipher is not None:
+        db.engine.dialect.imagebot_cipher = cipher  # type: ignore[attr-defined]
     if migrate:
         await db.migrate()
     uow = SqlUnitOfWorkFactory(db)
-    files = LocalFileStore(settings.data_dir)
+    files = LocalFileStore(settings.data_dir, cipher)
     model = model or build_image_model(settings, console=console)
     if model.notice:
         log.warning("image provider: %s (%s)", model.name, model.notice)
     else:
         log.info("image provider: %s model=%s", model.name, settings.image_model)
-    if settings.encryption_key is None:
+    if cipher is None:
         log.warning(
             "IMAGEBOT_ENCRYPTION_KEY is not set: images and prompts are stored in plain form"
         )
+    else:
+        log.info("data at rest is encrypted with key %s", cipher.current_id)
     model_name = "demo" if model.name == "demo" else settings.image_model
     prices = PriceTable.from_json(settings.prices)
     ledger = CreditLedger(clock)

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.crypto import DataCipher, decode_key
 from core.errors import ConfigurationError
 from core.model_specs import DEFAULT_MODEL
 
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     admins: str = ""
     free_credits: int = Field(default=20, ge=0)
     encryption_key: SecretStr | None = None
+
+    encryption_old_keys: SecretStr | None = None
+    """Earlier keys, comma-separated, still accepted for reading during a rotation."""
 
     # The operator's published policy (P15, P22).
     policy_url: str = ""
@@ -237,6 +241,19 @@ class Settings(BaseSettings):
         return v
 
     # --- derived -------------------------------------------------------------------------
+
+    def data_cipher(self) -> DataCipher | None:
+        """The cipher for data at rest, or None when no key is configured."""
+        if self.encryption_key is None:
+            return None
+        older: tuple[bytes, ...] = ()
+        if self.encryption_old_keys is not None:
+            older = tuple(
+                decode_key(k)
+                for k in self.encryption_old_keys.get_secret_value().split(",")
+                if k.strip()
+            )
+        return DataCipher(decode_key(self.encryption_key.get_secret_value()), older)
 
     @property
     def admin_ids(self) -> frozenset[tuple[str, str]]:

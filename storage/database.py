@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from core.crypto import DataCipher
+
 log = logging.getLogger("imagebot.storage")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -22,7 +24,14 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 class Database:
     """An engine and a session factory for ``url``; ``schema`` selects a PostgreSQL schema."""
 
-    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 10,
+        cipher: DataCipher | None = None,
+    ) -> None:
         self.url = url
         self.schema = schema
         parsed = make_url(url)
@@ -40,6 +49,8 @@ class Database:
             if schema:
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # Encrypted columns find the cipher on their engine's dialect (storage.models).
+        self.engine.dialect.imagebot_cipher = cipher  # type: ignore[attr-defined]
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -71,6 +82,39 @@ class Database:
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def reencrypt(self, batch: int = 500) -> int:
+        """Rewrite every encrypted column under the current key (``imagebot keys rotate``);
+        returns how many values were rewritten."""
+        from sqlalchemy import select, update
+
+        from storage.models import EncryptedText
+        from storage.schema import Base
+
+        cipher = getattr(self.engine.dialect, "imagebot_cipher", None)
+        if cipher is None:
+            raise RuntimeError("no encryption key configured")
+        done = 0
+        for table in Base.metadata.sorted_tables:
+            columns = [c for c in table.columns if isinstance(c.type, EncryptedText)]
+            if not columns:
+                continue
+            pk = next(iter(table.primary_key.columns))
+            last = None
+            while True:
+                async with self.sessions() as session, session.begin():
+                    stmt = select(pk, *columns).order_by(pk).limit(batch)
+                    if last is not None:
+                        stmt = stmt.where(pk > last)
+                    rows = (await session.execute(stmt)).all()
+                    for row in rows:
+                        values = {c.name: row[i + 1] for i, c in enumerate(columns)}
+                        await session.execute(update(table).where(pk == row[0]).values(values))
+                        done += 1
+                if len(rows) < batch:
+                    break
+                last = rows[-1][0]
+        return done
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

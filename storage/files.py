@@ -15,6 +15,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.crypto import DataCipher
 from core.errors import InvalidImage
 from core.images import image_dimensions
 from core.types import StoredImage
@@ -27,9 +28,10 @@ _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gi
 class LocalFileStore:
     """The file store port on a local folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cipher: DataCipher | None = None) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.cipher = cipher
 
     def user_dir(self, user_id: int) -> Path:
         """The folder holding everything stored for one user."""
@@ -44,7 +46,7 @@ class LocalFileStore:
         if not _SAFE_NAME.match(relative_name):
             raise ValueError("unsafe file name")
         rel = f"users/{int(user_id)}/{relative_name}.{_EXT[content_type]}"
-        await asyncio.to_thread(self._write_atomic, self.root / rel, data)
+        await asyncio.to_thread(self._write_atomic, self.root / rel, self._seal(data))
         return StoredImage(rel, content_type, width, height, len(data))
 
     async def write_blob(self, user_id: int, relative_name: str, data: bytes) -> str:
@@ -52,8 +54,33 @@ class LocalFileStore:
         if not _SAFE_NAME.match(relative_name):
             raise ValueError("unsafe file name")
         rel = f"users/{int(user_id)}/{relative_name}"
-        await asyncio.to_thread(self._write_atomic, self.root / rel, data)
+        await asyncio.to_thread(self._write_atomic, self.root / rel, self._seal(data))
         return rel
+
+    def _seal(self, data: bytes) -> bytes:
+        return self.cipher.encrypt(data) if self.cipher is not None else data
+
+    @property
+    def encrypted(self) -> bool:
+        """True when files are encrypted on disk (read them with :meth:`read`)."""
+        return self.cipher is not None
+
+    async def reencrypt_all(self) -> int:
+        """Rewrite every stored file under the current key; returns how many changed."""
+        if self.cipher is None:
+            raise RuntimeError("no encryption key configured")
+        changed = 0
+        users = self.root / "users"
+        for path in users.rglob("*") if users.exists() else ():
+            if not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            raw = await asyncio.to_thread(path.read_bytes)
+            if self.cipher.is_current(raw):
+                continue
+            plain = self.cipher.decrypt(raw)
+            await asyncio.to_thread(self._write_atomic, path, self.cipher.encrypt(plain))
+            changed += 1
+        return changed
 
     async def delete_exports_before(self, before: datetime, *, dry_run: bool = False) -> int:
         """Remove export ZIPs whose name says they were made before ``before``."""
@@ -91,7 +118,8 @@ class LocalFileStore:
 
     async def read(self, path: str) -> bytes:
         """The bytes of a stored file."""
-        return await asyncio.to_thread(self._resolve(path).read_bytes)
+        raw = await asyncio.to_thread(self._resolve(path).read_bytes)
+        return self.cipher.decrypt(raw) if self.cipher is not None else raw
 
     def absolute(self, path: str) -> str:
         """Absolute path of a stored file."""

@@ -55,6 +55,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class EncryptedText(TypeDecorator[str]):
+    """Text encrypted with the engine's data cipher when one is configured (P18).
+
+    The cipher hangs on the engine's dialect (set by storage.database.Database), so each
+    engine has its own and nothing global is needed; without one, text is stored plain.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        cipher = getattr(dialect, "imagebot_cipher", None)
+        if value is None or cipher is None:
+            return value
+        return str(cipher.encrypt_text(value))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        cipher = getattr(dialect, "imagebot_cipher", None)
+        if value is None or cipher is None:
+            return value
+        return str(cipher.decrypt_text(value))
+
+
 class Base(DeclarativeBase):
     """Declarative base with stable constraint names (for Alembic)."""
 
@@ -160,7 +183,7 @@ class Job(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
-    prompt: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(EncryptedText)
     options: Mapped[dict[str, Any]]
     cost: Mapped[int] = mapped_column(Integer, default=0)
     fair_seq: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base
+from storage.models import Base, EncryptedText
 
 
 class Consent(Base):
@@ -45,7 +45,7 @@ class PrivacyRequest(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     received_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
-    appeal_text: Mapped[str | None] = mapped_column(Text)
+    appeal_text: Mapped[str | None] = mapped_column(EncryptedText)
     appeal_status: Mapped[str | None] = mapped_column(String(16))
     appealed_at: Mapped[datetime | None]
 
@@ -57,9 +57,9 @@ class FeedbackMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     created_at: Mapped[datetime]
-    reply_text: Mapped[str | None] = mapped_column(Text)
+    reply_text: Mapped[str | None] = mapped_column(EncryptedText)
     replied_at: Mapped[datetime | None]
 
 
