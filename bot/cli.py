@@ -65,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     reply.add_argument("text")
     sub.add_parser("appeals", help="list privacy appeals waiting for an operator")
 
+    admin = sub.add_parser("admin", help="operator actions")
+    asub = admin.add_subparsers(dest="admin_command", required=True)
+    minor = asub.add_parser(
+        "erase-minor", help="erase a user reported to be under 13 and refuse them from now on"
+    )
+    minor.add_argument("user", help="platform:id")
+    training = asub.add_parser(
+        "training-export",
+        help="copy results of users who opted in to model improvement into a folder (P03)",
+    )
+    training.add_argument("folder")
+
     keys = sub.add_parser("keys", help="encryption keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("new", help="print a new random IMAGEBOT_ENCRYPTION_KEY")
@@ -100,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_credits(settings, args))
         if command == "keys":
             return asyncio.run(_rotate_keys(settings))
-        if command in ("retention", "broadcast", "reply", "appeals"):
+        if command in ("retention", "broadcast", "reply", "appeals", "admin"):
             return asyncio.run(_operator(settings, args))
         if command == "console":
             return asyncio.run(_console(settings))
@@ -200,6 +212,18 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
             verb = "would delete" if args.dry_run else "deleted"
             for category, count in counts.items():
                 print(f"{category:<20} {verb} {count}")
+        elif args.command == "admin" and args.admin_command == "erase-minor":
+            platform, _, user_id = args.user.partition(":")
+            if not user_id:
+                print("Give the user as platform:id, e.g. telegram:123456", file=sys.stderr)
+                return 2
+            from core.types import Actor
+
+            await core.onboarding.refuse(Actor(platform, user_id))
+            print(f"erased {args.user}; only a refusal marker is kept")
+        elif args.command == "admin" and args.admin_command == "training-export":
+            count = await _training_export(core, args.folder)
+            print(f"exported {count} results of users who opted in")
         elif args.command == "appeals":
             appeals = await core.privacy.open_appeals()
             if not appeals:
@@ -216,6 +240,26 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await core.aclose()
+
+
+async def _training_export(core: Any, folder: str) -> int:
+    """Write opted-in results and a manifest into ``folder``."""
+    import json
+    from pathlib import Path
+
+    out = Path(folder)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    manifest = []
+    for job_id, prompt, paths in await core.privacy.training_material():
+        files = []
+        for index, path in enumerate(paths):
+            name = f"{job_id}-{index}.{path.rsplit('.', 1)[-1]}"
+            await asyncio.to_thread((out / name).write_bytes, await core.files.read(path))
+            files.append(name)
+        manifest.append({"job": job_id, "prompt": prompt, "files": files})
+    text = json.dumps(manifest, ensure_ascii=False, indent=1)
+    await asyncio.to_thread((out / "manifest.json").write_text, text)
+    return len(manifest)
 
 
 async def _start_platform_senders(core: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.app import Core
+from core.errors import UserFacingError
 
 
 def build_http_app(core: Core) -> web.Application:
@@ -22,6 +23,22 @@ def build_http_app(core: Core) -> web.Application:
             return web.json_response({"status": "database unreachable"}, status=503)
         return web.json_response({"status": "ready"})
 
+    async def export_download(request: web.Request) -> web.Response:
+        try:
+            name, data = await core.privacy.open_export_link(request.match_info["token"])
+        except UserFacingError as exc:
+            return web.Response(status=403, text=exc.user_message)
+        return web.Response(
+            body=data,
+            content_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    app.router.add_get("/exports/{token}", export_download)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

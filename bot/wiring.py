@@ -127,6 +127,7 @@ async def build_core(
         policy=onboarding.policy,
         retention=retention_policy,
         compact=db.checkpoint,
+        public_url=settings.public_url,
     )
     retention = RetentionService(
         uow, files, clock, retention_policy, prune_logs=LogFilePruner(settings.log_dir)

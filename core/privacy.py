@@ -9,13 +9,15 @@ log with its time and outcome, and completes at once.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import io
 import json
 import logging
 import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,7 @@ class PrivacyService:
         policy: Policy,
         retention: RetentionPolicy,
         compact: Callable[[], Awaitable[None]] | None = None,
+        public_url: str | None = None,
     ) -> None:
         self._uow = uow
         self.users = users
@@ -166,6 +169,7 @@ class PrivacyService:
         self.policy = policy
         self.retention = retention
         self._compact = compact
+        self.public_url = public_url
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -322,6 +326,75 @@ class PrivacyService:
                 ),
             )
         return buf.getvalue()
+
+    async def export_link(self, actor: Actor, result: ExportResult, *, ttl_hours: int = 24) -> str:
+        """A download link for an export too large for the chat: signed, bound to this user
+        and this file, and valid for ``ttl_hours`` (served by imagebot's HTTP server)."""
+        if not self.public_url:
+            raise InvalidRequest(
+                "The export is too large to send here and the operator has not configured "
+                "a download address. Please ask the operator."
+            )
+        user = await self._user(actor)
+        if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
+            raise InvalidRequest("That export is not yours.")
+        expires = int((self.clock.now() + timedelta(hours=ttl_hours)).timestamp())
+        payload = f"{user.id}:{result.path}:{expires}"
+        async with self._uow() as uow:
+            signature = await self.users.sign(uow, "export-link", payload.encode())
+        token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return f"{self.public_url.rstrip('/')}/exports/{token}.{signature}"
+
+    async def open_export_link(self, token: str) -> tuple[str, bytes]:
+        """Check a link's signature and expiry; return (file name, ZIP bytes).
+
+        Raises :class:`InvalidRequest` for a forged, altered or expired link.
+        """
+        encoded, _, signature = token.partition(".")
+        try:
+            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            head, expires_text = payload.rsplit(":", 1)
+            user_id_text, path = head.split(":", 1)
+            user_id, expires = int(user_id_text), int(expires_text)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequest("This link is not valid.") from None
+        async with self._uow() as uow:
+            expected = await self.users.sign(uow, "export-link", payload.encode())
+        if not hmac.compare_digest(expected, signature):
+            raise InvalidRequest("This link is not valid.")
+        if self.clock.now().timestamp() > expires:
+            raise InvalidRequest("This link has expired; send /export again for a new one.")
+        if not path.startswith(f"users/{user_id}/exports/") or ".." in path:
+            raise InvalidRequest("This link is not valid.")
+        try:
+            data = await self.files.read(path)
+        except FileNotFoundError:
+            raise InvalidRequest("This export is no longer available.") from None
+        return path.rsplit("/", 1)[-1], data
+
+    async def training_material(self) -> list[tuple[str, str, list[str]]]:
+        """Finished jobs of users who opted in to model improvement (P03), as
+        (job id, prompt, output paths); nothing from anyone who did not opt in."""
+        items: list[tuple[str, str, list[str]]] = []
+        after = 0
+        while True:
+            async with self._uow() as uow:
+                ids = await uow.privacy.users_with_consent("training_opt_in", after, 200)
+                for user_id in ids:
+                    offset = 0
+                    while True:
+                        jobs, total = await uow.jobs.page_for_user(user_id, offset, 100)
+                        for job in jobs:
+                            if job.state != JobState.SUCCEEDED:
+                                continue
+                            outputs = await uow.jobs.images(job.id, "output")
+                            items.append((job.id, job.prompt, [o.path for o in outputs]))
+                        offset += len(jobs)
+                        if offset >= total or not jobs:
+                            break
+            if not ids:
+                return items
+            after = ids[-1]
 
     # --- erasure -------------------------------------------------------------------------------
 

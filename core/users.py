@@ -67,6 +67,14 @@ class UserService:
         """A stable keyed hash of the platform identity, for vendors and logs (P21)."""
         return "u_" + (await self.keyed_hash(uow, user.platform, user.platform_user_id))[:32]
 
+    async def sign(self, uow: UnitOfWork, purpose: str, message: bytes) -> str:
+        """HMAC-SHA256 of ``message`` under the installation secret, separated by purpose."""
+        if self._secret is None:
+            value = await uow.users.installation_value(PSEUDONYM_KEY, secrets.token_hex(32))
+            self._secret = bytes.fromhex(value)
+        key = hmac.new(self._secret, purpose.encode(), hashlib.sha256).digest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
     async def keyed_hash(self, uow: UnitOfWork, platform: str, platform_user_id: str) -> str:
         """HMAC-SHA256 of a platform identity under the installation's secret."""
         if self._secret is None:

@@ -256,3 +256,97 @@ async def test_P14_logs_carry_ids_never_prompts(
         assert "zebracorn" not in text_ and NAME not in text_
     finally:
         await core.aclose()
+
+
+async def test_P03_training_material_holds_only_opted_in_users(
+    database: Database, tmp_path: Path
+) -> None:
+    core, notes = await make_core(database, tmp_path)
+    try:
+        yes, no, later = actor("1", "Yes"), actor("2", "No"), actor("3", "Changed Mind")
+        subs = [
+            await core.generation.submit(request(who, f"picture by {who.user_id}"))
+            for who in (yes, no, later)
+        ]
+        await core.worker.run_until_idle()
+        for sub in subs:
+            await notes.wait_final(sub.job.id)
+        await core.privacy.set_consent(yes, DM, "training_opt_in", True)
+        await core.privacy.set_consent(later, DM, "training_opt_in", True)
+        await core.privacy.set_consent(later, DM, "training_opt_in", False)
+        material = await core.privacy.training_material()
+        assert [prompt for _, prompt, _ in material] == ["picture by 1"]
+        assert all(paths for _, _, paths in material)
+    finally:
+        await core.aclose()
+
+
+async def test_P07_signed_export_link_is_single_user_and_expires(
+    database: Database, tmp_path: Path
+) -> None:
+    from core.clock import ManualClock
+
+    clock = ManualClock()
+    core, notes = await make_core(
+        database, tmp_path, clock=clock, public_url="https://bot.example.org"
+    )
+    try:
+        sub = await core.generation.submit(request())
+        await core.worker.run_until_idle()
+        await notes.wait_final(sub.job.id)
+        mine = await core.privacy.export(actor(), DM)
+        link = await core.privacy.export_link(actor(), mine, ttl_hours=1)
+        assert link.startswith("https://bot.example.org/exports/")
+        token = link.rsplit("/", 1)[1]
+        name, data = await core.privacy.open_export_link(token)
+        assert name.endswith(".zip") and data.startswith(b"PK")
+        # Someone else's export cannot be linked by this user, nor a link altered.
+        await core.users.register(actor("2"))
+        with pytest.raises(InvalidRequest):
+            await core.privacy.export_link(actor("2"), mine)
+        payload, signature = token.split(".")
+        import base64
+
+        forged_payload = (
+            base64.urlsafe_b64decode(payload + "==")
+            .decode()
+            .replace("users/1/", "users/2/")
+            .replace("1:users", "2:users", 1)
+        )
+        forged = base64.urlsafe_b64encode(forged_payload.encode()).decode().rstrip("=")
+        with pytest.raises(InvalidRequest):
+            await core.privacy.open_export_link(f"{forged}.{signature}")
+        with pytest.raises(InvalidRequest):
+            await core.privacy.open_export_link(f"{payload}.{'0' * 64}")
+        clock.advance(hours=1, seconds=1)
+        with pytest.raises(InvalidRequest) as info:
+            await core.privacy.open_export_link(token)
+        assert "expired" in info.value.user_message
+    finally:
+        await core.aclose()
+
+
+async def test_P25_erasure_works_with_a_negative_balance(
+    database: Database, tmp_path: Path
+) -> None:
+    core, _ = await make_core(database, tmp_path)
+    try:
+        user = await core.users.register(actor())
+        async with database.engine.begin() as conn:  # a refund took more than was left
+            await conn.execute(
+                text(
+                    "INSERT INTO ledger_entries (user_id, kind, amount, idempotency_key, note, "
+                    "created_at) VALUES (:u, 'refund', -50, 'r-1', '', :now)"
+                ),
+                {"u": user.id, "now": core.clock.now().replace(tzinfo=None)},
+            )
+            await conn.execute(
+                text("UPDATE credit_accounts SET balance = balance - 50 WHERE user_id = :u"),
+                {"u": user.id},
+            )
+        assert (await core.credits.balance(user.id)).spending_blocked
+        receipt = await core.privacy.erase(actor(), DM)
+        assert receipt.request_id > 0
+        assert await core.credits.user_for(actor()) is None
+    finally:
+        await core.aclose()
