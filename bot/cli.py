@@ -77,6 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     training.add_argument("folder")
 
+    stripe_cmd = sub.add_parser("stripe", help="Stripe billing tools")
+    ssub = stripe_cmd.add_subparsers(dest="stripe_command", required=True)
+    reconcile = ssub.add_parser(
+        "reconcile",
+        help="apply paid checkouts, plan invoices, refunds and disputes that webhooks missed",
+    )
+    reconcile.add_argument(
+        "--days", type=int, default=7, help="how far back to look, 1..30 (default 7)"
+    )
+
     keys = sub.add_parser("keys", help="encryption keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("new", help="print a new random IMAGEBOT_ENCRYPTION_KEY")
@@ -92,7 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     command = args.command or "run"
-    configure_logging(os.environ.get("IMAGEBOT_LOG_LEVEL", "INFO"), quiet=command == "console")
+    configure_logging(
+        os.environ.get("IMAGEBOT_LOG_LEVEL", "INFO"),
+        quiet=command == "console",
+        fmt=os.environ.get("IMAGEBOT_LOG_FORMAT", "text").lower(),
+    )
     if command == "keys" and args.keys_command == "new":
         print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         return 0
@@ -112,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_credits(settings, args))
         if command == "keys":
             return asyncio.run(_rotate_keys(settings))
+        if command == "stripe":
+            return asyncio.run(_stripe(settings, args))
         if command in ("retention", "broadcast", "reply", "appeals", "admin"):
             return asyncio.run(_operator(settings, args))
         if command == "console":
@@ -280,6 +296,40 @@ async def _start_platform_senders(core: Any) -> None:
             continue
         if hasattr(module, "start_sender"):
             core.on_close(await module.start_sender(core))
+
+
+async def _stripe(settings: Settings, args: argparse.Namespace) -> int:
+    """``imagebot stripe reconcile``: what lost webhooks missed, through the same path."""
+    if settings.stripe_secret_key is None:
+        print("IMAGEBOT_STRIPE_SECRET_KEY is not set: nothing to reconcile.", file=sys.stderr)
+        return 2
+    if not 1 <= args.days <= 30:
+        print("--days must be 1..30 (Stripe lists events for 30 days).", file=sys.stderr)
+        return 2
+    import stripe
+
+    from bot.wiring import build_core
+    from core.providers.demo import DemoImageModel
+    from payments.reconcile import reconcile
+    from payments.stripe_gateway import StripeGateway
+
+    core = await build_core(settings, model=DemoImageModel())
+    try:
+        gateway = core.billing.gateway
+        assert isinstance(gateway, StripeGateway)
+        await _start_platform_senders(core)
+        report = await reconcile(gateway, days=args.days)
+        print(report.text())
+        return 0
+    except stripe.StripeError as exc:
+        print(
+            f"Stripe failed ({type(exc).__name__}, status {exc.http_status}); nothing "
+            "half-applied, run it again.",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await core.aclose()
 
 
 async def _credits(settings: Settings, args: argparse.Namespace) -> int:

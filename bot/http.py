@@ -1,9 +1,13 @@
-"""imagebot's own HTTP server: health now; webhooks and metrics mount here too."""
+"""imagebot's own HTTP server: /healthz, /readyz, /metrics, export downloads, and the
+webhook routes that adapters and payments mount."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from bot.metrics import PrometheusMetrics
 from core.app import Core
 from core.errors import UserFacingError
 
@@ -17,11 +21,24 @@ def build_http_app(core: Core) -> web.Application:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        try:
-            await core.credits.balance(0)
-        except Exception:
-            return web.json_response({"status": "database unreachable"}, status=503)
-        return web.json_response({"status": "ready"})
+        checks: dict[str, str] = {}
+        for name, check in core.readiness.items():
+            try:
+                problem = await asyncio.wait_for(check(), timeout=5)
+            except Exception as exc:  # a check that cannot run is a failed check
+                problem = f"check failed ({type(exc).__name__})"
+            checks[name] = problem or "ok"
+        ready = all(v == "ok" for v in checks.values())
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        exporter = core.metrics
+        if not isinstance(exporter, PrometheusMetrics):
+            return web.Response(status=404)
+        return web.Response(body=exporter.render(), headers={"Content-Type": exporter.content_type})
 
     async def export_download(request: web.Request) -> web.Response:
         try:
@@ -41,6 +58,11 @@ def build_http_app(core: Core) -> web.Application:
     app.router.add_get("/exports/{token}", export_download)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if core.billing.gateway is not None:
+        from payments.webhook import install_stripe_routes
+
+        install_stripe_routes(core, app)
     return app
 
 

@@ -3,6 +3,7 @@ optionally also written to a file a day under ``IMAGEBOT_LOG_DIR``, pruned by re
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -31,14 +32,49 @@ QUIET_LIBRARIES = (
 )
 
 
+_FIELD = re.compile(r"(\w+)=(\S+)")
+_TEXT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+_json_logs = False
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``key=value`` pairs of the message (job, user, update
+    and other ids) become fields of their own, so log tools can filter on them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Serialise one record."""
+        message = record.getMessage()
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": message,
+        }
+        for key, value in _FIELD.findall(message):
+            entry.setdefault(key, value)
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["error"] = record.exc_info[0].__name__
+            entry["trace"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _formatter() -> logging.Formatter:
+    return JsonFormatter() if _json_logs else logging.Formatter(_TEXT)
+
+
 def configure_logging(
-    level: str = "INFO", *, quiet: bool = False, log_dir: Path | None = None
+    level: str = "INFO", *, quiet: bool = False, log_dir: Path | None = None, fmt: str = "text"
 ) -> None:
-    """One line per event to stderr (and to ``log_dir`` when set); ids only."""
+    """One line per event to stderr (and to ``log_dir`` when set); ids only, never
+    prompts, images, tokens or keys. ``fmt="json"`` (IMAGEBOT_LOG_FORMAT) writes JSON."""
+    global _json_logs
+    _json_logs = fmt == "json"
     logging.basicConfig(
         level=logging.WARNING if quiet else getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=_TEXT,
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_formatter())
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
     if log_dir is not None:
@@ -51,7 +87,7 @@ def add_file_logging(log_dir: Path) -> None:
     handler = TimedRotatingFileHandler(
         log_dir / "imagebot.log", when="midnight", utc=True, encoding="utf-8"
     )
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(_formatter())
     logging.getLogger().addHandler(handler)
 
 

@@ -65,6 +65,8 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
             stoppers.append(await starter(core))
             log.info("adapter started: %s", name)
         if "worker" in roles:
+            if core.locks is not None:
+                await core.locks.hold_worker_slot()
             await core.worker.start(exclusive=core.exclusive_worker)
         if "scheduler" in roles:
             stoppers.append(await start_scheduler(core))

@@ -18,7 +18,12 @@ async def start_scheduler(core: Core) -> Callable[[], Awaitable[None]]:
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def sweep() -> None:
+        # Several processes may run the scheduler role; only the one holding the
+        # database's leader lock sweeps (a standby takes over when the leader goes).
         try:
+            if core.locks is not None and not await core.locks.try_lead():
+                log.debug("another process leads the scheduler")
+                return
             await core.retention.sweep()
         except Exception:
             log.exception("retention sweep failed; it runs again at the next interval")

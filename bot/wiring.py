@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from bot.logs import LogFilePruner
+from bot.metrics import PrometheusMetrics
+from core.admin import AdminService
 from core.app import Core
 from core.billing import BillingService, CheckoutGateway, parse_offers
 from core.clock import SystemClock
@@ -18,7 +20,10 @@ from core.ports import Clock, ImageModel
 from core.pricing import PriceTable
 from core.privacy import PrivacyService
 from core.providers import build_image_model
+from core.providers.openai_moderation import OpenAIModerationScreener
+from core.purchases import PurchaseService
 from core.retention import RetentionPolicy, RetentionService
+from core.safety import SafetyConfig, SafetyService
 from core.screening import BlocklistScreener, Screener
 from core.settings import Settings
 from core.types import Actor
@@ -26,6 +31,7 @@ from core.users import UserService
 from core.worker import NotifierHub, Worker
 from storage.database import Database
 from storage.files import LocalFileStore
+from storage.locks import DatabaseLocks
 from storage.uow import SqlUnitOfWorkFactory
 
 log = logging.getLogger("imagebot")
@@ -68,7 +74,20 @@ async def build_core(
     model_name = "demo" if model.name == "demo" else settings.image_model
     prices = PriceTable.from_json(settings.prices)
     ledger = CreditLedger(clock)
-    screener = screener or BlocklistScreener(settings.blocklist_patterns)
+    screener = screener or build_screener(settings, model_name)
+    safety = SafetyService(
+        uow,
+        clock,
+        SafetyConfig(
+            user_per_minute=settings.rate_user_per_minute,
+            user_burst=settings.rate_user_burst,
+            chat_per_minute=settings.rate_chat_per_minute,
+            chat_burst=settings.rate_chat_burst,
+            strikes_temp_ban=settings.strikes_temp_ban,
+            strikes_permanent_ban=settings.strikes_permanent_ban,
+            temp_ban_hours=settings.temp_ban_hours,
+        ),
+    )
     users = UserService(uow, ledger, clock, free_credits=settings.free_credits, model=model_name)
     onboarding = OnboardingService(
         uow,
@@ -79,6 +98,7 @@ async def build_core(
         required=settings.require_terms,
     )
     notifier = NotifierHub()
+    metrics = PrometheusMetrics()
     worker = Worker(
         uow=uow,
         files=files,
@@ -94,6 +114,8 @@ async def build_core(
         partial_images=settings.partial_images,
         poll_interval=poll_interval,
         lease_seconds=lease_seconds or settings.lease_seconds,
+        safety=safety,
+        metrics=metrics,
     )
     generation = GenerationService(
         uow=uow,
@@ -111,13 +133,22 @@ async def build_core(
             ),
         ),
         onboarding=onboarding,
+        safety=safety,
+        metrics=metrics,
         wake_workers=worker.wake,
     )
 
     async def ensure_user_id(actor: Actor) -> int:
         return (await users.register(actor)).id
 
-    billing = BillingService(parse_offers(settings.offers), gateway, ensure_user=ensure_user_id)
+    offers = parse_offers(settings.offers)
+    stripe_gateway = None
+    if gateway is None and settings.stripe_secret_key is not None:
+        from payments.stripe_gateway import build_stripe_gateway
+
+        purchases = PurchaseService(uow, ledger, notifier, clock, offers)
+        gateway = stripe_gateway = build_stripe_gateway(settings, purchases)
+    billing = BillingService(offers, gateway, ensure_user=ensure_user_id)
     retention_policy = RetentionPolicy.from_json(settings.retention)
     privacy = PrivacyService(
         uow,
@@ -135,10 +166,23 @@ async def build_core(
     messages = MessageService(
         uow, users, notifier, clock, operators_chat=parse_chat(settings.support_chat)
     )
+    credits = CreditsService(uow, ledger, clock)
+    admin = AdminService(
+        uow,
+        clock,
+        operators=settings.admin_ids,
+        credits=credits,
+        ledger=ledger,
+        safety=safety,
+        privacy=privacy,
+        retention=retention,
+        notifier=notifier,
+        files=files,
+    )
     core = Core(
         settings=settings,
         generation=generation,
-        credits=CreditsService(uow, ledger, clock),
+        credits=credits,
         history=HistoryService(uow, files),
         users=users,
         onboarding=onboarding,
@@ -146,6 +190,9 @@ async def build_core(
         privacy=privacy,
         messages=messages,
         retention=retention,
+        safety=safety,
+        admin=admin,
+        metrics=metrics,
         worker=worker,
         notifier=notifier,
         model=model,
@@ -153,7 +200,32 @@ async def build_core(
         clock=clock,
         exclusive_worker=db.is_sqlite,
     )
+    core.readiness["database"] = db.readiness
+    core.locks = DatabaseLocks(db)
+    core.on_close(core.locks.release)
     if database is None:
         core.on_close(db.dispose)
     core.on_close(model.aclose)
+    if stripe_gateway is not None:
+        core.on_close(stripe_gateway.aclose)
+    if hasattr(screener, "aclose"):
+        core.on_close(screener.aclose)
     return core
+
+
+def build_screener(settings: Settings, model_name: str) -> Screener:
+    """The block list, plus the provider's moderation endpoint when one is configured."""
+    blocklist = BlocklistScreener(settings.blocklist_patterns)
+    if not settings.moderation or model_name == "demo" or settings.openai_api_key is None:
+        if settings.moderation and model_name != "demo":
+            log.warning("moderation endpoint unavailable without OPENAI_API_KEY: block list only")
+        return blocklist
+    return OpenAIModerationScreener(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        model=settings.moderation_model,
+        fail_open=settings.moderation_fail_mode == "open",
+        thresholds=settings.thresholds(),
+        screen_outputs=settings.moderate_outputs,
+        blocklist=blocklist,
+    )

@@ -4,20 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from core.admin import AdminService
 from core.billing import BillingService
 from core.credits import CreditsService
 from core.files import FileStore
 from core.generation import GenerationService
 from core.history import HistoryService
 from core.messages import MessageService
+from core.metrics import Metrics
 from core.onboarding import OnboardingService
 from core.ports import Clock, ImageModel
 from core.privacy import PrivacyService
 from core.retention import RetentionService
+from core.safety import SafetyService
 from core.settings import Settings
 from core.users import UserService
 from core.worker import NotifierHub, Worker
+
+
+class ProcessLocks(Protocol):
+    """Coordination between processes sharing a database."""
+
+    async def hold_worker_slot(self) -> None:
+        """Raise ConfigurationError when no further worker process may run (SQLite)."""
+        ...
+
+    async def try_lead(self) -> bool:
+        """True when this process is (now) the one that runs the scheduler."""
+        ...
+
+    async def release(self) -> None:
+        """Give up what this process holds."""
+        ...
 
 
 @dataclass
@@ -34,6 +54,9 @@ class Core:
     privacy: PrivacyService
     messages: MessageService
     retention: RetentionService
+    safety: SafetyService
+    admin: AdminService
+    metrics: Metrics
     worker: Worker
     notifier: NotifierHub
     model: ImageModel
@@ -41,6 +64,10 @@ class Core:
     clock: Clock
     exclusive_worker: bool
     """True on SQLite: one worker process, so leftovers at start-up are recovered at once."""
+    locks: ProcessLocks | None = None
+    readiness: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
+    """Named checks for /readyz: each returns None when fine, else the problem in words.
+    The database registers one; each adapter registers whether it is connected."""
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from core.errors import InsufficientCredits, InvalidRequest, NotFound, SpendingBlocked
 from core.ports import Clock
 from core.repositories import UnitOfWork, UnitOfWorkFactory
-from core.types import Actor, BalanceView, LedgerLine
+from core.types import Actor, BalanceView, LedgerLine, PlanView
 
 SPEND_KINDS = ("hold", "capture", "release")
 
@@ -52,22 +52,24 @@ class CreditLedger:
             await uow.ledger.change_balance(user_id, balance_delta=amount, held_delta=0, now=now)
         return inserted
 
-    async def hold(self, uow: UnitOfWork, user_id: int, amount: int, job_id: str) -> None:
-        """Reserve ``amount`` for a job, or raise when the balance does not cover it."""
+    async def hold(self, uow: UnitOfWork, user_id: int, amount: int, job_id: str) -> int:
+        """Reserve ``amount`` for a job, or raise when the balance does not cover it;
+        returns the balance left."""
         now = self.clock.now()
-        if not await uow.ledger.try_spend(user_id, amount, now):
+        balance = await uow.ledger.spend(user_id, amount, now)
+        if balance is None:
             account = await uow.ledger.account(user_id)
-            balance = account.balance if account else 0
+            current = account.balance if account else 0
             if account is not None and (account.frozen or account.balance < 0):
                 raise SpendingBlocked(
                     "Spending is paused on this account"
                     + (
                         " while a payment dispute is open."
                         if account.frozen
-                        else f" until the balance ({balance}) is above zero."
+                        else f" until the balance ({current}) is above zero."
                     )
                 )
-            raise InsufficientCredits(price=amount, balance=balance)
+            raise InsufficientCredits(price=amount, balance=current)
         await uow.ledger.append(
             user_id=user_id,
             kind="hold",
@@ -77,12 +79,13 @@ class CreditLedger:
             note="",
             now=now,
         )
+        return balance
 
-    async def capture(self, uow: UnitOfWork, user_id: int, amount: int, job_id: str) -> bool:
-        """Make a job's hold final; once only."""
+    async def capture(self, uow: UnitOfWork, user_id: int, amount: int, job_id: str) -> int | None:
+        """Make a job's hold final, once only; returns the balance, or None when it was
+        captured before. The job's state transition (running -> delivering, in the same
+        transaction) guarantees a job is never both captured and released."""
         now = self.clock.now()
-        if await uow.ledger.has_entry(f"job:{job_id}:release"):
-            return False
         inserted = await uow.ledger.append(
             user_id=user_id,
             kind="capture",
@@ -92,9 +95,11 @@ class CreditLedger:
             note=f"{amount} credits",
             now=now,
         )
-        if inserted:
-            await uow.ledger.change_balance(user_id, balance_delta=0, held_delta=-amount, now=now)
-        return inserted
+        if not inserted:
+            return None
+        return await uow.ledger.change_balance(
+            user_id, balance_delta=0, held_delta=-amount, now=now
+        )
 
     async def release(self, uow: UnitOfWork, user_id: int, amount: int, job_id: str) -> bool:
         """Return a job's hold to the balance; once only, never after a capture."""
@@ -128,20 +133,34 @@ class CreditsService:
         self.clock = clock
 
     async def balance(self, user_id: int, *, recent: int = 10) -> BalanceView:
-        """Available and held credits with the newest ledger lines."""
+        """Available and held credits with the newest ledger lines and the current plan."""
         async with self._uow() as uow:
             account = await uow.ledger.account(user_id)
             rows = await uow.ledger.recent(user_id, recent)
+            sub = await uow.billing.current_plan(user_id)
         lines = tuple(
             LedgerLine(r.kind, r.amount, r.created_at, r.job_id or "", r.note) for r in rows
         )
+        plan = (
+            PlanView(
+                sub.offer_id,
+                sub.plan_name,
+                sub.credits,
+                sub.status,
+                sub.current_period_end,
+                sub.cancel_at_period_end,
+            )
+            if sub is not None
+            else None
+        )
         if account is None:
-            return BalanceView(0, 0, lines)
+            return BalanceView(0, 0, lines, plan=plan)
         return BalanceView(
             account.balance,
             account.held,
             lines,
             spending_blocked=account.frozen or account.balance < 0,
+            plan=plan,
         )
 
     async def operator_grant(

@@ -16,6 +16,9 @@ Tree::
     │   ├── ContentRefused              safety screening said no (costs nothing)
     │   ├── TermsRequired               terms not yet accepted, or a new policy version
     │   ├── AgeRefused                  under 13: refused, nothing kept but a marker
+    │   ├── RateLimited                 too many requests; try again in N seconds
+    │   ├── Banned                      a temporary or permanent ban
+    │   ├── ChatDisabled                switched off or limited by the chat's admins
     │   ├── NotFound                    no such job, or not yours (same answer)
     │   ├── ProviderUnavailable         the model service failed; credits returned
     │   └── ProviderRejected            the model service refused the request as invalid
@@ -84,15 +87,19 @@ class ContentRefused(UserFacingError):
 
     code = "content_refused"
 
-    def __init__(self, reason: str = "", *, stage: str = "input") -> None:
+    def __init__(self, reason: str = "", *, stage: str = "input", reviewed: bool = False) -> None:
         self.reason = reason
         self.stage = stage
         detail = f" ({reason})" if reason else ""
-        what = "the result" if stage == "output" else "this request"
-        super().__init__(
-            f"The safety system refused {what}{detail}. Nothing was charged; "
-            "please rephrase and try again."
-        )
+        if stage == "output":
+            text = f"The safety system withheld the result{detail}. Your credits were returned"
+            text += " and an operator will review it." if reviewed else "."
+        else:
+            text = (
+                f"The safety system refused this request{detail}. Nothing was charged; "
+                "please rephrase and try again."
+            )
+        super().__init__(text)
 
 
 class TermsRequired(UserFacingError):
@@ -114,6 +121,43 @@ class AgeRefused(UserFacingError):
 
     code = "age_refused"
     default_message = "Sorry, imagebot is only for people aged 13 or older."
+
+
+class RateLimited(UserFacingError):
+    """Too many requests in a short time; says when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: float, *, scope: str = "you") -> None:
+        self.retry_after = retry_after
+        seconds = max(1, round(retry_after))
+        who = "this chat has" if scope == "chat" else "you have"
+        super().__init__(
+            f"Slow down a little: {who} made many requests in a short time. "
+            f"Please try again in {seconds} second{'s' if seconds != 1 else ''}."
+        )
+
+
+class Banned(UserFacingError):
+    """The account may not generate (a temporary or permanent ban)."""
+
+    code = "banned"
+
+    def __init__(self, until: str | None) -> None:
+        self.until = until
+        when = f"until {until}" if until else "permanently"
+        super().__init__(
+            f"This account may not generate images {when} because of repeated refused "
+            "requests or an operator's decision. /support reaches the operators; your "
+            "privacy commands keep working."
+        )
+
+
+class ChatDisabled(UserFacingError):
+    """The bot is switched off (or limited) in this server or group by its admins."""
+
+    code = "chat_disabled"
+    default_message = "The admins of this chat have switched imagebot off here."
 
 
 class NotFound(UserFacingError):

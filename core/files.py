@@ -30,6 +30,11 @@ class FileStore(Protocol):
         """The bytes of a stored file."""
         ...
 
+    @property
+    def encrypted(self) -> bool:
+        """True when files on disk are encrypted (read them through :meth:`read`)."""
+        ...
+
     def absolute(self, path: str) -> str:
         """The absolute path of a stored file (for adapters that upload from disk)."""
         ...

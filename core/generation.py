@@ -14,15 +14,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from core.credits import CreditLedger
-from core.errors import AgeRefused, ContentRefused, InvalidRequest, NotFound, TermsRequired
+from core.errors import (
+    AgeRefused,
+    ContentRefused,
+    InvalidRequest,
+    NotFound,
+    ProviderUnavailable,
+    TermsRequired,
+)
 from core.files import FileStore
 from core.images import ImageLimits, normalize_mask, normalize_reference
 from core.jobs import job_view, new_job_id
+from core.metrics import Metrics, NoMetrics
 from core.model_specs import resolve_options, spec_for
 from core.onboarding import OnboardingService
 from core.ports import Clock
 from core.pricing import PriceTable
 from core.repositories import ImageRecord, NewJob, UnitOfWorkFactory, UserRecord
+from core.safety import SafetyService
 from core.screening import Screener
 from core.text import clean_prompt
 from core.types import (
@@ -65,6 +74,8 @@ class GenerationService:
         model: str,
         limits: GenerationLimits,
         onboarding: OnboardingService | None = None,
+        safety: SafetyService | None = None,
+        metrics: Metrics | None = None,
         wake_workers: Callable[[], None] = lambda: None,
     ) -> None:
         self._uow = uow
@@ -77,6 +88,8 @@ class GenerationService:
         self.model = model
         self.limits = limits
         self.onboarding = onboarding
+        self.safety = safety
+        self.metrics: Metrics = metrics or NoMetrics()
         self.wake_workers = wake_workers
 
     def quote(self, options: GenerateOptions) -> int:
@@ -92,15 +105,19 @@ class GenerationService:
         """
         spec = spec_for(self.model)
         async with self._uow() as uow:
+            known = await uow.users.find(request.actor.platform, request.actor.user_id)
             if self.onboarding is not None:
-                status = await self.onboarding.status_in(uow, request.actor)
+                status = await self.onboarding.status_in(uow, request.actor, known=known)
                 if status.state == "refused":
                     raise AgeRefused()
                 if not status.may_generate:
                     # Nothing is stored about someone who has not accepted the terms.
                     raise TermsRequired(policy_changed=status.state == "policy_changed")
-            user, _ = await self.users.ensure(uow, request.actor)
+            user, _ = await self.users.ensure(uow, request.actor, known=known)
             existing = await uow.jobs.by_key(request.idempotency_key)
+            if existing is None and self.safety is not None:
+                # Bans, the chat's own limits and the rate limits, before any work.
+                await self.safety.admit(uow, user, request.conversation)
             defaults = await uow.users.settings(user.id)
             await uow.commit()
         if existing is not None:
@@ -123,9 +140,23 @@ class GenerationService:
         log.info("job received user=%s kind=%s", user.id, "edit" if inputs else "generate")
 
         verdict = await self.screener.screen_input(prompt, inputs)
+        if not verdict.allowed and verdict.category == "unavailable":
+            log.warning("screening unavailable, refused (fail closed) user=%s", user.id)
+            raise ProviderUnavailable(
+                "The safety check is not answering right now, so nothing was generated or "
+                "charged. Please try again in a few minutes."
+            )
         if not verdict.allowed:
-            await self._record_rejection(request, user, prompt, options.as_dict(), verdict.reason)
+            job_id = await self._record_rejection(
+                request, user, prompt, options.as_dict(), verdict.reason
+            )
+            if self.safety is not None:
+                await self.safety.strike(user.id, reason=verdict.reason, job_id=job_id)
+            self.metrics.moderation_refusal("input")
+            self.metrics.job_state(request.conversation.platform, JobState.REJECTED)
             raise ContentRefused(verdict.reason)
+        if verdict.degraded:
+            log.warning("screening unavailable, let through (fail open) user=%s", user.id)
 
         job_id = new_job_id()
         paths: list[str] = []
@@ -145,12 +176,12 @@ class GenerationService:
             cost = self.prices.price(options)
             now = self.clock.now()
             async with self._uow() as uow:
-                if await uow.jobs.count_queued_for_user(user.id) >= self.limits.max_queued_per_user:
+                waiting, fair_seq = await uow.jobs.queue_slot(user.id)
+                if waiting >= self.limits.max_queued_per_user:
                     raise InvalidRequest(
                         f"You already have {self.limits.max_queued_per_user} images waiting; "
                         "please wait for some to finish."
                     )
-                fair_seq = await uow.jobs.next_fair_seq(user.id)
                 inserted = await uow.jobs.insert(
                     NewJob(
                         id=job_id,
@@ -166,13 +197,14 @@ class GenerationService:
                         reply_target=request.reply_target.to_json(),
                         parent_job_id=request.parent_job_id,
                         created_at=now,
+                        group_id=_group(request.conversation),
                     ),
                     fair_seq,
                 )
                 if not inserted:
                     # The same event raced us here; its job stands and this one never was.
                     raise _Duplicate()
-                await self.ledger.hold(uow, user.id, cost, job_id)
+                balance = await self.ledger.hold(uow, user.id, cost, job_id)
                 for role, idx, item in stored_inputs:
                     await uow.jobs.add_image(
                         ImageRecord(
@@ -188,11 +220,20 @@ class GenerationService:
                         ),
                         now,
                     )
-                record = await uow.jobs.get(job_id)
-                assert record is not None
-                view = await job_view(uow, record, with_position=True)
-                account = await uow.ledger.account(user.id)
+                position = await uow.jobs.position_of(fair_seq, now, job_id)
                 await uow.commit()
+            # Built from what was just written: no read-back.
+            view = JobView(
+                id=job_id,
+                state=JobState.QUEUED,
+                prompt=prompt,
+                options=options.as_dict(),
+                cost=cost,
+                created_at=now,
+                kind="edit" if inputs else "generate",
+                inputs=tuple(item for _, _, item in stored_inputs),
+                queue_position=position,
+            )
         except _Duplicate:
             await self._forget(paths)
             async with self._uow() as uow:
@@ -202,9 +243,17 @@ class GenerationService:
         except BaseException:
             await self._forget(paths)
             raise
-        log.info("job queued job=%s user=%s cost=%s", job_id, user.id, cost)
+        log.log(
+            logging.WARNING if verdict.degraded else logging.INFO,
+            "job queued job=%s user=%s cost=%s screening=%s",
+            job_id,
+            user.id,
+            cost,
+            "degraded (fail open)" if verdict.degraded else "ok",
+        )
+        self.metrics.job_state(request.conversation.platform, JobState.QUEUED)
         self.wake_workers()
-        return Submitted(view, created=True, balance=account.balance if account else 0)
+        return Submitted(view, created=True, balance=balance)
 
     async def repeat(
         self,
@@ -366,7 +415,7 @@ class GenerationService:
         prompt: str,
         options: Mapping[str, object],
         reason: str,
-    ) -> None:
+    ) -> str:
         """Keep a refused request (the moderation record) without moving any credit."""
         now = self.clock.now()
         job_id = new_job_id()
@@ -402,10 +451,18 @@ class GenerationService:
             )
             await uow.commit()
         log.info("job rejected job=%s user=%s stage=input", job_id, user.id)
+        return job_id
 
     async def _forget(self, paths: list[str]) -> None:
         for path in paths:
             await self.files.delete(path)
+
+
+def _group(conversation: Conversation) -> str | None:
+    """The server or group a job counts against (None in private chats)."""
+    if conversation.is_private:
+        return None
+    return conversation.group_id or conversation.chat_id
 
 
 class _Duplicate(Exception):

@@ -14,7 +14,7 @@ from typing import Literal
 from core.errors import AgeRefused
 from core.files import FileStore
 from core.ports import Clock
-from core.repositories import UnitOfWork, UnitOfWorkFactory
+from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
 from core.types import Actor
 from core.users import UserService
 
@@ -69,12 +69,19 @@ class OnboardingService:
         async with self._uow() as uow:
             return await self.status_in(uow, actor)
 
-    async def status_in(self, uow: UnitOfWork, actor: Actor) -> OnboardingStatus:
-        """The same inside a caller's unit of work."""
-        marker = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
-        if await uow.users.has_refusal_marker(marker):
-            return OnboardingStatus("refused", self.policy)
-        user = await uow.users.find(actor.platform, actor.user_id)
+    async def status_in(
+        self, uow: UnitOfWork, actor: Actor, *, known: UserRecord | None = None
+    ) -> OnboardingStatus:
+        """The same inside a caller's unit of work; ``known`` is the already-found user.
+
+        A stored user was never refused (a refusal erases the user), so the refusal
+        marker is looked up only for people not stored.
+        """
+        user = known or await uow.users.find(actor.platform, actor.user_id)
+        if user is None:
+            marker = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
+            if await uow.users.has_refusal_marker(marker):
+                return OnboardingStatus("refused", self.policy)
         if not self.required:
             return OnboardingStatus("accepted", self.policy, user.terms_version if user else None)
         if user is None or user.terms_version is None:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from core.billing_ports import BillingRepository
 from core.privacy_ports import PrivacyRepository
+from core.safety_ports import SafetyRepository
 from core.types import UserSettingsView
 
 
@@ -112,6 +114,7 @@ class NewJob:
     reply_target: dict[str, Any]
     parent_job_id: str | None
     created_at: datetime
+    group_id: str | None = None
 
 
 class UserRepository(Protocol):
@@ -191,15 +194,17 @@ class LedgerRepository(Protocol):
 
     async def change_balance(
         self, user_id: int, *, balance_delta: int, held_delta: int, now: datetime
-    ) -> None:
-        """Apply a movement to the account unconditionally (grants, releases, money events)."""
+    ) -> int:
+        """Apply a movement to the account unconditionally (grants, releases, money
+        events); returns the new balance."""
         ...
 
-    async def try_spend(self, user_id: int, amount: int, now: datetime) -> bool:
+    async def spend(self, user_id: int, amount: int, now: datetime) -> int | None:
         """Move ``amount`` from balance to held in one conditional update.
 
-        True when the account had at least ``amount``, was not frozen and not negative;
-        never takes a balance below zero, whatever runs concurrently.
+        Returns the new balance when the account had at least ``amount``, was not frozen
+        and not negative, else None; never takes a balance below zero, whatever runs
+        concurrently.
         """
         ...
 
@@ -213,6 +218,10 @@ class LedgerRepository(Protocol):
 
     async def sum_for(self, user_id: int) -> int:
         """The sum of a user's ledger rows."""
+        ...
+
+    async def set_frozen(self, user_id: int, frozen: bool, now: datetime) -> None:
+        """Freeze (no spending at all) or unfreeze an account, e.g. during a dispute."""
         ...
 
 
@@ -235,16 +244,20 @@ class JobRepository(Protocol):
         """A job by id only when ``user_id`` owns it."""
         ...
 
-    async def next_fair_seq(self, user_id: int) -> int:
-        """The fair-queue rank for a new job of this user (virtual time per user)."""
-        ...
+    async def queue_slot(self, user_id: int) -> tuple[int, int]:
+        """(jobs of this user waiting, fair-queue rank for a new job of this user).
 
-    async def count_queued_for_user(self, user_id: int) -> int:
-        """Jobs of this user waiting in the queue."""
+        The rank is virtual time per user: one round per user, so one user's many jobs
+        never starve another user's one.
+        """
         ...
 
     async def queue_position(self, job_id: str) -> int | None:
         """1 for the next job to run; None when the job is not queued."""
+        ...
+
+    async def position_of(self, fair_seq: int, created_at: datetime, job_id: str) -> int:
+        """The queue position a queued job with these keys has (1 = next)."""
         ...
 
     async def add_image(self, image: ImageRecord, now: datetime) -> None:
@@ -308,7 +321,9 @@ class UnitOfWork(Protocol):
     users: UserRepository
     ledger: LedgerRepository
     jobs: JobRepository
+    billing: BillingRepository
     privacy: PrivacyRepository
+    safety: SafetyRepository
 
     async def __aenter__(self) -> Self:
         """Begin."""

@@ -11,11 +11,17 @@ from core.types import InputImage
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The outcome of a screening: allowed, or refused with a reason in plain words."""
+    """The outcome of a screening: allowed, or refused with a reason in plain words.
+
+    ``degraded`` says the safety service could not be asked and the operator's fail-open
+    choice let the item through (logged per job).
+    """
 
     allowed: bool
     reason: str = ""
     category: str = ""
+    categories: tuple[str, ...] = ()
+    degraded: bool = False
 
 
 ALLOWED = Verdict(True)
@@ -46,7 +52,9 @@ class BlocklistScreener:
         """Refuse a prompt that matches the block list."""
         for pattern in self._patterns:
             if pattern.search(prompt):
-                return Verdict(False, "the prompt contains a blocked term", "blocklist")
+                return Verdict(
+                    False, "the prompt contains a blocked term", "blocklist", ("blocklist",)
+                )
         return ALLOWED
 
     async def screen_output(self, data: bytes, content_type: str) -> Verdict:

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_url: str | None = None
+    stripe_checkout_expiry_minutes: int = Field(default=60, ge=30, le=1440)
+    """How long a checkout link stays open (Stripe accepts 30 minutes to 24 hours)."""
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of Stripe API calls that failed on the network, 409 or 5xx."""
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
@@ -109,6 +113,21 @@ class Settings(BaseSettings):
     offers: str = ""
     """Credit packs and plans as JSON (see core/billing.py); empty: the built-in catalogue."""
 
+    moderation: bool = True
+    """Screen prompts, reference images and outputs with the provider's moderation endpoint."""
+    moderation_model: str = "omni-moderation-latest"
+    moderation_fail_mode: Literal["closed", "open"] = "closed"
+    """When the moderation endpoint is down: refuse (closed) or let requests through (open)."""
+    moderation_thresholds: str = ""
+    """JSON of category -> score at or above which a request is refused, besides ``flagged``."""
+    moderate_outputs: bool = True
+    rate_user_per_minute: float = Field(default=6.0, gt=0)
+    rate_user_burst: int = Field(default=5, ge=1)
+    rate_chat_per_minute: float = Field(default=30.0, gt=0)
+    rate_chat_burst: int = Field(default=20, ge=1)
+    strikes_temp_ban: int = Field(default=3, ge=1)
+    strikes_permanent_ban: int = Field(default=6, ge=1)
+    temp_ban_hours: float = Field(default=24.0, gt=0)
     blocklist: str = ""
     """Words or regular expressions refused in prompts, as a JSON list."""
     retention: str = ""
@@ -224,6 +243,17 @@ class Settings(BaseSettings):
                 ) from exc
         return v
 
+    def thresholds(self) -> dict[str, float]:
+        """Moderation score thresholds by category."""
+        if not self.moderation_thresholds.strip():
+            return {}
+        try:
+            return {str(k): float(v) for k, v in json.loads(self.moderation_thresholds).items()}
+        except (ValueError, AttributeError) as exc:
+            raise ConfigurationError(
+                'IMAGEBOT_MODERATION_THRESHOLDS must be JSON like {"violence": 0.7}'
+            ) from exc
+
     @property
     def blocklist_patterns(self) -> list[str]:
         """The block list as a list of patterns."""
@@ -234,7 +264,7 @@ class Settings(BaseSettings):
     def _admins(cls, v: str) -> str:
         for item in filter(None, (p.strip() for p in v.split(","))):
             platform, _, uid = item.partition(":")
-            if platform not in {"telegram", "discord", "console"} or not uid.strip():
+            if not re.fullmatch(r"[a-z]+", platform) or not uid.strip():
                 raise ValueError(
                     f"IMAGEBOT_ADMINS entry '{item}' should look like telegram:123 or discord:456"
                 )
@@ -344,6 +374,16 @@ def describe(settings: Settings) -> ConfigReport:
         settings.stripe_webhook_secret,
         "payments cannot be confirmed: purchases never add credits",
     )
+    if settings.stripe_secret_key is not None and not settings.public_url:
+        rows.append(
+            (
+                "warning",
+                "IMAGEBOT_PUBLIC_URL",
+                "not set: after paying, buyers return to "
+                f"http://{settings.http_host}:{settings.http_port}/stripe/success, which "
+                "their browsers cannot reach",
+            )
+        )
     if settings.encryption_key is None:
         rows.append(
             (
@@ -354,6 +394,9 @@ def describe(settings: Settings) -> ConfigReport:
         )
     else:
         rows.append(("ok", "IMAGEBOT_ENCRYPTION_KEY", "set"))
+    unknown = sorted({p for p, _ in settings.admin_ids} - {"telegram", "discord", "console"})
+    if unknown:
+        rows.append(("warning", "IMAGEBOT_ADMINS", f"unknown platform(s): {', '.join(unknown)}"))
     if not settings.admin_ids:
         rows.append(("missing", "IMAGEBOT_ADMINS", "nobody can use /admin"))
     else:

@@ -26,6 +26,8 @@ class Conversation:
     chat_id: str
     thread_id: str | None = None
     is_private: bool = True
+    group_id: str | None = None
+    """The server (Discord guild) or group the chat belongs to; None in private chats."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,13 +215,28 @@ class LedgerLine:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanView:
+    """A user's monthly plan (P05): its name, credits per period and payment state."""
+
+    offer_id: str
+    name: str
+    credits_per_period: int
+    status: str
+    """The processor's word: ``active``, ``trialing``, ``past_due``, ``unpaid``, ``paused``…"""
+    renews_at: datetime | None = None
+    """End of the paid period: the next renewal, or the end when ``cancel_at_period_end``."""
+    cancel_at_period_end: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class BalanceView:
-    """Credits available, held by running jobs, and the latest ledger lines."""
+    """Credits available, held by running jobs, the latest ledger lines, and the plan."""
 
     available: int
     held: int
     recent: tuple[LedgerLine, ...] = ()
     spending_blocked: bool = False
+    plan: PlanView | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,12 +34,20 @@ class UserService:
         self.model = model
         self._secret: bytes | None = None
 
-    async def ensure(self, uow: UnitOfWork, actor: Actor) -> tuple[UserRecord, bool]:
-        """The stored user for ``actor`` inside ``uow``; a new user gets the free allowance."""
+    async def ensure(
+        self, uow: UnitOfWork, actor: Actor, *, known: UserRecord | None = None
+    ) -> tuple[UserRecord, bool]:
+        """The stored user for ``actor`` inside ``uow``; a new user gets the free allowance.
+
+        ``known`` is the user when the caller already looked it up (saves a query).
+        """
         now = self.clock.now()
-        user, created = await uow.users.get_or_create(
-            actor.platform, actor.user_id, actor.display_name, actor.locale, now
-        )
+        if known is not None:
+            user, created = known, False
+        else:
+            user, created = await uow.users.get_or_create(
+                actor.platform, actor.user_id, actor.display_name, actor.locale, now
+            )
         if created:
             await uow.ledger.ensure_account(user.id, now)
             if self.free_credits > 0:

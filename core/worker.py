@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import OrderedDict
 from datetime import timedelta
 
 from core.credits import CreditLedger
@@ -24,9 +25,11 @@ from core.errors import (
 )
 from core.files import FileStore
 from core.jobs import stored
+from core.metrics import Metrics, NoMetrics
 from core.model_specs import spec_for
 from core.ports import Clock, ImageModel, ModelCall, ModelImage, ModelPartial, Notifier
 from core.repositories import ImageRecord, JobRecord, UnitOfWorkFactory
+from core.safety import SafetyService
 from core.screening import Screener
 from core.types import (
     Delivered,
@@ -111,6 +114,8 @@ class Worker:
         partial_images: int = 2,
         poll_interval: float = 1.0,
         owner: str | None = None,
+        safety: SafetyService | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._uow = uow
         self.files = files
@@ -127,10 +132,19 @@ class Worker:
         self.partial_images = partial_images
         self.poll_interval = poll_interval
         self.owner = owner or f"w-{secrets.token_hex(4)}"
+        self.safety = safety
+        self.metrics: Metrics = metrics or NoMetrics()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        # user id -> pseudonymous hash (P21); stable, so kept for the process's lifetime.
+        self._pseudonyms: OrderedDict[int, str] = OrderedDict()
+
+    def _remember_pseudonym(self, user_id: int, value: str) -> None:
+        self._pseudonyms[user_id] = value
+        if len(self._pseudonyms) > 10_000:
+            self._pseudonyms.popitem(last=False)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -212,6 +226,8 @@ class Worker:
                         )
                         await uow.commit()
                 await self.recover(include_unexpired=False)
+                async with self._uow() as uow:
+                    self.metrics.queue_depth(await uow.jobs.count_by_state())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -224,6 +240,8 @@ class Worker:
             await uow.commit()
         if job is not None:
             log.info("job running job=%s attempt=%s owner=%s", job.id, job.attempts, self.owner)
+            self.metrics.job_state(job.platform, RUNNING)
+            self.metrics.queue_time((now - job.created_at).total_seconds())
         return job
 
     # --- one job -----------------------------------------------------------------------------
@@ -241,18 +259,34 @@ class Worker:
             raise
         except UserFacingError as exc:
             log.info("job refused job=%s code=%s", job.id, exc.code)
+            if isinstance(exc, ContentRefused):
+                self.metrics.moderation_refusal(exc.stage)
+            else:
+                self.metrics.provider_error(exc.code)
+            if isinstance(exc, ContentRefused) and exc.stage == "input" and self.safety:
+                try:
+                    await self.safety.strike(job.user_id, reason=exc.reason, job_id=job.id)
+                except Exception:
+                    log.exception("strike failed job=%s", job.id)
             state = JobState.REJECTED if isinstance(exc, ContentRefused) else JobState.FAILED
             await self._fail(job, target, exc.code, exc.user_message, state)
         except Exception:
             log.exception("job crashed job=%s", job.id)
+            self.metrics.provider_error("internal")
             await self._fail(job, target, "internal", GENERIC_SORRY, JobState.FAILED)
 
     async def _generate(self, job: JobRecord, target: ReplyTarget) -> list[StoredImage]:
-        async with self._uow() as uow:
-            user = await uow.users.get(job.user_id)
-            assert user is not None
-            user_hash = await self.users.pseudonym(uow, user)
-            images = await uow.jobs.images(job.id)
+        user_hash = self._pseudonyms.get(job.user_id)
+        images: list[ImageRecord] = []
+        if user_hash is None or job.kind == "edit":
+            async with self._uow() as uow:
+                if user_hash is None:
+                    user = await uow.users.get(job.user_id)
+                    assert user is not None
+                    user_hash = await self.users.pseudonym(uow, user)
+                    self._remember_pseudonym(job.user_id, user_hash)
+                if job.kind == "edit":
+                    images = await uow.jobs.images(job.id)
         inputs: list[InputImage] = []
         mask: InputImage | None = None
         for image in images:
@@ -288,7 +322,8 @@ class Worker:
             elif isinstance(event, ModelImage):
                 verdict = await self.screener.screen_output(event.data, event.content_type)
                 if not verdict.allowed:
-                    raise ContentRefused(verdict.reason, stage="output")
+                    await self._withhold(job, event, verdict.reason, verdict.categories)
+                    raise ContentRefused(verdict.reason, stage="output", reviewed=True)
                 outputs.append(
                     await self.files.write_image(
                         job.user_id, f"jobs/{job.id}/output-{len(outputs)}", event.data
@@ -297,6 +332,33 @@ class Worker:
         if not outputs:
             raise ProviderUnavailable()
         return outputs
+
+    async def _withhold(
+        self, job: JobRecord, image: ModelImage, reason: str, categories: tuple[str, ...]
+    ) -> None:
+        """Keep a refused output out of the chat, for an operator to approve or dismiss."""
+        item = await self.files.write_image(job.user_id, f"jobs/{job.id}/withheld-0", image.data)
+        now = self.clock.now()
+        async with self._uow() as uow:
+            review_id = await uow.safety.add_review(
+                user_id=job.user_id,
+                job_id=job.id,
+                kind="withheld_output",
+                categories={"categories": list(categories), "reason": reason},
+                path=item.path,
+                now=now,
+            )
+            await uow.privacy.audit(
+                actor="system:safety",
+                action="withhold_output",
+                subject_user_id=job.user_id,
+                subject_hash=None,
+                reason=reason,
+                details={"job_id": job.id, "review": review_id},
+                now=now,
+            )
+            await uow.commit()
+        log.info("output withheld job=%s review=%s", job.id, review_id)
 
     async def _finish(self, job: JobRecord, outputs: list[StoredImage]) -> Delivered | None:
         """One transaction: running -> delivering, outputs recorded, the hold captured."""
@@ -323,8 +385,12 @@ class Worker:
                     ),
                     now,
                 )
-            await self.ledger.capture(uow, job.user_id, job.cost, job.id)
-            account = await uow.ledger.account(job.user_id)
+            balance = await self.ledger.capture(uow, job.user_id, job.cost, job.id)
+            if balance is None:  # captured before (a crash after commit): read it
+                account = await uow.ledger.account(job.user_id)
+                balance = account.balance if account else 0
+            else:
+                self.metrics.credits("spent", job.cost)
             await uow.commit()
         return Delivered(
             job_id=job.id,
@@ -332,7 +398,7 @@ class Worker:
             outputs=tuple(outputs),
             absolute_paths=tuple(self.files.absolute(o.path) for o in outputs),
             cost=job.cost,
-            balance=account.balance if account else 0,
+            balance=balance,
             notice=self.model.notice,
         )
 
@@ -345,6 +411,8 @@ class Worker:
             )
             await uow.commit()
         log.info("job succeeded job=%s delivered=%s", job.id, ok)
+        self.metrics.job_state(job.platform, JobState.SUCCEEDED)
+        self.metrics.delivery_time((now - job.created_at).total_seconds())
 
     async def _fail(
         self, job: JobRecord, target: ReplyTarget, code: str, message: str, state: JobState
@@ -366,6 +434,7 @@ class Worker:
             await uow.commit()
         if moved:
             log.info("job %s job=%s refunded=%s", state.value, job.id, refunded)
+            self.metrics.job_state(job.platform, state)
             await self.notifier.notify(target, Failed(job.id, code, message, refunded), final=True)
 
     async def _hand_back(self, job: JobRecord) -> None:

@@ -65,6 +65,17 @@ class Database:
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade)
 
+    async def readiness(self) -> str | None:
+        """None when the database answers and its schema is current, else the problem."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            return f"database unreachable ({type(exc).__name__})"
+        if await self.pending_migrations():
+            return "database schema is behind: run imagebot migrate"
+        return None
+
     async def pending_migrations(self) -> bool:
         """True when the schema is behind the newest migration."""
         async with self.engine.connect() as conn:

@@ -189,6 +189,7 @@ class Job(Base):
     fair_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     platform: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
+    group_id: Mapped[str | None] = mapped_column(String(64))
     reply_target: Mapped[dict[str, Any]]
     parent_job_id: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -284,9 +284,9 @@ class SqlLedgerRepository:
 
     async def change_balance(
         self, user_id: int, *, balance_delta: int, held_delta: int, now: datetime
-    ) -> None:
-        """Unconditional movement."""
-        await self.s.execute(
+    ) -> int:
+        """Unconditional movement; returns the new balance."""
+        result = await self.s.execute(
             update(CreditAccount)
             .where(CreditAccount.user_id == user_id)
             .values(
@@ -294,9 +294,12 @@ class SqlLedgerRepository:
                 held=CreditAccount.held + held_delta,
                 updated_at=now,
             )
+            .returning(CreditAccount.balance)
+            .execution_options(synchronize_session=False)
         )
+        return int(result.scalar_one())
 
-    async def try_spend(self, user_id: int, amount: int, now: datetime) -> bool:
+    async def spend(self, user_id: int, amount: int, now: datetime) -> int | None:
         """One atomic conditional update: the database decides, not a prior read."""
         result = await self.s.execute(
             update(CreditAccount)
@@ -311,9 +314,11 @@ class SqlLedgerRepository:
                 held=CreditAccount.held + amount,
                 updated_at=now,
             )
+            .returning(CreditAccount.balance)
             .execution_options(synchronize_session=False)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        balance = result.scalar_one_or_none()
+        return None if balance is None else int(balance)
 
     async def has_entry(self, idempotency_key: str) -> bool:
         """True when a row with this key exists."""
@@ -350,6 +355,15 @@ class SqlLedgerRepository:
         )
         return int((await self.s.execute(stmt)).scalar_one())
 
+    async def set_frozen(self, user_id: int, frozen: bool, now: datetime) -> None:
+        """Freeze or unfreeze an account (``try_spend`` refuses frozen accounts)."""
+        await self.s.execute(
+            update(CreditAccount)
+            .where(CreditAccount.user_id == user_id)
+            .values(frozen=frozen, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
 
 class SqlJobRepository:
     """Jobs, images and the fair queue."""
@@ -373,6 +387,7 @@ class SqlJobRepository:
                 fair_seq=fair_seq,
                 platform=job.platform,
                 chat_id=job.chat_id,
+                group_id=job.group_id,
                 reply_target=job.reply_target,
                 parent_job_id=job.parent_job_id,
                 attempts=0,
@@ -402,22 +417,21 @@ class SqlJobRepository:
         """A job only when owned by ``user_id``."""
         return await self._one(select(Job).where(Job.id == job_id, Job.user_id == user_id))
 
-    async def next_fair_seq(self, user_id: int) -> int:
-        """Virtual time: one round per user, so one user's many jobs never starve another's."""
-        floor = (
-            await self.s.execute(select(func.min(Job.fair_seq)).where(Job.state == QUEUED))
-        ).scalar_one()
-        own = (
-            await self.s.execute(
-                select(func.max(Job.fair_seq)).where(Job.state == QUEUED, Job.user_id == user_id)
-            )
-        ).scalar_one()
-        return max(int(floor or 0), int(own) + 1 if own is not None else 0)
+    async def queue_slot(self, user_id: int) -> tuple[int, int]:
+        """(the user's queued jobs, fair rank for a new one) in one query.
 
-    async def count_queued_for_user(self, user_id: int) -> int:
-        """Jobs of this user waiting."""
-        stmt = select(func.count()).where(Job.state == QUEUED, Job.user_id == user_id)
-        return int((await self.s.execute(stmt)).scalar_one())
+        Virtual time: a new job ranks after the user's last queued job, but never before
+        the lowest rank still queued, so every user gets one turn per round.
+        """
+        mine = Job.user_id == user_id
+        stmt = select(
+            func.min(Job.fair_seq),
+            func.max(case((mine, Job.fair_seq))),
+            func.count(case((mine, 1))),
+        ).where(Job.state == QUEUED)
+        floor, own, count = (await self.s.execute(stmt)).one()
+        rank = max(int(floor or 0), int(own) + 1 if own is not None else 0)
+        return int(count or 0), rank
 
     async def queue_position(self, job_id: str) -> int | None:
         """1 for the next job to run."""
@@ -428,14 +442,14 @@ class SqlJobRepository:
         ).first()
         if job is None or job.state != QUEUED:
             return None
+        return await self.position_of(job.fair_seq, job.created_at, job.id)
+
+    async def position_of(self, fair_seq: int, created_at: datetime, job_id: str) -> int:
+        """How many queued jobs come before these keys, plus one."""
         ahead = or_(
-            Job.fair_seq < job.fair_seq,
-            and_(Job.fair_seq == job.fair_seq, Job.created_at < job.created_at),
-            and_(
-                Job.fair_seq == job.fair_seq,
-                Job.created_at == job.created_at,
-                Job.id < job.id,
-            ),
+            Job.fair_seq < fair_seq,
+            and_(Job.fair_seq == fair_seq, Job.created_at < created_at),
+            and_(Job.fair_seq == fair_seq, Job.created_at == created_at, Job.id < job_id),
         )
         stmt = select(func.count()).where(Job.state == QUEUED, ahead)
         return int((await self.s.execute(stmt)).scalar_one()) + 1
@@ -492,10 +506,12 @@ class SqlJobRepository:
     async def claim_next(
         self, owner: str, now: datetime, lease_until: datetime, per_user_limit: int
     ) -> JobRecord | None:
-        """Fair claim: lowest virtual time first, skipping users at their running limit.
+        """Fair claim in one statement: lowest virtual time first, skipping users at their
+        running limit, leased to ``owner``.
 
-        On PostgreSQL the row is locked with SKIP LOCKED so many workers never take the
-        same job; on SQLite the unit of work already holds the write lock.
+        On PostgreSQL the chosen row is locked with SKIP LOCKED so many workers never take
+        the same job; on SQLite the unit of work already holds the write lock. The state
+        check in the UPDATE keeps a claim exclusive either way.
         """
         busy_users = (
             select(Job.user_id)
@@ -503,7 +519,7 @@ class SqlJobRepository:
             .group_by(Job.user_id)
             .having(func.count() >= per_user_limit)
         )
-        stmt = (
+        pick = (
             select(Job.id)
             .where(
                 Job.state == QUEUED,
@@ -514,23 +530,23 @@ class SqlJobRepository:
             .limit(1)
         )
         if _is_pg(self.s):
-            stmt = stmt.with_for_update(skip_locked=True)
-        job_id = (await self.s.execute(stmt)).scalar_one_or_none()
-        if job_id is None:
-            return None
-        moved = await self.transition(
-            job_id,
-            (QUEUED,),
-            RUNNING,
-            now,
-            fields={
-                "lease_owner": owner,
-                "lease_expires_at": lease_until,
-                "attempts": Job.attempts + 1,
-                "started_at": now,
-            },
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(Job)
+            .where(Job.id == pick.scalar_subquery(), Job.state == QUEUED)
+            .values(
+                state=RUNNING,
+                updated_at=now,
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                attempts=Job.attempts + 1,
+                started_at=now,
+            )
+            .returning(Job)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        return await self.get(job_id) if moved else None
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        return _job(row) if row is not None else None
 
     async def renew_leases(self, owner: str, job_ids: list[str], lease_until: datetime) -> None:
         """Heartbeat for running jobs."""

@@ -7,7 +7,8 @@ scans (which walk the whole schema) import this one.
 from __future__ import annotations
 
 import storage.billing_models
-import storage.privacy_models  # noqa: F401
+import storage.privacy_models
+import storage.safety_models  # noqa: F401
 from storage.models import Base
 
 __all__ = ["Base"]

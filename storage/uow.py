@@ -6,10 +6,12 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.billing_repositories import SqlBillingRepository
 from storage.database import Database
 from storage.privacy_repositories import SqlPrivacyRepository
 from storage.repositories import SqlJobRepository, SqlLedgerRepository, SqlUserRepository
 from storage.retention_repository import SqlRetentionRepository
+from storage.safety_repository import SqlSafetyRepository
 
 
 class SqlUnitOfWork:
@@ -25,8 +27,10 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(self.session)
         self.ledger = SqlLedgerRepository(self.session)
         self.jobs = SqlJobRepository(self.session)
+        self.billing = SqlBillingRepository(self.session)
         self.privacy = SqlPrivacyRepository(self.session)
         self.retention = SqlRetentionRepository(self.session)
+        self.safety = SqlSafetyRepository(self.session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -167,6 +167,10 @@ def make_settings(tmp_path: Path, db: Database | None = None, **overrides: Any) 
         "data_dir": tmp_path / "data",
         "free_credits": 20,
         "require_terms": False,
+        # Generous limits: tests of rate limits set their own.
+        "rate_user_burst": 10_000,
+        "rate_chat_burst": 10_000,
+        "moderation": False,
         "image_provider": "demo",
         "openai_api_key": None,
         "openai_base_url": None,

@@ -31,6 +31,10 @@ HELP = """Commands:
   /history [page]     past results
   /balance            credits and recent movements
   /settings [name value]  show or change defaults (size, quality, format, n, background)
+  /privacy [switch on|off]  what is stored and for how long; consent switches
+  /export             a ZIP of everything stored about you
+  /delete_my_data     erase everything (asks for confirmation)
+  /feedback <text>, /support <text>   messages to the operators
   /help               this text
   /quit               leave"""
 
@@ -44,7 +48,7 @@ class ConsoleSession:
         user = getpass.getuser() or "local"
         self.actor = Actor("console", user, display_name=user)
         self.conversation = Conversation("console", "local", is_private=True)
-        self.notifier = ConsoleNotifier(self.write)
+        self.notifier = ConsoleNotifier(self.write, self.plain_copy)
         core.notifier.register("console", self.notifier)
         self.pending: set[str] = set()
         self._counter = 0
@@ -76,6 +80,17 @@ class ConsoleSession:
                 self.write(render_balance(await self.core.credits.balance(user.id)))
             elif command == "/settings":
                 await self._settings(rest)
+            elif command == "/privacy":
+                await self._privacy(rest)
+            elif command == "/export":
+                result = await self.core.privacy.export(self.actor, self.conversation)
+                path = await self.plain_copy(result.path)
+                self.write(f"Export ready ({result.size_bytes // 1024} KB): {path}")
+            elif command == "/delete_my_data":
+                await self._erase(rest)
+            elif command in ("/feedback", "/support"):
+                ticket = await self.core.messages.submit(self.actor, command[1:], rest)
+                self.write(f"Thanks: {command[1:]} #{ticket.id} stored for the operators.")
             else:
                 self.write(f"Unknown command {command[:30]}. Type /help for the list.")
         except UserFacingError as exc:
@@ -151,6 +166,47 @@ class ConsoleSession:
             )
         )
 
+    async def _privacy(self, rest: str) -> None:
+        parts = rest.split()
+        if len(parts) == 2 and parts[1].lower() in ("on", "off"):
+            await self.core.privacy.set_consent(
+                self.actor, self.conversation, parts[0], parts[1].lower() == "on"
+            )
+        overview = await self.core.privacy.overview(self.actor, self.conversation)
+        policy = overview.policy
+        lines = [
+            f"Privacy policy version {policy.version}, effective {policy.effective_date}"
+            + (f": {policy.url}" if policy.url else "")
+        ]
+        lines.append("Stored: " + "; ".join(overview.stored))
+        lines.append("Kept for:")
+        lines += [f"  {what}: {how_long}" for what, how_long in overview.retention]
+        lines.append("Switches (change with /privacy <switch> on|off):")
+        for name in ("training_opt_in", "product_updates", "usage_analytics"):
+            state = "on" if getattr(overview.consents, name) else "off"
+            lines.append(f"  {name}: {state}")
+        self.write("\n".join(lines))
+
+    async def _erase(self, rest: str) -> None:
+        question = self.core.privacy.erasure_confirmation(self.conversation)
+        if rest.strip().lower() != "confirm":
+            self.write(f"{question.text}\nType /delete_my_data confirm to go ahead.")
+            return
+        receipt = await self.core.privacy.erase(self.actor, self.conversation)
+        self.pending.clear()
+        self.write(receipt.text)
+
+    async def plain_copy(self, path: str) -> str:
+        """The path the local user can open: the stored file, or a decrypted copy of it
+        under the data folder's ``console/`` when data at rest is encrypted."""
+        if not self.core.files.encrypted:
+            return self.core.files.absolute(path)
+        target = Path(self.core.settings.data_dir) / "console" / path.replace("/", "_")
+        data = await self.core.files.read(path)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(target.write_bytes, data)
+        return str(target.resolve())
+
     async def wait_for_pending(self, timeout: float = 600.0) -> None:
         """Wait until every job this session started has finished."""
         async with asyncio.timeout(timeout):
@@ -168,6 +224,8 @@ async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin
     session = ConsoleSession(core)
     interactive = stdin.isatty()
+    if core.locks is not None:
+        await core.locks.hold_worker_slot()
     await core.worker.start(exclusive=core.exclusive_worker)
     if core.model.name == "demo":
         session.write(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from core.types import (
+    Announcement,
     BalanceView,
     Delivered,
     Failed,
@@ -22,13 +24,21 @@ from core.types import (
 class ConsoleNotifier:
     """The Notifier port for the console: progress and results as printed lines."""
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        plain_copy: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
         self.write = write
+        self.plain_copy = plain_copy
         self.finished: set[str] = set()
         self.changed = asyncio.Event()
 
     async def notify(self, target: ReplyTarget, event: JobEvent) -> None:
         """Print one event."""
+        if isinstance(event, Delivered) and self.plain_copy is not None:
+            paths = tuple([await self.plain_copy(o.path) for o in event.outputs])
+            event = replace(event, absolute_paths=paths)
         self.write(render_event(event))
         if isinstance(event, Delivered | Failed):
             self.finished.add(event.job_id)
@@ -40,6 +50,8 @@ def render_event(event: JobEvent) -> str:
     short = event.job_id[:8]
     if isinstance(event, Queued):
         return f"[{short}] queued (position {event.position}, cost {event.cost} credits)"
+    if isinstance(event, Announcement):
+        return f"[message] {event.text}"
     if isinstance(event, Started):
         return f"[{short}] generating…"
     if isinstance(event, PartialImage):

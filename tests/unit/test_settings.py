@@ -102,6 +102,7 @@ def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  #
         ("IMAGEBOT_ENCRYPTION_KEY", "short", "32 random bytes"),
         ("IMAGEBOT_DATABASE_URL", "mysql://x", "sqlite+aiosqlite"),
         ("IMAGEBOT_ADMINS", "telegram", "telegram:123"),
+        ("IMAGEBOT_ADMINS", "Telegram:1", "telegram:123"),
         ("IMAGEBOT_HTTP_PORT", "99999", "IMAGEBOT_HTTP_PORT"),
     ],
 )
