@@ -32,7 +32,8 @@ async def start_scheduler(core: Core) -> Callable[[], Awaitable[None]]:
         sweep,
         "interval",
         minutes=core.settings.retention_interval_minutes,
-        next_run_time=datetime.now(UTC) + timedelta(seconds=30),
+        next_run_time=datetime.now(UTC)
+        + timedelta(seconds=min(30.0, core.settings.retention_interval_minutes * 60)),
         max_instances=1,
         coalesce=True,
         id="retention",

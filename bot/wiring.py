@@ -116,6 +116,7 @@ async def build_core(
         lease_seconds=lease_seconds or settings.lease_seconds,
         safety=safety,
         metrics=metrics,
+        owner=settings.worker_name,
     )
     generation = GenerationService(
         uow=uow,

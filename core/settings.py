@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     max_job_attempts: int = Field(default=3, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     """On SIGTERM, how long running jobs may finish before they go back to the queue."""
+    worker_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """This process's worker name in job leases and logs (default: random)."""
     lease_seconds: float = Field(default=60.0, gt=0)
     """How long a worker holds a job without a heartbeat before another may take it."""
     log_level: str = "INFO"
