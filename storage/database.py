@@ -19,6 +19,7 @@ from core.crypto import DataCipher
 
 log = logging.getLogger("imagebot.storage")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x1A6E_B07_0001
 
 
 class Database:
@@ -63,6 +64,10 @@ class Database:
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Every container migrates on start: one at a time, the rest then find
+                # the schema current. The lock goes with the transaction.
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             await conn.run_sync(_upgrade)
 
     async def readiness(self) -> str | None:

@@ -132,12 +132,23 @@ def test_compose_runs_the_bot_against_a_healthy_postgres() -> None:
     assert any(str(v).endswith(":/var/lib/postgresql/data") for v in db["volumes"])
 
     assert bot["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
-    assert bot["command"] == ["run"]
+    assert bot["command"] == ["run", "--role", "bot", "--role", "web", "--role", "scheduler"]
     assert bot["depends_on"]["db"]["condition"] == "service_healthy"
     assert any(str(v).endswith(":/data") for v in bot["volumes"])
     assert any(str(p).endswith("8080:8080") for p in bot["ports"])
-    assert "/healthz" in " ".join(bot["healthcheck"]["test"])
+    assert "/readyz" in " ".join(bot["healthcheck"]["test"])
     assert all(entry.get("required") is False for entry in bot["env_file"])
+
+
+def test_compose_has_a_scalable_worker_sharing_the_data() -> None:
+    services = compose()["services"]
+    worker, bot = services["worker"], services["bot"]
+    assert worker["command"][:3] == ["run", "--role", "worker"]
+    assert "ports" not in worker  # scalable: nothing published that could collide
+    assert "container_name" not in worker
+    assert worker["volumes"] == bot["volumes"]  # results are stored where the bot reads them
+    assert worker["environment"]["IMAGEBOT_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert "/healthz" in " ".join(worker["healthcheck"]["test"])
 
     env = environment_of(bot)
     assert env["IMAGEBOT_DATABASE_URL"] == (
