@@ -147,7 +147,7 @@ async def build_core(
     if gateway is None and settings.stripe_secret_key is not None:
         from payments.stripe_gateway import build_stripe_gateway
 
-        purchases = PurchaseService(uow, ledger, notifier, clock, offers)
+        purchases = PurchaseService(uow, ledger, notifier, clock, offers, metrics)
         gateway = stripe_gateway = build_stripe_gateway(settings, purchases)
     billing = BillingService(offers, gateway, ensure_user=ensure_user_id)
     retention_policy = RetentionPolicy.from_json(settings.retention)

@@ -28,6 +28,7 @@ from core.billing_ports import (
     SubscriptionRecord,
 )
 from core.credits import CreditLedger
+from core.metrics import Metrics, NoMetrics
 from core.ports import Clock
 from core.repositories import UnitOfWork, UnitOfWorkFactory
 from core.types import Announcement, ReplyTarget
@@ -149,6 +150,7 @@ class _Notes:
     """Messages for users, collected inside a transaction and sent after the commit."""
 
     items: list[tuple[int, str]] = field(default_factory=list)
+    sold: int = 0
 
     def add(self, user_id: int, text: str) -> None:
         self.items.append((user_id, text))
@@ -164,12 +166,14 @@ class PurchaseService:
         notifier: NotifierHub,
         clock: Clock,
         offers: tuple[Offer, ...],
+        metrics: Metrics | None = None,
     ) -> None:
         self._uow = uow
         self.ledger = ledger
         self.notifier = notifier
         self.clock = clock
         self._offers = {o.id: o for o in offers}
+        self.metrics: Metrics = metrics or NoMetrics()
 
     # --- checkout links -----------------------------------------------------------------------
 
@@ -273,6 +277,7 @@ class PurchaseService:
                     target = ReplyTarget(user.platform, user.platform_user_id, extra={"dm": "1"})
                     notices.append((target, Announcement(text)))
             await uow.commit()
+        self.metrics.credits("sold", notes.sold)
         return BillingOutcome(False, applied, tuple(notices))
 
     async def deliver(self, outcome: BillingOutcome) -> None:
@@ -350,6 +355,7 @@ class PurchaseService:
                     kind="purchase",
                     note=checkout.offer_name,
                 ):
+                    notes.sold += purchase.credits
                     balance = await _balance(uow, user_id)
                     notes.add(
                         user_id,
@@ -431,6 +437,7 @@ class PurchaseService:
             kind="purchase",
             note=sub.plan_name,
         ):
+            notes.sold += sub.credits
             balance = await _balance(uow, sub.user_id)
             until = f" until {inv.period_end:%Y-%m-%d}" if inv.period_end else ""
             if inv.billing_reason == "subscription_cycle":

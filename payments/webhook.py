@@ -18,6 +18,7 @@ import stripe
 from aiohttp import web
 
 from core.app import Core
+from core.metrics import Metrics, NoMetrics
 from payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger("imagebot.stripe")
@@ -55,9 +56,10 @@ PAGES = {
 class StripeWebhook:
     """The webhook endpoint: verify, apply once, answer."""
 
-    def __init__(self, gateway: StripeGateway, secret: str) -> None:
+    def __init__(self, gateway: StripeGateway, secret: str, metrics: Metrics | None = None) -> None:
         self.gateway = gateway
         self._secret = secret
+        self.metrics: Metrics = metrics or NoMetrics()
 
     async def handle(self, request: web.Request) -> web.Response:
         """Verify the signature over the raw body, then apply the event."""
@@ -72,6 +74,7 @@ class StripeWebhook:
         except (stripe.SignatureVerificationError, ValueError):
             # The exception text holds the header and the payload: not logged.
             log.warning("stripe webhook refused: bad signature, stale time stamp or body")
+            self.metrics.webhook_event("unknown", "refused")
             return web.json_response({"error": "invalid signature or payload"}, status=400)
         try:
             outcome = await self.gateway.events.process(event)
@@ -81,7 +84,12 @@ class StripeWebhook:
                 str(event.get("id"))[:80],
                 str(event.get("type"))[:64],
             )
+            self.metrics.webhook_event(str(event.get("type"))[:64], "error")
             return web.json_response({"error": "processing failed"}, status=500)
+        self.metrics.webhook_event(
+            str(event.get("type"))[:64],
+            "replay" if outcome.duplicate else "applied" if outcome.applied else "ignored",
+        )
         self.gateway.deliver_later(outcome)
         return web.json_response({"received": True, "duplicate": outcome.duplicate})
 
@@ -121,4 +129,5 @@ def install_stripe_routes(core: Core, app: web.Application) -> None:
             "purchases never add credits"
         )
         return
-    app.router.add_post("/stripe/webhook", StripeWebhook(gateway, gateway.webhook_secret).handle)
+    webhook = StripeWebhook(gateway, gateway.webhook_secret, core.metrics)
+    app.router.add_post("/stripe/webhook", webhook.handle)
