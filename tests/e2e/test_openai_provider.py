@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import gc
 import hashlib
+import importlib
 import io
+import json
 import logging
-from collections.abc import AsyncIterator
+import tracemalloc
+import warnings
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import openai
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from PIL import Image
 
 from core.errors import ContentRefused, ProviderRejected, ProviderUnavailable
 from core.ports import ModelCall, ModelEvent, ModelImage, ModelPartial
-from core.providers.openai_images import OpenAIImageModel
+from core.providers.openai_images import OpenAIImageModel, SSEEvent, SSEParser
 from core.types import InputImage, ResolvedOptions
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, realistic_factory, realistic_png
 
 API_KEY = "sk-test-imagebot-0123456789"
 PLATFORM_USER_ID = "424242"
@@ -550,3 +558,382 @@ async def test_fake_validates_edits_like_the_real_api(openai_fake: FakeOpenAI) -
     assert (too_many.value.param, bad_mask.value.param) == ("image", "mask")
     assert transparent_jpeg.value.param == "background"
     assert all(r.headers.get("x-request-id") for r in [too_many.value.response])
+
+
+# --- reading event streams --------------------------------------------------------------------
+
+
+def sse_bytes(event: str | None, payload: object, *, eol: str = "\n") -> bytes:
+    """One server-sent event as the service writes it."""
+    lines = [f"event: {event}"] if event else []
+    lines.append(f"data: {payload if isinstance(payload, str) else json.dumps(payload)}")
+    return (eol.join(lines) + eol + eol).encode()
+
+
+def parse_all(chunks: Iterable[bytes]) -> list[SSEEvent]:
+    parser = SSEParser()
+    events: list[SSEEvent] = []
+    for chunk in chunks:
+        parser.feed(chunk)
+        while (event := parser.next_event()) is not None:
+            events.append(event)
+    parser.finish()
+    while (event := parser.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+def image_events(prefix: str, image: bytes, *, partials: int) -> list[tuple[str, dict[str, Any]]]:
+    b64 = base64.b64encode(image).decode()
+    common = {"output_format": "png", "size": "1024x1024", "quality": "medium"}
+    events = [
+        (
+            f"{prefix}.partial_image",
+            {"type": f"{prefix}.partial_image", "b64_json": b64, "partial_image_index": i} | common,
+        )
+        for i in range(partials)
+    ]
+    events.append(
+        (f"{prefix}.completed", {"type": f"{prefix}.completed", "b64_json": b64} | common)
+    )
+    return events
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_sse_parser_finds_the_same_events_wherever_the_chunks_split(eol: str) -> None:
+    events = image_events("image_generation", b"\x89PNG tiny", partials=2)
+    stream = b"".join(sse_bytes(name, payload, eol=eol) for name, payload in events)
+    expected = [SSEEvent(name, json.dumps(payload).encode()) for name, payload in events]
+
+    assert parse_all([stream]) == expected
+    assert parse_all(stream[i : i + 1] for i in range(len(stream))) == expected
+    for cut in range(1, len(stream)):
+        assert parse_all([stream[:cut], stream[cut:]]) == expected, cut
+
+
+def test_sse_parser_follows_the_field_rules() -> None:
+    stream = (
+        b"\xef\xbb\xbf: a comment before anything\n"
+        b"retry: 100\nid: 7\n"
+        b"event: first\n"
+        b"data:no-space\n"
+        b"data:  two spaces\n"
+        b"data\n"
+        b"unknown: ignored\n\n"
+        b"event: without data\n\n"
+        b"\n\n"
+        b": comment\ndata: last\n\n"
+        b"event: cut off\ndata: never finished"
+    )
+    expected = [SSEEvent("first", b"no-space\n two spaces\n"), SSEEvent("", b"last")]
+
+    assert parse_all([stream]) == expected
+    assert parse_all(stream[i : i + 1] for i in range(len(stream))) == expected
+
+
+def test_sse_parser_reads_a_large_event_in_small_chunks() -> None:
+    payload = {"type": "image_generation.completed", "b64_json": "A" * 3_000_000}
+    stream = sse_bytes("image_generation.completed", payload, eol="\r\n")
+    chunks = [stream[i : i + 16_384] for i in range(0, len(stream), 16_384)]
+
+    (event,) = parse_all(chunks)
+
+    assert event.event == "image_generation.completed"
+    assert json.loads(event.data) == payload
+
+
+class ScriptedStream:
+    """A loopback server answering every image request with the given bytes, chunk by
+    chunk (flushed one at a time, with a short pause, so they reach the client apart)."""
+
+    def __init__(self, chunks: list[bytes], *, hang_up: bool = False) -> None:
+        self.chunks = chunks
+        self.hang_up = hang_up  # drop the connection after the chunks instead of ending
+        self.requests = 0
+        self.errors: list[BaseException] = []
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> ScriptedStream:
+        app = web.Application()
+        app.router.add_post("/v1/images/generations", self._answer)
+        app.router.add_post("/v1/images/edits", self._answer)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+        assert self.errors == []
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        try:
+            body = await request.json()
+            assert body["stream"] is True and body["user"] == USER_HASH
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/event-stream; charset=utf-8",
+                    "x-request-id": "req_scripted",
+                }
+            )
+            await response.prepare(request)
+            for chunk in self.chunks:
+                await response.write(chunk)
+                await asyncio.sleep(0.002)
+            if self.hang_up:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write_eof()
+            return response
+        except ConnectionError:
+            raise
+        except Exception as exc:
+            self.errors.append(exc)
+            raise
+
+
+async def run_scripted(chunks: list[bytes], *, partials: int = 2) -> list[ModelEvent]:
+    async with ScriptedStream(chunks) as server:
+        model = OpenAIImageModel(
+            api_key=API_KEY, base_url=server.base_url, model="gpt-image-2", max_retries=0
+        )
+        try:
+            return await collect(model, call(stream_partials=partials))
+        finally:
+            await model.aclose()
+
+
+async def test_stream_with_crlf_and_events_split_across_chunks_is_read() -> None:
+    image = picture((200, 100, 0, 255))
+    stream = b"".join(
+        sse_bytes(name, payload, eol="\r\n")
+        for name, payload in image_events("image_generation", image, partials=2)
+    )
+    # Cut inside "data:", between "\r" and "\n", inside the base64, between the two CRLFs
+    # that end an event, and right after one.
+    first_end = stream.index(b"\r\n\r\n") + 4
+    cuts = sorted(
+        {
+            3,
+            stream.index(b"data:") + 2,
+            stream.index(b"\r\n") + 1,
+            stream.index(b'"b64_json"') + 40,
+            first_end - 2,
+            first_end,
+            len(stream) - 1,
+        }
+    )
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+    events = await run_scripted(chunks)
+
+    assert [type(e) for e in events] == [ModelPartial, ModelPartial, ModelImage]
+    assert [e.index for e in events if isinstance(e, ModelPartial)] == [0, 1]
+    assert all(e.data == image and e.content_type == "image/png" for e in events)
+
+
+async def test_final_image_may_arrive_before_every_partial() -> None:
+    image = picture((0, 90, 200, 255))
+    events = image_events("image_generation", image, partials=1)  # 3 were asked for
+
+    received = await run_scripted([sse_bytes(n, p) for n, p in events], partials=3)
+
+    assert [type(e) for e in received] == [ModelPartial, ModelImage]
+    assert received[-1].data == image
+
+
+async def test_done_marker_ends_the_stream() -> None:
+    image = picture((10, 10, 10, 255))
+    (completed,) = image_events("image_generation", image, partials=0)
+    chunks = [
+        sse_bytes(*completed),
+        b"data: [DONE]\n\n",
+        b"data: {not json, and never read\n\n",
+    ]
+
+    received = await run_scripted(chunks)
+
+    assert [type(e) for e in received] == [ModelImage]
+
+
+async def test_error_event_without_an_error_object_means_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    partial, _ = image_events("image_generation", picture((1, 1, 1, 255)), partials=1)
+    error = {"type": "error", "code": "server_error", "message": "The server had an error."}
+    received: list[ModelEvent] = []
+
+    async with ScriptedStream([sse_bytes(*partial), sse_bytes("error", error)]) as server:
+        model = OpenAIImageModel(api_key=API_KEY, base_url=server.base_url, model="gpt-image-2")
+        try:
+            with (
+                caplog.at_level(logging.WARNING, logger="imagebot.provider"),
+                pytest.raises(ProviderUnavailable),
+            ):
+                async for event in model.run(call(stream_partials=2)):
+                    received.append(event)
+        finally:
+            await model.aclose()
+
+    assert [type(e) for e in received] == [ModelPartial]
+    assert any("req_scripted" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"data: {broken json\n\n",
+        b"data: [1, 2]\n\n",
+        sse_bytes("image_generation.completed", {"type": "image_generation.completed"}),
+        sse_bytes(
+            "image_generation.completed",
+            {"type": "image_generation.completed", "b64_json": "not base64!"},
+        ),
+        # the final event cut off by the end of the stream: never used
+        sse_bytes(
+            "image_generation.completed",
+            {"type": "image_generation.completed", "b64_json": base64.b64encode(b"x").decode()},
+        )[:-2],
+    ],
+    ids=["broken-json", "not-an-object", "no-image", "bad-base64", "cut-off"],
+)
+async def test_malformed_or_unfinished_stream_means_unavailable(tail: bytes) -> None:
+    partial, _ = image_events("image_generation", picture((5, 5, 5, 255)), partials=1)
+
+    with pytest.raises(ProviderUnavailable):
+        await run_scripted([sse_bytes(*partial), tail])
+
+
+async def test_connection_lost_midway_through_a_stream_means_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    partial, completed = image_events("image_generation", picture((7, 7, 7, 255)), partials=1)
+    cut = sse_bytes(*completed)[:100]
+    received: list[ModelEvent] = []
+
+    async with ScriptedStream([sse_bytes(*partial), cut], hang_up=True) as server:
+        model = OpenAIImageModel(
+            api_key=API_KEY, base_url=server.base_url, model="gpt-image-2", max_retries=0
+        )
+        try:
+            with (
+                caplog.at_level(logging.WARNING, logger="imagebot.provider"),
+                pytest.raises(ProviderUnavailable),
+            ):
+                async for event in model.run(call(stream_partials=2)):
+                    received.append(event)
+        finally:
+            await model.aclose()
+
+    assert [type(e) for e in received] == [ModelPartial]
+    assert any("request_id=req_scripted" in r.getMessage() for r in caplog.records)
+
+
+async def test_refusal_before_a_stream_starts_is_a_content_refusal(
+    openai_fake: FakeOpenAI, provider: OpenAIImageModel
+) -> None:
+    openai_fake.refuse_next(categories=("violence",))
+
+    with pytest.raises(ContentRefused) as caught:
+        await collect(provider, call(stream_partials=2))
+
+    assert caught.value.reason == "violence"
+    assert len(openai_fake.image_requests) == 1
+
+
+async def test_streaming_request_is_retried_by_the_sdk(
+    openai_fake: FakeOpenAI, provider: OpenAIImageModel
+) -> None:
+    openai_fake.fail_next(503, headers={"retry-after-ms": "10"})
+
+    events = await collect(provider, call(stream_partials=1))
+
+    assert [type(e) for e in events] == [ModelPartial, ModelImage]
+    assert [r.status for r in openai_fake.image_requests] == [503, 200]
+
+
+async def test_stream_that_stalls_times_out_as_unavailable(
+    openai_fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    openai_fake.stream_interval = 2.0  # the headers come at once, the first event never
+    model = OpenAIImageModel(
+        api_key=API_KEY,
+        base_url=openai_fake.base_url,
+        model="gpt-image-2",
+        max_retries=0,
+        timeout=0.3,
+    )
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="imagebot.provider"),
+            pytest.raises(ProviderUnavailable),
+        ):
+            await collect(model, call(stream_partials=1))
+    finally:
+        await model.aclose()
+
+    assert any("timed out" in r.getMessage() for r in caplog.records)
+
+
+# --- resources --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partials", [0, 2], ids=["plain", "stream"])
+async def test_answer_is_dropped_before_an_image_is_handed_out(
+    openai_fake: FakeOpenAI, partials: int
+) -> None:
+    # ≈2.2 MB images, ≈3 MB of base64 each in the answer: while the caller holds an image
+    # (screening it, writing it), neither the answer nor its base64 may still be alive.
+    # Counted: memory allocated with the provider module on the stack (the fake server
+    # runs in this process too, and its memory is not the provider's).
+    openai_fake.image_bytes_factory = realistic_factory
+    realistic_png(1024, 1024)  # made (and cached) before measuring
+    model = make_provider(openai_fake)
+    held: list[int] = []
+    try:
+        await collect(model, call(stream_partials=partials))  # warm up: imports, connection
+        gc.collect()
+        tracemalloc.start(100)
+        try:
+            async for event in model.run(call(stream_partials=partials)):
+                gc.collect()
+                held.append(provider_memory() - len(event.data))
+                del event
+        finally:
+            tracemalloc.stop()
+    finally:
+        await model.aclose()
+
+    assert len(held) == 1 + partials
+    assert max(held) < 500_000, held  # was ≈3 MB (plain) and ≈3-6 MB (stream)
+
+
+def provider_memory() -> int:
+    """Bytes alive that were allocated with core/providers/openai_images.py on the stack."""
+    module = importlib.import_module(OpenAIImageModel.__module__)
+    assert module.__file__ is not None
+    only = tracemalloc.Filter(True, module.__file__, all_frames=True)
+    snapshot = tracemalloc.take_snapshot().filter_traces([only])
+    return sum(stat.size for stat in snapshot.statistics("filename"))
+
+
+async def test_aclose_leaves_no_open_connection_behind(openai_fake: FakeOpenAI) -> None:
+    used = make_provider(openai_fake)
+    unused = make_provider(openai_fake)
+    await collect(used, call())
+    await collect(used, call(stream_partials=1))
+    await used.aclose()
+    await unused.aclose()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del used, unused
+        gc.collect()
+
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
