@@ -279,23 +279,19 @@ async def _training_export(core: Any, folder: str) -> int:
 
 
 async def _start_platform_senders(core: Any) -> None:
-    """Register each configured platform's notifier so DMs can be sent from the CLI."""
-    import importlib
+    """Register each configured platform's send-only notifier so DMs leave the CLI."""
+    from bot.runner import start_deliveries
 
-    from bot.runner import ADAPTERS
-
-    for name, token in (
-        ("telegram", core.settings.telegram_token),
-        ("discord", core.settings.discord_token),
-    ):
-        if not token:
-            continue
-        try:
-            module = importlib.import_module(ADAPTERS[name])
-        except ModuleNotFoundError:
-            continue
-        if hasattr(module, "start_sender"):
-            core.on_close(await module.start_sender(core))
+    platforms = [
+        name
+        for name, token in (
+            ("telegram", core.settings.telegram_token),
+            ("discord", core.settings.discord_token),
+        )
+        if token
+    ]
+    for stop in await start_deliveries(core, platforms):
+        core.on_close(stop)
 
 
 async def _stripe(settings: Settings, args: argparse.Namespace) -> int:

@@ -27,6 +27,21 @@ ADAPTERS = {"telegram": "bot.telegram.app", "discord": "bot.discord.app"}
 ALL_ROLES = {"bot", "worker", "web", "scheduler"}
 
 
+async def start_deliveries(core: Any, platforms: list[str]) -> list[Callable[[], Awaitable[None]]]:
+    """Send-only notifiers for ``platforms`` (worker processes, operator commands)."""
+    stoppers = []
+    for name in platforms:
+        try:
+            module = importlib.import_module(ADAPTERS[name])
+        except ModuleNotFoundError:
+            continue
+        starter = getattr(module, "start_delivery", None)
+        if starter is not None:
+            stoppers.append(await starter(core))
+            log.info("delivery started: %s", name)
+    return stoppers
+
+
 async def run_service(settings: Settings, *, adapters: list[str], roles: set[str]) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     roles = roles or ALL_ROLES
@@ -67,6 +82,10 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
         if "worker" in roles:
             if core.locks is not None:
                 await core.locks.hold_worker_slot()
+            if "bot" not in roles:
+                # A worker without the adapters still delivers: each configured platform
+                # registers a send-only notifier (no polling, no gateway).
+                stoppers += await start_deliveries(core, adapters)
             await core.worker.start(exclusive=core.exclusive_worker)
         if "scheduler" in roles:
             stoppers.append(await start_scheduler(core))

@@ -42,7 +42,8 @@ class HistoryService:
             job = await uow.jobs.get_for_user(job_id, user.id) if user else None
             if job is None:
                 raise NotFound()
-            if not JobState(job.state).is_final:
+            # A result being delivered is already made and paid for: it can go too.
+            if not JobState(job.state).is_final and job.state != JobState.DELIVERING:
                 raise InvalidRequest("This image is still being made; it can be deleted once done.")
             images = await uow.jobs.images(job.id)
             await uow.jobs.delete(job.id)

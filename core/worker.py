@@ -134,7 +134,8 @@ class Worker:
         self.owner = owner or f"w-{secrets.token_hex(4)}"
         self.safety = safety
         self.metrics: Metrics = metrics or NoMetrics()
-        self._wakeup = asyncio.Event()
+        # One signal per queued job wakes one idle loop (not all of them: fewer empty claims).
+        self._signals: asyncio.Queue[None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -149,8 +150,9 @@ class Worker:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Tell idle loops that a job was queued."""
-        self._wakeup.set()
+        """Tell one idle loop that a job was queued."""
+        if self._signals.qsize() < self.concurrency:
+            self._signals.put_nowait(None)
 
     async def start(self, *, exclusive: bool) -> None:
         """Recover leftovers, then start the loops and the lease heartbeat.
@@ -170,7 +172,8 @@ class Worker:
         """Stop taking jobs; let running ones finish within ``grace`` seconds, hand the
         rest back to the queue."""
         self._stopping = True
-        self._wakeup.set()
+        for _ in range(self.concurrency):
+            self._signals.put_nowait(None)
         in_flight = list(self._in_flight.values())
         if in_flight:
             await asyncio.wait(in_flight, timeout=grace)
@@ -194,7 +197,6 @@ class Worker:
 
     async def _loop(self) -> None:
         while not self._stopping:
-            self._wakeup.clear()
             try:
                 job = await self._claim()
             except asyncio.CancelledError:
@@ -212,7 +214,7 @@ class Worker:
                     self._in_flight.pop(job.id, None)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+                await asyncio.wait_for(self._signals.get(), self.poll_interval)
 
     async def _heartbeat(self) -> None:
         interval = max(self.lease.total_seconds() / 3, 0.05)

@@ -1,0 +1,95 @@
+"""``/balance``, ``/settings`` and ``/help``."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+
+from bot.discord import context, render, respond
+from bot.discord.cogs.base import BaseCog, require_terms
+from bot.discord.cogs.imagine import FORMAT_CHOICES, QUALITY_CHOICES, SIZE_CHOICES
+from core.model_specs import MAX_N_PER_JOB
+from core.types import GenerateOptions
+
+_DEFAULT = Choice(name="default", value="default")
+N_CHOICES = [Choice(name=str(n), value=str(n)) for n in range(1, MAX_N_PER_JOB + 1)]
+BACKGROUND_CHOICES = [Choice(name=b, value=b) for b in ("auto", "opaque", "transparent")]
+
+
+class AccountCog(BaseCog):
+    """The user's credits, defaults and the help text."""
+
+    @app_commands.command(name="balance", description="Your credits and recent movements")
+    async def balance(self, interaction: discord.Interaction) -> None:
+        """Available and held credits with the newest ledger lines."""
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        actor = context.actor_of(interaction)
+        await require_terms(self.core, actor)
+        user = await self.core.users.register(actor)
+        view = await self.core.credits.balance(user.id)
+        await respond.reply(interaction, render.balance_text(view))
+
+    @app_commands.command(name="settings", description="Show or change your defaults for /imagine")
+    @app_commands.describe(
+        size="Default size",
+        quality="Default quality",
+        format="Default file format",
+        n="Default number of images",
+        background="Default background",
+    )
+    @app_commands.choices(
+        size=[*SIZE_CHOICES, _DEFAULT],
+        quality=[*QUALITY_CHOICES, _DEFAULT],
+        format=[*FORMAT_CHOICES, _DEFAULT],
+        n=[*N_CHOICES, _DEFAULT],
+        background=[*BACKGROUND_CHOICES, _DEFAULT],
+    )
+    async def settings(
+        self,
+        interaction: discord.Interaction,
+        size: Choice[str] | None = None,
+        quality: Choice[str] | None = None,
+        format: Choice[str] | None = None,
+        n: Choice[str] | None = None,
+        background: Choice[str] | None = None,
+    ) -> None:
+        """Without options, the current defaults; with some, change those (``default``
+        resets one)."""
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        actor = context.actor_of(interaction)
+        await require_terms(self.core, actor)
+        changes: dict[str, object] = {
+            name: choice.value
+            for name, choice in (
+                ("size", size),
+                ("quality", quality),
+                ("output_format", format),
+                ("n", n),
+                ("background", background),
+            )
+            if choice is not None
+        }
+        if "n" in changes and changes["n"] != "default":
+            changes["n"] = int(str(changes["n"]))
+        if changes:
+            current = await self.core.users.update_settings(actor, **changes)
+        else:
+            current = await self.core.users.settings(actor)
+        price = self.core.generation.quote(
+            GenerateOptions(
+                size=current.size,
+                quality=current.quality,
+                output_format=current.output_format,
+                background=current.background,
+                n=current.n,
+            )
+        )
+        await respond.reply(interaction, render.settings_text(current, price))
+
+    @app_commands.command(name="help", description="What imagebot can do")
+    async def help(self, interaction: discord.Interaction) -> None:
+        """The command list (answered at once: nothing to look up)."""
+        await respond.reply(interaction, render.help_text(), ephemeral=True)

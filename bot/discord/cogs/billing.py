@@ -1,0 +1,49 @@
+"""``/buy``, ``/subscribe`` and ``/billing``: private payment links (P05)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+
+from bot.discord import context, render, respond, views
+from bot.discord.cogs.base import BaseCog, require_terms
+from core.billing import BillingDisabled
+
+
+class BillingCog(BaseCog):
+    """Credit packs, monthly plans and the billing portal; every answer is ephemeral."""
+
+    @app_commands.command(name="buy", description="Buy a pack of credits")
+    async def buy(self, interaction: discord.Interaction) -> None:
+        """The credit packs, a button each."""
+        await self._offers(interaction, "pack")
+
+    @app_commands.command(name="subscribe", description="Monthly plans with credits every month")
+    async def subscribe(self, interaction: discord.Interaction) -> None:
+        """The monthly plans, a button each."""
+        await self._offers(interaction, "plan")
+
+    @app_commands.command(name="billing", description="Manage your plan, invoices and payments")
+    async def billing(self, interaction: discord.Interaction) -> None:
+        """A private link to the billing portal."""
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        actor = context.actor_of(interaction)
+        await require_terms(self.core, actor)
+        link = await self.core.billing.portal_link(actor)
+        await views.send_link(interaction, link)
+
+    async def _offers(
+        self, interaction: discord.Interaction, kind: Literal["pack", "plan"]
+    ) -> None:
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        await require_terms(self.core, context.actor_of(interaction))
+        if not self.core.billing.enabled:
+            raise BillingDisabled()
+        offers = self.core.billing.offers(kind)
+        await respond.reply(
+            interaction, render.offers_text(kind, offers), view=views.offers_view(offers)
+        )

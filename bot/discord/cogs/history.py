@@ -1,0 +1,29 @@
+"""``/history``: past results, a page at a time, each downloadable at full resolution (P23)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.app_commands import Range
+
+from bot.discord import context, render, respond, views
+from bot.discord.cogs.base import BaseCog
+
+
+class HistoryCog(BaseCog):
+    """The user's history (always ephemeral: it is nobody else's business)."""
+
+    @app_commands.command(name="history", description="Your past images: download or page through")
+    @app_commands.describe(page="Page number, newest first")
+    async def history(
+        self, interaction: discord.Interaction, page: Range[int, 1, 100_000] = 1
+    ) -> None:
+        """One page of the user's jobs with a download button per finished line."""
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        result = await self.core.history.page(context.actor_of(interaction), page)
+        await respond.reply(
+            interaction,
+            render.history_text(result),
+            view=views.history_view(result, interaction.user.id),
+        )

@@ -1,0 +1,180 @@
+"""Making images: ``/imagine``, ``/edit`` and the message command "Edit with imagebot"."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice, Range
+
+from bot.discord import context, intake, render, respond, views
+from bot.discord.cogs.base import BaseCog
+from core.model_specs import FIXED_SIZES, FORMATS, MAX_N_PER_JOB, QUALITIES
+from core.types import GenerateOptions, GenerateRequest, ReplyTarget, Submitted
+
+if TYPE_CHECKING:
+    from bot.discord.client import ImagebotBot
+
+_SHAPES = {"1024x1024": "square", "1536x1024": "landscape", "1024x1536": "portrait"}
+SIZE_CHOICES = [Choice(name=f"{_SHAPES.get(s, s)} {s}", value=s) for s in FIXED_SIZES] + [
+    Choice(name="auto (the model chooses)", value="auto")
+]
+QUALITY_CHOICES = [Choice(name=q, value=q) for q in QUALITIES]
+FORMAT_CHOICES = [Choice(name=f, value=f) for f in FORMATS]
+
+_DESCRIBE = {
+    "size": "Image size",
+    "quality": "Higher quality costs more credits",
+    "n": f"How many images (1-{MAX_N_PER_JOB})",
+    "format": "File format",
+    "transparent": "Transparent background (png or webp)",
+    "private": "Only you see the answer",
+}
+
+
+def options_from(
+    size: Choice[str] | None,
+    quality: Choice[str] | None,
+    n: int | None,
+    fmt: Choice[str] | None,
+    transparent: bool | None,
+) -> GenerateOptions:
+    """Typed slash-command options to core's; unset means the user's default."""
+    output_format = fmt.value if fmt else None
+    if transparent and output_format is None:
+        output_format = "png"
+    return GenerateOptions(
+        size=size.value if size else None,
+        quality=quality.value if quality else None,
+        output_format=output_format,
+        background="transparent" if transparent else None,
+        n=n,
+    )
+
+
+class ImagineCog(BaseCog):
+    """Generation and editing commands."""
+
+    def __init__(self, bot: ImagebotBot) -> None:
+        super().__init__(bot)
+        self.edit_menu = app_commands.ContextMenu(
+            name="Edit with imagebot", callback=self.edit_with_imagebot
+        )
+
+    async def cog_load(self) -> None:
+        """Context menus cannot be declared in a cog; they are added to the tree here."""
+        self.bot.tree.add_command(self.edit_menu)
+
+    async def cog_unload(self) -> None:
+        """Undo :meth:`cog_load`."""
+        self.bot.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
+
+    @app_commands.command(
+        name="imagine", description="Make an image from a description; attach images to edit them"
+    )
+    @app_commands.describe(
+        prompt="What to draw (or, with images attached, what to change)",
+        image1="An image to edit (optional)",
+        image2="Another image to use",
+        image3="Another image to use",
+        image4="Another image to use",
+        **_DESCRIBE,
+    )
+    @app_commands.choices(size=SIZE_CHOICES, quality=QUALITY_CHOICES, format=FORMAT_CHOICES)
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: Range[str, 1, 6000],
+        size: Choice[str] | None = None,
+        quality: Choice[str] | None = None,
+        n: Range[int, 1, MAX_N_PER_JOB] | None = None,
+        format: Choice[str] | None = None,
+        transparent: bool | None = None,
+        private: bool = False,
+        image1: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+    ) -> None:
+        """``/imagine``: generate; with attachments, edit them."""
+        await self._generate(
+            interaction,
+            prompt,
+            options_from(size, quality, n, format, transparent),
+            [a for a in (image1, image2, image3, image4) if a is not None],
+            private=private,
+        )
+
+    @app_commands.command(name="edit", description="Edit up to four images with an instruction")
+    @app_commands.describe(
+        prompt="What to change",
+        image1="The image to edit",
+        image2="Another image to use",
+        image3="Another image to use",
+        image4="Another image to use",
+        **_DESCRIBE,
+    )
+    @app_commands.choices(size=SIZE_CHOICES, quality=QUALITY_CHOICES, format=FORMAT_CHOICES)
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        prompt: Range[str, 1, 6000],
+        image1: discord.Attachment,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        size: Choice[str] | None = None,
+        quality: Choice[str] | None = None,
+        n: Range[int, 1, MAX_N_PER_JOB] | None = None,
+        format: Choice[str] | None = None,
+        transparent: bool | None = None,
+        private: bool = False,
+    ) -> None:
+        """``/edit``: the same as ``/imagine`` with images, which it requires."""
+        await self._generate(
+            interaction,
+            prompt,
+            options_from(size, quality, n, format, transparent),
+            [a for a in (image1, image2, image3, image4) if a is not None],
+            private=private,
+        )
+
+    async def edit_with_imagebot(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        """The message command: ask for the instruction, then edit that message's images."""
+        images = [a for a in message.attachments if intake.looks_like_image(a)]
+        if not images:
+            await respond.reply(interaction, render.NO_IMAGES, ephemeral=True)
+            return
+        await interaction.response.send_modal(
+            views.EditImagesModal(interaction.id, images[: intake.MAX_IMAGES])
+        )
+
+    async def _generate(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        options: GenerateOptions,
+        attachments: list[discord.Attachment],
+        *,
+        private: bool,
+    ) -> None:
+        core = self.core
+
+        async def submit(target: ReplyTarget) -> Submitted:
+            inputs = await intake.read_images(attachments, max_bytes=core.settings.max_input_bytes)
+            return await core.generation.submit(
+                GenerateRequest(
+                    actor=context.actor_of(interaction),
+                    conversation=context.conversation_of(interaction),
+                    prompt=prompt,
+                    options=options,
+                    idempotency_key=context.request_key(interaction),
+                    reply_target=target,
+                    inputs=inputs,
+                )
+            )
+
+        await respond.run_job(interaction, submit, private=private)

@@ -1,0 +1,77 @@
+"""``/privacy``, ``/export`` and ``/delete_my_data``: answered only in a DM with the bot.
+
+In a server or a group DM the answer is an ephemeral pointer to the DM; in the DM each
+command is one call to core's privacy service (its switches and the erasure question are
+buttons, see views.py).
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.discord import context, media, render, respond, views
+from bot.discord.cogs.base import BaseCog
+
+
+class PrivacyCog(BaseCog):
+    """Privacy requests (P07, P08, P10, P12)."""
+
+    @app_commands.command(name="privacy", description="What is kept about you, and your choices")
+    async def privacy(self, interaction: discord.Interaction) -> None:
+        """What is stored, for how long, the policy, and the switches."""
+        await self._request(interaction, "privacy")
+
+    @app_commands.command(name="export", description="Get a copy of all your data (in a DM)")
+    async def export(self, interaction: discord.Interaction) -> None:
+        """A ZIP of everything stored about the user."""
+        await self._request(interaction, "export")
+
+    @app_commands.command(name="delete_my_data", description="Erase all your data (in a DM)")
+    async def delete_my_data(self, interaction: discord.Interaction) -> None:
+        """Erasure, after a confirmation."""
+        await self._request(interaction, "delete_my_data")
+
+    async def _request(self, interaction: discord.Interaction, command: str) -> None:
+        """The one route of every privacy command."""
+        if not context.is_dm(interaction):
+            await respond.reply(interaction, render.private_only_text(command), ephemeral=True)
+            return
+        service = getattr(self.core, "privacy", None)
+        if service is None:
+            await respond.reply(interaction, render.NOT_AVAILABLE, ephemeral=True)
+            return
+        if not await respond.defer(interaction):
+            return
+        actor = context.actor_of(interaction)
+        conversation = context.conversation_of(interaction)
+        if command == "privacy":
+            overview = await service.overview(actor, conversation)
+            await respond.reply(
+                interaction,
+                render.privacy_text(overview),
+                view=views.consent_view(overview.consents),
+            )
+        elif command == "export":
+            await self._export(interaction, service)
+        else:
+            question = service.erasure_confirmation(conversation)
+            await respond.reply(interaction, question.text, view=views.erase_view(question))
+
+    async def _export(self, interaction: discord.Interaction, service: object) -> None:
+        actor = context.actor_of(interaction)
+        result = await service.export(actor, context.conversation_of(interaction))  # type: ignore[attr-defined]
+        if result.size_bytes <= interaction.filesize_limit:
+            files = self.core.files
+            source = await files.read(result.path) if files.encrypted else result.absolute_path
+            upload = await media.upload(
+                source,
+                content_type="application/zip",
+                size=result.size_bytes,
+                limit=interaction.filesize_limit,
+                name="imagebot-export.zip",
+            )
+            await respond.reply(interaction, render.export_text(result), files=[upload.file])
+            return
+        url = await service.export_link(actor, result)  # type: ignore[attr-defined]
+        await views.send_link(interaction, render.export_link_reply(result, url))

@@ -1,0 +1,84 @@
+"""From a Discord interaction to core's boundary types: who, where, and where replies go."""
+
+from __future__ import annotations
+
+import discord
+
+from core.types import Actor, Conversation, ReplyTarget
+
+PLATFORM = "discord"
+
+# Keys of ReplyTarget.extra (short: they are stored on every job).
+APP = "app"  # application id: the webhook id of interaction follow-ups
+USER = "user"  # the owner's user id: DM fallback and button ownership
+GUILD = "guild"  # guild id, empty in DMs and group DMs
+PRIVATE = "private"  # "1" when the answer is ephemeral: never fall back to a channel
+ISSUED = "issued"  # when the interaction token was issued (epoch seconds)
+LIMIT = "limit"  # the interaction's attachment_size_limit in bytes
+WHERE = "where"  # "guild", "dm" or "private_channel" (a group DM or another user's DM)
+DM = "dm"  # Announcement targets: chat_id is the user's id
+
+
+def actor_of(interaction: discord.Interaction) -> Actor:
+    """The person who used a command or pressed a button."""
+    user = interaction.user
+    return Actor(
+        PLATFORM,
+        str(user.id),
+        display_name=user.display_name,
+        locale=str(interaction.locale.value) if interaction.locale else "",
+    )
+
+
+def where(interaction: discord.Interaction) -> str:
+    """``guild``, ``dm`` (our DM with the user) or ``private_channel``."""
+    if interaction.guild_id is not None:
+        return "guild"
+    context = interaction.context
+    if context.private_channel:
+        return "private_channel"
+    return "dm"
+
+
+def is_dm(interaction: discord.Interaction) -> bool:
+    """True in the user's direct messages with the bot."""
+    return where(interaction) == "dm"
+
+
+def conversation_of(interaction: discord.Interaction) -> Conversation:
+    """The channel a command was used in."""
+    return Conversation(
+        PLATFORM,
+        str(interaction.channel_id or interaction.user.id),
+        is_private=is_dm(interaction),
+        group_id=str(interaction.guild_id) if interaction.guild_id else None,
+    )
+
+
+def request_key(interaction: discord.Interaction) -> str:
+    """The idempotency key of an interaction: a redelivered event makes no second job."""
+    return f"discord:interaction:{interaction.id}"
+
+
+def reply_target(interaction: discord.Interaction, *, private: bool) -> ReplyTarget:
+    """Where a job's progress and result go: the interaction's original response while its
+    token is valid, then the channel (or the user's DM for private answers)."""
+    return ReplyTarget(
+        PLATFORM,
+        str(interaction.channel_id or interaction.user.id),
+        token=interaction.token,
+        extra={
+            APP: str(interaction.application_id),
+            USER: str(interaction.user.id),
+            GUILD: str(interaction.guild_id or ""),
+            PRIVATE: "1" if private else "0",
+            ISSUED: f"{interaction.created_at.timestamp():.3f}",
+            LIMIT: str(interaction.filesize_limit),
+            WHERE: where(interaction),
+        },
+    )
+
+
+def is_ephemeral_message(message: discord.Message | None) -> bool:
+    """True for a message only its recipient can see."""
+    return bool(message is not None and message.flags.ephemeral)

@@ -1,0 +1,34 @@
+"""Buttons and modals. Buttons are persistent (discord.py dynamic items: the custom id
+carries what they act on), so presses on any message ever sent work after a restart; each
+press is thin (check, defer, one core call, answer) and errors go to the one renderer."""
+
+from bot.discord.views.account import (
+    ConsentButton,
+    EraseButton,
+    OfferButton,
+    TermsButton,
+    consent_view,
+    erase_view,
+    offers_view,
+    send_link,
+    terms_view,
+)
+from bot.discord.views.history import PageButton, history_view
+from bot.discord.views.results import EditImagesModal, EditResultModal, JobButton, result_view
+
+DYNAMIC_ITEMS = (JobButton, PageButton, TermsButton, OfferButton, ConsentButton, EraseButton)
+"""Registered at start-up: presses on any message ever sent are routed to these."""
+
+__all__ = [
+    "DYNAMIC_ITEMS",
+    "EditImagesModal",
+    "EditResultModal",
+    "JobButton",
+    "consent_view",
+    "erase_view",
+    "history_view",
+    "offers_view",
+    "result_view",
+    "send_link",
+    "terms_view",
+]

@@ -1,0 +1,207 @@
+"""Buttons about the person rather than a job: the terms and age question, offers and
+payment links, privacy switches and the erasure question."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+from discord import ui
+
+from bot.discord import context, render, respond
+from bot.discord.views.base import Handled, core_of
+from core.billing import Offer
+from core.onboarding import Policy
+from core.privacy_ports import ConsentRecord
+from core.types import ConfirmationRequest, PaymentLinkReply
+
+# --- terms and age ------------------------------------------------------------------------------
+
+
+class TermsButton(
+    Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:terms:(?P<choice>accept|refuse)"
+):
+    """Accept the terms (13 or older), or say one is under 13."""
+
+    def __init__(self, choice: str) -> None:
+        accept = choice == "accept"
+        super().__init__(
+            ui.Button(
+                label="I am 13 or older and accept" if accept else "I am under 13",
+                style=discord.ButtonStyle.success if accept else discord.ButtonStyle.secondary,
+                custom_id=f"ib:terms:{choice}",
+            )
+        )
+        self.choice = choice
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> TermsButton:
+        return cls(match["choice"])
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        core = core_of(interaction)
+        if not await respond.defer(interaction, update=True):
+            return
+        actor = context.actor_of(interaction)
+        if self.choice == "accept":
+            await core.onboarding.accept(actor)
+            text = render.accepted_text(interaction.user.display_name)
+        else:
+            await core.onboarding.refuse(actor)
+            text = render.REFUSED_AGE
+        await respond.update(interaction, text, view=None)
+
+
+def terms_view(policy: Policy) -> ui.View:
+    """The two answers to the terms, and the policy's link when there is one."""
+    view = ui.View(timeout=None)
+    view.add_item(TermsButton("accept"))
+    view.add_item(TermsButton("refuse"))
+    if policy.url and len(policy.url) <= 512:
+        view.add_item(ui.Button(label="Read the policy", url=policy.url))
+    return view
+
+
+# --- billing ----------------------------------------------------------------------------------
+
+
+class OfferButton(
+    Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:buy:(?P<offer>[\w.-]{1,80})"
+):
+    """One credit pack or plan: a press makes a private checkout link."""
+
+    def __init__(self, offer_id: str, label: str = "Buy") -> None:
+        super().__init__(
+            ui.Button(
+                label=label, style=discord.ButtonStyle.primary, custom_id=f"ib:buy:{offer_id}"
+            )
+        )
+        self.offer_id = offer_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> OfferButton:
+        return cls(match["offer"], getattr(item, "label", None) or "Buy")
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        link = await core_of(interaction).billing.checkout_link(
+            context.actor_of(interaction),
+            self.offer_id,
+            request_key=context.request_key(interaction),
+        )
+        await send_link(interaction, link)
+
+
+def offers_view(offers: tuple[Offer, ...]) -> ui.View | None:
+    """A button per offer (at most 25)."""
+    if not offers:
+        return None
+    view = ui.View(timeout=None)
+    for offer in offers[:25]:
+        view.add_item(OfferButton(offer.id, render.offer_label(offer)))
+    return view
+
+
+async def send_link(interaction: discord.Interaction, link: PaymentLinkReply) -> None:
+    """A payment link as a link button (Discord allows 512 characters), else as text."""
+    fits = len(link.url) <= 512
+    view = None
+    if fits:
+        view = ui.View(timeout=None)
+        view.add_item(ui.Button(label="Open", url=link.url))
+    await respond.reply(interaction, render.payment_text(link, link_in_button=fits), view=view)
+
+
+# --- privacy ----------------------------------------------------------------------------------
+
+
+class ConsentButton(
+    Handled,
+    ui.DynamicItem[ui.Button[Any]],
+    template=r"ib:consent:(?P<name>[a-z_]{1,40}):(?P<value>[01])",
+):
+    """Turn one privacy switch on or off (P10); only in the user's DM with the bot."""
+
+    def __init__(self, name: str, value: bool) -> None:
+        label = render.CONSENT_LABELS.get(name, name)
+        super().__init__(
+            ui.Button(
+                label=render.clip(f"{'Turn on' if value else 'Turn off'}: {label}", 80),
+                style=discord.ButtonStyle.success if value else discord.ButtonStyle.secondary,
+                custom_id=f"ib:consent:{name}:{int(value)}",
+            )
+        )
+        self.name = name
+        self.value = value
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> ConsentButton:
+        return cls(match["name"], match["value"] == "1")
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        privacy = core_of(interaction).privacy
+        if not await respond.defer(interaction, update=True):
+            return
+        actor = context.actor_of(interaction)
+        conversation = context.conversation_of(interaction)
+        await privacy.set_consent(actor, conversation, self.name, self.value)
+        overview = await privacy.overview(actor, conversation)
+        await respond.update(
+            interaction, render.privacy_text(overview), view=consent_view(overview.consents)
+        )
+
+
+def consent_view(consents: ConsentRecord) -> ui.View:
+    """One button per switch, offering the opposite of its state."""
+    view = ui.View(timeout=None)
+    for name in render.CONSENT_LABELS:
+        view.add_item(ConsentButton(name, not getattr(consents, name, False)))
+    return view
+
+
+class EraseButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:erase:(?P<choice>yes|no)"):
+    """The answer to the erasure question (P08)."""
+
+    def __init__(self, choice: str, label: str) -> None:
+        yes = choice == "yes"
+        super().__init__(
+            ui.Button(
+                label=render.clip(label, 80),
+                style=discord.ButtonStyle.danger if yes else discord.ButtonStyle.secondary,
+                custom_id=f"ib:erase:{choice}",
+            )
+        )
+        self.choice = choice
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> EraseButton:
+        return cls(match["choice"], getattr(item, "label", None) or match["choice"])
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        if not await respond.defer(interaction, update=True):
+            return
+        if self.choice != "yes":
+            await respond.update(interaction, render.ERASE_KEPT, view=None)
+            return
+        receipt = await core_of(interaction).privacy.erase(
+            context.actor_of(interaction), context.conversation_of(interaction)
+        )
+        await respond.update(interaction, receipt.text, view=None)
+
+
+def erase_view(question: ConfirmationRequest) -> ui.View:
+    """Erase everything, or keep it."""
+    view = ui.View(timeout=None)
+    view.add_item(EraseButton("yes", question.confirm_label))
+    view.add_item(EraseButton("no", question.cancel_label))
+    return view

@@ -1,0 +1,61 @@
+"""The pager of /history (its download buttons are the results' Full resolution)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+from discord import ui
+
+from bot.discord import context, render, respond
+from bot.discord.views.base import Handled, core_of
+from bot.discord.views.results import JobButton
+from core.types import HistoryPage
+
+
+class PageButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:hist:(?P<page>\d{1,6})"):
+    """Previous / next page of /history (on an ephemeral message: only its owner sees it)."""
+
+    def __init__(self, page: int, label: str, *, disabled: bool = False) -> None:
+        super().__init__(
+            ui.Button(
+                label=label,
+                style=discord.ButtonStyle.primary,
+                custom_id=f"ib:hist:{page}",
+                disabled=disabled,
+            ),
+            row=2,
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> PageButton:
+        return cls(int(match["page"]), getattr(item, "label", None) or "")
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        if not await respond.defer(interaction, update=True):
+            return
+        page = await core_of(interaction).history.page(context.actor_of(interaction), self.page)
+        await respond.update(
+            interaction,
+            render.history_text(page),
+            view=history_view(page, interaction.user.id),
+        )
+
+
+def history_view(page: HistoryPage, owner_id: int) -> ui.View | None:
+    """A download button per finished line of a /history page, and the pager."""
+    view = ui.View(timeout=None)
+    for number, job in enumerate(page.items, 1):
+        if job.outputs:
+            row = 0 if number <= 5 else 1
+            view.add_item(JobButton("full", job.id, owner_id, None, label=f"⬇ {number}", row=row))
+    if page.pages > 1:
+        view.add_item(PageButton(max(page.page - 1, 1), "◀ Newer", disabled=page.page <= 1))
+        view.add_item(
+            PageButton(min(page.page + 1, page.pages), "Older ▶", disabled=page.page >= page.pages)
+        )
+    return view if view.children else None
