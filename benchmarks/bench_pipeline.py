@@ -245,7 +245,10 @@ def summarize_pyspy(raw: str, top: int = 30) -> str:
 
 async def run_child(args: argparse.Namespace) -> dict[str, Any]:
     """One mode in this process: build, warm up, submit, run; return the figures."""
+    from bot.memory import tune_malloc
     from bot.wiring import build_core
+
+    tune_malloc()  # as `imagebot` does at start-up
     from storage.database import Database
 
     mode = args.child_mode

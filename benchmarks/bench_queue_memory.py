@@ -41,6 +41,9 @@ TARGET_PEAK_RSS_MB = 150.0
 
 async def run(args: argparse.Namespace, workdir: Path, base_url: str) -> dict[str, Any]:
     """Build, submit, run; return the figures."""
+    from bot.memory import tune_malloc
+
+    tune_malloc()  # as `imagebot` does at start-up
     schema = c.new_schema_name() if args.db == "postgres" else None
     if schema:
         await c.create_schema(args.pg_url, schema)

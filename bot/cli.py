@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.logs import add_file_logging, configure_logging
+from bot.memory import tune_malloc
 from core.errors import ConfigurationError, ImagebotError, UserFacingError
 from core.settings import Settings, describe, load_settings
 
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     command = args.command or "run"
+    tune_malloc()
     configure_logging(
         os.environ.get("IMAGEBOT_LOG_LEVEL", "INFO"),
         quiet=command == "console",
