@@ -12,7 +12,7 @@ from typing import Any, Protocol, Self
 
 from core.billing_ports import BillingRepository
 from core.privacy_ports import PrivacyRepository
-from core.safety_ports import SafetyRepository
+from core.safety_ports import SafetyRepository, UpdateRepository
 from core.types import UserSettingsView
 
 
@@ -324,6 +324,7 @@ class UnitOfWork(Protocol):
     billing: BillingRepository
     privacy: PrivacyRepository
     safety: SafetyRepository
+    updates: UpdateRepository
 
     async def __aenter__(self) -> Self:
         """Begin."""

@@ -30,6 +30,7 @@ CATEGORIES: dict[str, tuple[str, int | None]] = {
     "privacy_requests": ("The log of privacy requests", 1095),
     "audit_log": ("Decisions by operators and safety systems", 730),
     "ledger": ("Payment and credit records after an erasure (tax law)", 3650),
+    "seen_updates": ("Ids of chat updates already handled (no content)", 2),
 }
 
 

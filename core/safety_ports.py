@@ -99,3 +99,11 @@ class SafetyRepository(Protocol):
     async def jobs_today(self, user_id: int, platform: str, chat_id: str, since: datetime) -> int:
         """Jobs a user made in one chat since ``since`` (for the per-member daily cap)."""
         ...
+
+
+class UpdateRepository(Protocol):
+    """Platform update ids already handled."""
+
+    async def first_time(self, key: str, now: datetime) -> bool:
+        """Record ``key``; True when it was not recorded before."""
+        ...

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Job, JobImage, LedgerEntry
 from storage.privacy_models import AuditEntry, PrivacyRequest
+from storage.safety_models import SeenUpdate
 
 _ROW_CATEGORIES: dict[str, tuple[Any, ColumnElement[bool] | None, Any]] = {
     "privacy_requests": (PrivacyRequest, None, PrivacyRequest.received_at),
@@ -17,6 +18,7 @@ _ROW_CATEGORIES: dict[str, tuple[Any, ColumnElement[bool] | None, Any]] = {
     # Only rows already unlinked by an erasure: a live account's ledger must keep summing
     # to its balance.
     "ledger": (LedgerEntry, LedgerEntry.user_id.is_(None), LedgerEntry.created_at),
+    "seen_updates": (SeenUpdate, None, SeenUpdate.seen_at),
 }
 
 
@@ -83,11 +85,12 @@ class SqlRetentionRepository:
     async def delete_old(self, category: str, before: datetime, limit: int) -> int:
         """Delete a batch of old rows of a row-only category."""
         model, conditions = self._old(category, before)
+        pk = next(iter(model.__table__.primary_key.columns))
         ids = list(
-            (await self.s.execute(select(model.id).where(*conditions).limit(limit))).scalars().all()
+            (await self.s.execute(select(pk).where(*conditions).limit(limit))).scalars().all()
         )
         if ids:
-            await self.s.execute(delete(model).where(model.id.in_(ids)))
+            await self.s.execute(delete(model).where(pk.in_(ids)))
         return len(ids)
 
     async def count_old(self, category: str, before: datetime) -> int:

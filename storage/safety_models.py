@@ -63,3 +63,12 @@ class ChatControl(Base):
     allowed_channels: Mapped[dict[str, Any]]
     daily_cap_per_member: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+
+
+class SeenUpdate(Base):
+    """A platform update already taken (Telegram ``update_id``): replicas behind a load
+    balancer, and redeliveries, never handle one twice."""
+
+    __tablename__ = "seen_updates"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.safety_ports import ChatControlRecord, ReviewRecord, Standing
 from storage.models import Job
 from storage.repositories import _insert
-from storage.safety_models import ChatControl, RateBucket, ReviewItem, UserStanding
+from storage.safety_models import (
+    ChatControl,
+    RateBucket,
+    ReviewItem,
+    SeenUpdate,
+    UserStanding,
+)
 
 
 class SqlSafetyRepository:
@@ -162,6 +168,23 @@ class SqlSafetyRepository:
             Job.state != "rejected",
         )
         return int((await self.s.execute(stmt)).scalar_one())
+
+
+class SqlUpdateRepository:
+    """Platform update ids already handled."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def first_time(self, key: str, now: datetime) -> bool:
+        """Record ``key``; True when no process recorded it before."""
+        result = await self.s.execute(
+            _insert(self.s, SeenUpdate)
+            .values(key=key[:80], seen_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(SeenUpdate.key)
+        )
+        return result.first() is not None
 
 
 def _review(row: ReviewItem) -> ReviewRecord:

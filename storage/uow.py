@@ -11,7 +11,7 @@ from storage.database import Database
 from storage.privacy_repositories import SqlPrivacyRepository
 from storage.repositories import SqlJobRepository, SqlLedgerRepository, SqlUserRepository
 from storage.retention_repository import SqlRetentionRepository
-from storage.safety_repository import SqlSafetyRepository
+from storage.safety_repository import SqlSafetyRepository, SqlUpdateRepository
 
 
 class SqlUnitOfWork:
@@ -31,6 +31,7 @@ class SqlUnitOfWork:
         self.privacy = SqlPrivacyRepository(self.session)
         self.retention = SqlRetentionRepository(self.session)
         self.safety = SqlSafetyRepository(self.session)
+        self.updates = SqlUpdateRepository(self.session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

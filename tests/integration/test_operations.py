@@ -186,3 +186,29 @@ async def test_one_scheduler_leads_and_a_standby_takes_over(
         await b.release()
         await a_db.dispose()
         await b_db.dispose()
+
+
+async def test_an_update_is_taken_once_across_replicas_and_forgotten_later(
+    database: Database, tmp_path: Path
+) -> None:
+    from core.clock import ManualClock
+
+    clock = ManualClock()
+    first, _ = await make_core(database, tmp_path, clock=clock)
+    other_db = Database(database.url, schema=database.schema)
+    second = await build_core(
+        make_settings(tmp_path, database), database=other_db, migrate=False, clock=clock
+    )
+    try:
+        results = await asyncio.gather(
+            *(core.safety.first_delivery("telegram", 777) for core in (first, second, first))
+        )
+        assert sorted(results) == [False, False, True]
+        assert await second.safety.first_delivery("telegram", 778)
+        assert await first.safety.first_delivery("discord", 777)  # another platform's id
+        clock.advance(days=3)
+        assert (await first.retention.sweep())["seen_updates"] == 3
+    finally:
+        await first.aclose()
+        await second.aclose()
+        await other_db.dispose()
