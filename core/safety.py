@@ -107,6 +107,14 @@ class SafetyService:
             if wait:
                 raise RateLimited(wait, scope="chat")
 
+    async def first_delivery(self, platform: str, update_id: int | str) -> bool:
+        """True the first time any process sees this platform update; False for a
+        redelivery or a copy handled by another replica (then do nothing)."""
+        async with self._uow() as uow:
+            fresh = await uow.updates.first_time(f"{platform}:{update_id}", self.clock.now())
+            await uow.commit()
+        return fresh
+
     async def strike(self, user_id: int, *, reason: str, job_id: str) -> Standing:
         """Count a refused request; enough strikes ban temporarily, then permanently."""
         now = self.clock.now()
@@ -168,6 +176,11 @@ class SafetyService:
             )
             await uow.commit()
         return new
+
+    async def chat_control(self, platform: str, group_id: str) -> ChatControlRecord:
+        """A chat's switches as its admins set them (the defaults when never set)."""
+        async with self._uow() as uow:
+            return await uow.safety.chat_control(platform, group_id)
 
     async def set_chat_control(
         self, platform: str, group_id: str, *, by: str, **changes: Any
