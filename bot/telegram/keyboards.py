@@ -1,0 +1,178 @@
+"""Inline keyboards: every button carries a :class:`bot.telegram.callbacks.Callback`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.telegram import callbacks as cb
+from bot.telegram.render import SETTING_LABELS, offer_label
+from core.billing import Offer
+from core.model_specs import MAX_N_PER_JOB, ModelSpec
+from core.types import HistoryPage
+
+
+def _button(
+    text: str, action: str, owner: int, job: str = "", index: int = 0, arg: str = ""
+) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text, callback_data=cb.Callback(action, owner, job, index, arg).encode()
+    )
+
+
+def terms(owner: int) -> InlineKeyboardMarkup:
+    """Accept (13+) or say one is under 13."""
+    return InlineKeyboardMarkup(
+        [
+            [_button("✅ I am 13 or older and accept", cb.TERMS_ACCEPT, owner)],
+            [_button("I am under 13", cb.TERMS_REFUSE, owner)],
+        ]
+    )
+
+
+def cancel(owner: int, job_id: str) -> InlineKeyboardMarkup:
+    """The queued status message's Cancel button."""
+    return InlineKeyboardMarkup([[_button("✖ Cancel", cb.CANCEL, owner, job_id)]])
+
+
+def album_ref(message_ids: Sequence[int]) -> str:
+    """The album a result's buttons belong to, as ``first+count`` (ids are consecutive)."""
+    if not message_ids:
+        return ""
+    first = min(message_ids)
+    if sorted(message_ids) != list(range(first, first + len(message_ids))):
+        return ""
+    return f"{first}+{len(message_ids)}"
+
+
+def album_ids(ref: str) -> list[int]:
+    """Inverse of :func:`album_ref`."""
+    first, _, count = ref.partition("+")
+    if not first.isdigit() or not count.isdigit():
+        return []
+    return list(range(int(first), int(first) + min(int(count), 10)))
+
+
+def result(owner: int, job_id: str, count: int, album: str = "") -> InlineKeyboardMarkup:
+    """Reroll, Edit, Variation, Full resolution and Delete for a result of ``count`` images."""
+    rows = [[_button("🎲 Reroll", cb.REROLL, owner, job_id)]]
+    if count == 1:
+        rows[0].append(_button("✏️ Edit", cb.EDIT, owner, job_id, 0))
+        rows.append(
+            [
+                _button("🔀 Variation", cb.VARIATION, owner, job_id, 0),
+                _button("📄 Full resolution", cb.FULL_RES, owner, job_id, 0),
+            ]
+        )
+    else:
+        numbers = range(min(count, MAX_N_PER_JOB))
+        rows.append([_button(f"✏️ {i + 1}", cb.EDIT, owner, job_id, i) for i in numbers])
+        rows.append([_button(f"🔀 {i + 1}", cb.VARIATION, owner, job_id, i) for i in numbers])
+        rows.append([_button(f"📄 {i + 1}", cb.FULL_RES, owner, job_id, i) for i in numbers])
+    rows.append([_button("🗑 Delete", cb.DELETE_ASK, owner, job_id, 0, album)])
+    return InlineKeyboardMarkup(rows)
+
+
+def confirm_delete(owner: int, job_id: str, album: str = "") -> InlineKeyboardMarkup:
+    """Are you sure?"""
+    return InlineKeyboardMarkup(
+        [
+            [
+                _button("🗑 Yes, delete it", cb.DELETE_YES, owner, job_id, 0, album),
+                _button("Keep", cb.DELETE_NO, owner, job_id, 0, album),
+            ]
+        ]
+    )
+
+
+def history(owner: int, page: HistoryPage, confirm: str = "") -> InlineKeyboardMarkup:
+    """Open, download or delete each numbered item; previous and next page.
+
+    With ``confirm`` (a job id), that item's row asks for confirmation of the deletion.
+    """
+    rows = []
+    for number, job in enumerate(page.items, 1):
+        arg = str(page.page)
+        if job.id == confirm:
+            rows.append(
+                [
+                    _button(
+                        f"🗑 Delete {number} for good", cb.HISTORY_DELETE_YES, owner, job.id, 0, arg
+                    ),
+                    _button("Keep", cb.HISTORY_KEEP, owner, "", 0, arg),
+                ]
+            )
+            continue
+        row = [_button(f"{number} · open", cb.HISTORY_OPEN, owner, job.id, 0, arg)]
+        if job.outputs:
+            row.append(_button(f"{number} · file", cb.HISTORY_FILE, owner, job.id, 0, arg))
+        row.append(_button(f"{number} · delete", cb.HISTORY_DELETE_ASK, owner, job.id, 0, arg))
+        rows.append(row)
+    nav = []
+    if page.page > 1:
+        nav.append(_button("◀ Newer", cb.HISTORY_PAGE, owner, "", 0, str(page.page - 1)))
+    if page.page < page.pages:
+        nav.append(_button("Older ▶", cb.HISTORY_PAGE, owner, "", 0, str(page.page + 1)))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows)
+
+
+SETTING_FIELDS = ("size", "quality", "output_format", "n", "background")
+
+
+def setting_choices(name: str, spec: ModelSpec) -> list[str]:
+    """The values offered for one setting (the model's table, plus ``default``)."""
+    if name == "size":
+        values = list(spec.sizes) + (["auto"] if spec.allows_auto_size else [])
+    elif name == "quality":
+        values = list(spec.qualities)
+    elif name == "output_format":
+        values = list(spec.formats)
+    elif name == "n":
+        values = [str(i) for i in range(1, MAX_N_PER_JOB + 1)]
+    else:
+        values = list(spec.backgrounds)
+    return [*values, "default"]
+
+
+def settings_main(owner: int) -> InlineKeyboardMarkup:
+    """One button per setting."""
+    rows = [
+        [_button(f"Change {SETTING_LABELS[name].lower()}", cb.SETTINGS_OPEN, owner, arg=name)]
+        for name in SETTING_FIELDS
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+def settings_choices(owner: int, name: str, spec: ModelSpec) -> InlineKeyboardMarkup:
+    """The values of one setting, three to a row, and Back."""
+    buttons = [
+        _button(value, cb.SETTINGS_SET, owner, arg=f"{name}={value}")
+        for value in setting_choices(name, spec)
+    ]
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    rows.append([_button("◀ Back", cb.SETTINGS_BACK, owner)])
+    return InlineKeyboardMarkup(rows)
+
+
+def offers(owner: int, items: Sequence[Offer]) -> InlineKeyboardMarkup:
+    """One button per offer whose id fits in callback data."""
+    rows = []
+    for offer in items:
+        try:
+            rows.append([_button(offer_label(offer), cb.BUY, owner, arg=offer.id)])
+        except ValueError:
+            continue
+    return InlineKeyboardMarkup(rows)
+
+
+def link(text: str, url: str) -> InlineKeyboardMarkup:
+    """A single URL button."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
+
+
+def edit_question() -> ForceReply:
+    """The reply box opened by the Edit button (for the person it was asked of)."""
+    return ForceReply(selective=True, input_field_placeholder="e.g. make the sky pink")
