@@ -13,7 +13,7 @@ from PIL import Image
 
 from core.app import Core
 from core.errors import InvalidImage
-from core.types import Delivered, Failed, JobState, PartialImage
+from core.types import Delivered, Failed, JobState, PartialImage, Started
 from storage.database import Database
 from tests.fakes.notifier import RecordingNotifier
 from tests.fakes.openai_server import FakeOpenAI
@@ -274,18 +274,12 @@ async def test_one_users_fifty_jobs_do_not_starve_another_users_one(
         ]
         light = await core.generation.submit(request(actor("light"), "just one", quality="low"))
         assert light.job.queue_position == 2  # behind heavy's first job only
-        order: list[str] = []
-        original = core.notifier.notify
-
-        async def spy(target, event, *, final=False):  # type: ignore[no-untyped-def]
-            if isinstance(event, Delivered):
-                order.append(event.job_id)
-            return await original(target, event, final=final)
-
-        core.notifier.notify = spy  # type: ignore[method-assign]
         await core.worker.start(exclusive=core.exclusive_worker)
         await asyncio.wait_for(notes.wait_final(light.job.id), 30)
-        assert light.job.id in order[:4], order.index(light.job.id)
+        # Claim order is what fairness decides (delivery order also depends on timing):
+        # the light user's job starts within the first round, not after heavy's fifty.
+        started = [e.job_id for _, e in notes.events if isinstance(e, Started)]
+        assert light.job.id in started[:3], started.index(light.job.id)
         for sub in heavy:
             await notes.wait_final(sub.job.id, timeout=60)
     finally:
