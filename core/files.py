@@ -43,6 +43,10 @@ class FileStore(Protocol):
         """Remove one file (missing files are fine)."""
         ...
 
+    async def delete_many(self, paths: list[str]) -> None:
+        """Remove files (missing ones are fine) and any folder they leave empty."""
+        ...
+
     async def delete_user(self, user_id: int) -> int:
         """Remove the user's whole folder; return how many files went."""
         ...

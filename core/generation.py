@@ -176,6 +176,7 @@ class GenerationService:
             cost = self.prices.price(options)
             now = self.clock.now()
             async with self._uow() as uow:
+                await uow.ledger.lock_account(user.id)
                 waiting, fair_seq = await uow.jobs.queue_slot(user.id)
                 if waiting >= self.limits.max_queued_per_user:
                     raise InvalidRequest(

@@ -199,6 +199,12 @@ class LedgerRepository(Protocol):
         events); returns the new balance."""
         ...
 
+    async def lock_account(self, user_id: int) -> None:
+        """Serialise this user's concurrent submits until the transaction ends (their fair
+        ranks must not be read at the same moment); a no-op where the unit of work already
+        holds the database's write lock (SQLite)."""
+        ...
+
     async def spend(self, user_id: int, amount: int, now: datetime) -> int | None:
         """Move ``amount`` from balance to held in one conditional update.
 

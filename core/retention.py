@@ -7,6 +7,7 @@ any point and simply run again. It never holds a lock for long, so generation go
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -154,6 +155,7 @@ class RetentionService:
         batch: int = 500,
         prune_logs: LogPruner | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        pause: float = 0.05,
     ) -> None:
         self._uow = uow
         self.files = files
@@ -162,6 +164,7 @@ class RetentionService:
         self.batch = batch
         self.prune_logs = prune_logs
         self.should_stop = should_stop
+        self.pause = pause
 
     def _retention_uow(self) -> RetentionUnitOfWork:
         return self._uow()  # type: ignore[return-value]
@@ -215,15 +218,14 @@ class RetentionService:
             if not batch:
                 break
             # Files first: a sweep stopped here leaves rows that the next sweep deletes.
-            for _, paths in batch:
-                for path in paths:
-                    await self.files.delete(path)
+            await self.files.delete_many([p for _, paths in batch for p in paths])
             async with self._retention_uow() as uow:
                 await uow.retention.delete_jobs([job_id for job_id, _ in batch])
                 await uow.commit()
             total += len(batch)
             if len(batch) < self.batch:
                 break
+            await asyncio.sleep(self.pause)  # let generation take the database in between
         return total
 
     async def _inputs(self, before: datetime, dry_run: bool) -> int:
@@ -236,12 +238,12 @@ class RetentionService:
                 return len(batch)
             if not batch:
                 break
-            for _, path in batch:
-                await self.files.delete(path)
+            await self.files.delete_many([path for _, path in batch])
             async with self._retention_uow() as uow:
                 await uow.retention.delete_images([image_id for image_id, _ in batch])
                 await uow.commit()
             total += len(batch)
             if len(batch) < self.batch:
                 break
+            await asyncio.sleep(self.pause)  # let generation take the database in between
         return total

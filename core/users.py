@@ -55,7 +55,9 @@ class UserService:
                     uow,
                     user.id,
                     self.free_credits,
-                    key=f"welcome:{user.id}",
+                    # Per registration: SQLite may give an erased user's id to a newcomer,
+                    # and the erased user's ledger rows are kept (unlinked) for tax.
+                    key=f"welcome:{user.id}:{int(now.timestamp() * 1_000_000)}",
                     note="welcome allowance",
                 )
         elif actor.display_name and (

@@ -8,6 +8,7 @@ from the bytes, never from a name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -127,7 +128,25 @@ class LocalFileStore:
 
     async def delete(self, path: str) -> None:
         """Remove one file."""
-        self._resolve(path).unlink(missing_ok=True)
+        await self.delete_many([path])
+
+    async def delete_many(self, paths: list[str]) -> None:
+        """Remove files in one trip to a thread, then the job folders they leave empty
+        (a folder's name would still say who had a job, and when)."""
+        await asyncio.to_thread(self._delete_many, paths)
+
+    def _delete_many(self, paths: list[str]) -> None:
+        folders = set()
+        for path in paths:
+            full = self._resolve(path)
+            full.unlink(missing_ok=True)
+            folders.add(full.parent)
+        users = self.root / "users"
+        for folder in folders:
+            # Only a job's own folder (users/<id>/jobs/<job>), and only when empty.
+            if folder.is_relative_to(users) and len(folder.relative_to(users).parts) >= 3:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
     async def delete_user(self, user_id: int) -> int:
         """Remove the user's folder."""

@@ -176,6 +176,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_queue", "state", "fair_seq", "created_at"),
         Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_finished", "state", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

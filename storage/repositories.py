@@ -299,6 +299,15 @@ class SqlLedgerRepository:
         )
         return int(result.scalar_one())
 
+    async def lock_account(self, user_id: int) -> None:
+        """PostgreSQL: lock the account row for the rest of the transaction."""
+        if _is_pg(self.s):
+            await self.s.execute(
+                select(CreditAccount.user_id)
+                .where(CreditAccount.user_id == user_id)
+                .with_for_update()
+            )
+
     async def spend(self, user_id: int, amount: int, now: datetime) -> int | None:
         """One atomic conditional update: the database decides, not a prior read."""
         result = await self.s.execute(

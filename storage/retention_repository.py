@@ -34,8 +34,9 @@ class SqlRetentionRepository:
         """Finished jobs older than ``before`` with their file paths."""
         stmt = (
             select(Job.id)
-            .where(Job.state.in_(states), func.coalesce(Job.finished_at, Job.created_at) < before)
-            .order_by(Job.created_at)
+            # Every final state sets finished_at; the (state, finished_at) index serves it.
+            .where(Job.state.in_(states), Job.finished_at < before)
+            .order_by(Job.finished_at)
             .limit(limit)
         )
         ids = list((await self.s.execute(stmt)).scalars().all())

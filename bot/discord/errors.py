@@ -17,16 +17,24 @@ from discord import app_commands
 from discord.utils import MISSING
 
 from bot.discord import context, render, respond, views
+from core.admin import NotAnOperator
 from core.errors import TermsRequired
 from core.onboarding import OnboardingStatus
 
 log = logging.getLogger("imagebot.discord")
+
+ADMIN_COMMAND = "admin"
+"""The operators' command group: for anyone else, every answer about it is "unknown"."""
 
 
 async def report_error(core: Any, interaction: discord.Interaction, exc: BaseException) -> None:
     """Answer ``interaction`` with the words for ``exc``; log what is not the user's doing."""
     if isinstance(exc, app_commands.CommandInvokeError):
         exc = exc.original
+    if is_admin_command(interaction) and not core.admin.is_operator(context.actor_of(interaction)):
+        # Whatever went wrong (a forged subcommand, an option out of range), a non-operator
+        # learns nothing about /admin: the answer is the unknown command's.
+        exc = NotAnOperator()
     shown = render.describe_error(exc)
     if shown.code == "internal":
         log.error(
@@ -79,4 +87,14 @@ async def _send(interaction: discord.Interaction, text: str, view: Any, *, priva
         attachments=[],
         view=None if view is MISSING else view,
         allowed_mentions=render.NO_MENTIONS,
+    )
+
+
+def is_admin_command(interaction: discord.Interaction) -> bool:
+    """True for a use of ``/admin`` (any subcommand)."""
+    data = interaction.data
+    return (
+        interaction.type is discord.InteractionType.application_command
+        and isinstance(data, dict)
+        and data.get("name") == ADMIN_COMMAND
     )

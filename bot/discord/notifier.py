@@ -58,6 +58,8 @@ class _Progress:
     stage: int = 0
     last_edit: float = float("-inf")
     token_dead: bool = False
+    failed: bool = False
+    """The job's final answer so far was a failure (a withheld result, say)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -103,10 +105,16 @@ class DiscordNotifier:
             elif isinstance(event, PartialImage):
                 await self._preview(target, progress, event)
             elif isinstance(event, Delivered):
+                if progress.failed:
+                    # An operator released a withheld result (the review queue): it replaces
+                    # the failure, as it would after a restart.
+                    progress.stage, progress.failed = STARTED, False
                 await self._final(target, progress, lambda: self._result(target, event))
             elif isinstance(event, Failed):
                 failed: Outgoing = (render.failed_text(event), [], None)
-                await self._final(target, progress, lambda: _ready(failed))
+                if progress.stage < FINAL:
+                    await self._final(target, progress, lambda: _ready(failed))
+                    progress.failed = True
 
     async def show_submitted(self, target: ReplyTarget, submitted: Submitted) -> None:
         """The acknowledgement of a new job: its place in the queue and its price. Skipped

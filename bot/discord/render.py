@@ -8,12 +8,14 @@ the same way. Components live in views.py; sending lives in respond.py and notif
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import discord
 from discord import app_commands
 
+from core.admin import NotAnOperator, UserSummary
 from core.billing import Offer
 from core.errors import (
     GENERIC_SORRY,
@@ -27,6 +29,8 @@ from core.errors import (
 )
 from core.onboarding import OnboardingStatus
 from core.privacy import ExportResult, PrivacyOverview
+from core.privacy_ports import PrivacyRequestRecord
+from core.safety_ports import ChatControlRecord, ReviewRecord, Standing
 from core.types import (
     BalanceView,
     Delivered,
@@ -53,6 +57,11 @@ def clip(text: str, limit: int = MAX_CONTENT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def plain(text: str, limit: int = 200) -> str:
+    """User-given text shown inline (a name, a reason): shortened, markdown escaped."""
+    return discord.utils.escape_markdown(clip(" ".join(text.split()), limit))
+
+
 def _quote(text: str, limit: int) -> str:
     """User text as a block quote (markdown in it stays harmless inside the quote)."""
     lines = clip(text, limit).splitlines() or [""]
@@ -72,7 +81,9 @@ Right-click a message → **Apps → Edit with imagebot** to edit the images of 
 `/balance` your credits · `/buy` credit packs · `/subscribe` monthly plans · \
 `/billing` manage payments
 `/privacy` what is kept about you · `/export` a copy of your data · \
-`/delete_my_data` erase it (these three in a DM with me)
+`/delete_my_data` erase it · `/appeal` a refused privacy request (these in a DM with me)
+`/server` (members with Manage Server) limits imagebot to channels, caps images per \
+member, or switches it off in your server
 Buttons under each result: Reroll, Edit, Variation, Full resolution, Delete."""
 
 
@@ -217,6 +228,8 @@ def balance_text(view: BalanceView) -> str:
     lines = [f"💳 **{credits(view.available)}**" + (f" ({view.held} held)" if view.held else "")]
     if view.spending_blocked:
         lines.append("Spending is paused on this account.")
+    if view.plan is not None:
+        lines.append(plan_text(view))
     if view.recent:
         lines.append("\nRecent:")
     for line in view.recent:
@@ -226,6 +239,20 @@ def balance_text(view: BalanceView) -> str:
         lines.append(f"`{when}` {line.kind} {sign}{line.amount}{note}")
     lines.append("\n`/buy` adds credits.")
     return clip("\n".join(lines))
+
+
+def plan_text(view: BalanceView) -> str:
+    """The monthly plan line of /balance."""
+    plan = view.plan
+    assert plan is not None
+    when = plan.renews_at.strftime("%Y-%m-%d") if plan.renews_at else ""
+    period = ""
+    if when:
+        period = f", ends {when}" if plan.cancel_at_period_end else f", renews {when}"
+    return (
+        f"Plan: {plain(plan.name, 80)}, {credits(plan.credits_per_period)} a month "
+        f"({plain(plan.status, 30)}{period}). `/billing` manages it."
+    )
 
 
 SETTING_LABELS = {
@@ -298,12 +325,53 @@ def privacy_text(overview: PrivacyOverview) -> str:
     lines += [f"• {item}" for item in overview.stored]
     lines.append("\n**For how long**")
     lines += [f"• {what}: {how_long}" for what, how_long in overview.retention]
+    name = plain(overview.display_name, 64) if overview.display_name else "none stored"
+    lines.append(
+        f"\n**Your profile**: name {name}, language {plain(overview.locale, 16) or 'none'} "
+        "(the buttons refresh it from Discord or clear the name)"
+    )
     lines.append("\n**Your switches** (the buttons below turn them on or off)")
-    for name, label in CONSENT_LABELS.items():
-        state = "on" if getattr(overview.consents, name, False) else "off"
+    for key, label in CONSENT_LABELS.items():
+        state = "on" if getattr(overview.consents, key, False) else "off"
         lines.append(f"• {label}: **{state}**")
-    lines.append("\n`/export` sends you a copy of everything; `/delete_my_data` erases it.")
+    lines.append(
+        "\n`/export` sends you a copy of everything; `/delete_my_data` erases it; "
+        "**My requests** lists your privacy requests."
+    )
     return clip("\n".join(lines))
+
+
+def requests_text(records: Iterable[PrivacyRequestRecord]) -> str:
+    """The privacy requests log of one person (P12), newest first."""
+    items = list(records)
+    if not items:
+        return "You have made no privacy requests yet."
+    lines = ["📜 **Your privacy requests** (newest first)"]
+    for r in items[:20]:
+        done = f", completed {r.completed_at:%Y-%m-%d %H:%M}" if r.completed_at else ""
+        why = f": {plain(r.reason, 120)}" if r.reason else ""
+        line = f"`#{r.id}` {r.received_at:%Y-%m-%d %H:%M} UTC · {plain(r.kind, 40)} · {r.status}"
+        line += f"{why}{done}"
+        if r.appeal_status:
+            line += f" · appeal {r.appeal_status}"
+        elif r.status == "refused":
+            line += f" · `/appeal request:{r.id}` to contest it"
+        lines.append(line)
+    if len(items) > 20:
+        lines.append(f"-# and {len(items) - 20} older ones (all are in `/export`).")
+    return clip("\n".join(lines))
+
+
+def appeal_filed_text(request_id: int) -> str:
+    """After /appeal."""
+    return (
+        f"Your appeal of request #{request_id} is with the operators and logged with the "
+        "request; an operator will review it."
+    )
+
+
+PROFILE_REFRESHED = "Your stored name and language were refreshed from Discord."
+PROFILE_CLEARED = "Your stored name was cleared."
 
 
 def export_text(result: ExportResult) -> str:
@@ -339,7 +407,189 @@ OUTDATED_COMMAND = (
 NOT_AVAILABLE = "This is not available on this bot. Please ask its operator."
 
 
+# --- operators: /admin ---------------------------------------------------------------------
+
+ADMIN_DM_ONLY = "For safety, `/admin` works only in a direct message with me."
+TARGET_HELP = (
+    "Give the user as a Discord id (e.g. 123456789012345678), a mention, or platform:id "
+    "(e.g. telegram:123456)."
+)
+AUDITED = "-# Recorded in the audit log."
+
+
+def who(platform: str, user_id: str) -> str:
+    """A user as operators name them: ``discord:123``."""
+    return f"`{platform}:{plain(user_id, 40)}`"
+
+
+def standing_text(standing: Standing, now: datetime) -> str:
+    """Strikes and the ban, in words."""
+    strikes = f"{standing.strikes} strike{'' if standing.strikes == 1 else 's'}"
+    if standing.banned_forever:
+        ban = "banned permanently"
+    elif standing.banned_until is not None and standing.banned_until > now:
+        ban = f"banned until {standing.banned_until:%Y-%m-%d %H:%M} UTC"
+    else:
+        ban = "not banned"
+    reason = ""
+    if ban != "not banned" and standing.ban_reason:
+        reason = f" ({plain(standing.ban_reason, 200)})"
+    return f"{strikes}, {ban}{reason}"
+
+
+def admin_user_text(summary: UserSummary, now: datetime) -> str:
+    """What /admin user shows about one user."""
+    user, balance = summary.user, summary.balance
+    terms = (
+        f"terms version {plain(user.terms_version, 32)}"
+        if user.terms_version
+        else "terms not accepted"
+    )
+    lines = [
+        f"👤 {who(user.platform, user.platform_user_id)} · user #{user.id}",
+        f"Name: {plain(user.display_name, 64) or 'none stored'} · language "
+        f"{plain(user.locale, 16) or 'none'} · since {user.created_at:%Y-%m-%d} · {terms}",
+        f"Credits: **{balance.available}**"
+        + (f" ({balance.held} held)" if balance.held else "")
+        + (" · spending paused" if balance.spending_blocked else ""),
+        f"Jobs: {summary.jobs} · {standing_text(summary.standing, now)}",
+    ]
+    if balance.plan is not None:
+        lines.append(plan_text(balance))
+    for line in balance.recent[:5]:
+        sign = "+" if line.amount > 0 else ""
+        note = f" · {plain(line.note, 60)}" if line.note else ""
+        lines.append(f"`{line.created_at:%Y-%m-%d %H:%M}` {line.kind} {sign}{line.amount}{note}")
+    lines.append(AUDITED)
+    return clip("\n".join(lines))
+
+
+def admin_grant_text(target: str, amount: int, balance: int) -> str:
+    """After /admin grant or revoke."""
+    verb = "Granted" if amount > 0 else "Revoked"
+    word = "to" if amount > 0 else "from"
+    return f"✅ {verb} {credits(abs(amount))} {word} {target}; balance now {balance}.\n{AUDITED}"
+
+
+def admin_ban_text(target: str, standing: Standing, now: datetime) -> str:
+    """After /admin ban."""
+    return f"🚫 {target}: {standing_text(standing, now)}.\n{AUDITED}"
+
+
+def admin_unban_text(target: str) -> str:
+    """After /admin unban."""
+    return f"✅ {target} may generate again; strikes cleared.\n{AUDITED}"
+
+
+def admin_refund_text(job_id: str, refunded: int) -> str:
+    """After /admin refund."""
+    if not refunded:
+        return f"Job `{plain(job_id, 40)}` was already refunded; nothing changed."
+    return f"✅ Returned {credits(refunded)} of job `{plain(job_id, 40)}` to its owner.\n{AUDITED}"
+
+
+def admin_stats_text(stats: Mapping[str, int]) -> str:
+    """/admin stats."""
+    lines = ["📊 **imagebot now**"]
+    lines += [f"• {name.replace('_', ' ')}: {value}" for name, value in stats.items()]
+    return clip("\n".join(lines))
+
+
+def admin_retention_text(counts: Mapping[str, int], *, dry_run: bool) -> str:
+    """/admin retention."""
+    verb = "would delete" if dry_run else "deleted"
+    lines = ["🧹 **Retention sweep**" + (" (dry run: nothing deleted)" if dry_run else "")]
+    lines += [f"• {name.replace('_', ' ')}: {verb} {count}" for name, count in counts.items()]
+    lines.append(AUDITED)
+    return clip("\n".join(lines))
+
+
+REVIEWS_SHOWN = 5
+"""Review items shown at once, each with a row of buttons (Discord allows five rows)."""
+
+
+def admin_reviews_text(items: Iterable[ReviewRecord], note: str = "") -> str:
+    """/admin reviews: the open items of the review queue, oldest first."""
+    items = list(items)
+    lines = [note] if note else []
+    if not items:
+        lines.append("The review queue is empty.")
+        return "\n".join(lines)
+    lines.append(f"🛡 **Review queue**: {len(items)} open, oldest first")
+    for item in items[:REVIEWS_SHOWN]:
+        categories = ", ".join(plain(str(c), 40) for c in item.categories) or "unspecified"
+        lines.append(
+            f"`#{item.id}` {item.created_at:%Y-%m-%d %H:%M} · {plain(item.kind, 20)} · "
+            f"job `{plain(item.job_id, 20)}` · user #{item.user_id} · {categories}"
+        )
+    if len(items) > REVIEWS_SHOWN:
+        lines.append(f"-# {len(items) - REVIEWS_SHOWN} more after these.")
+    lines.append("-# ✅ releases a withheld result to its owner (free); 🗑 deletes it; 👁 shows it.")
+    return clip("\n".join(lines))
+
+
+def review_decided_text(review_id: int, *, approved: bool) -> str:
+    """The line above the queue after a decision."""
+    if approved:
+        return f"✅ Review #{review_id} approved: the result went to its owner. {AUDITED[3:]}"
+    return f"🗑 Review #{review_id} dismissed: the withheld file was deleted. {AUDITED[3:]}"
+
+
+def admin_appeals_text(items: Iterable[PrivacyRequestRecord]) -> str:
+    """/admin appeals: privacy appeals waiting for an operator."""
+    items = list(items)
+    if not items:
+        return "No open appeals."
+    lines = [f"⚖️ **Open appeals**: {len(items)}"]
+    for a in items[:15]:
+        lines.append(
+            f"`#{a.id}` {plain(a.kind, 30)} refused {a.received_at:%Y-%m-%d %H:%M} UTC: "
+            f"{plain(a.reason, 200)}\n> {plain(a.appeal_text or '', 400)}"
+        )
+    if len(items) > 15:
+        lines.append(f"-# {len(items) - 15} more.")
+    return clip("\n".join(lines))
+
+
+# --- server controls: /server ---------------------------------------------------------------
+
+MANAGE_SERVER_REQUIRED = (
+    "Only members with the Manage Server permission can change imagebot's settings here."
+)
+SERVER_ONLY = "`/server` changes imagebot's settings for a server: use it in that server."
+
+
+def server_text(control: ChatControlRecord, changed: bool = False) -> str:
+    """What /server shows: on or off, the channels, the daily cap."""
+    channels = (
+        ", ".join(f"<#{c}>" for c in control.allowed_channels)
+        if control.allowed_channels
+        else "every channel"
+    )
+    cap = control.daily_cap_per_member
+    lines = [
+        "⚙️ **imagebot in this server**" + (" (saved)" if changed else ""),
+        f"Status: **{'on' if control.enabled else 'off'}**",
+        f"Channels: {channels}",
+        f"Images per member a day: {'no cap' if cap is None else cap}",
+        "-# Private chats with the bot are not affected. Changes are recorded in the audit log.",
+    ]
+    return clip("\n".join(lines))
+
+
 # --- errors: the one place --------------------------------------------------------------------
+
+
+class CheckRefused(app_commands.CheckFailure):
+    """A command's check said no; ``error`` carries the words (an unknown command for
+    /admin used by anyone but an operator, Manage Server for /server)."""
+
+    def __init__(self, error: UserFacingError) -> None:
+        super().__init__(error.user_message)
+        self.error = error
+
+
+UNKNOWN_COMMAND = NotAnOperator.default_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +611,11 @@ def describe_error(exc: BaseException) -> ErrorView:
     apology (an exception's own text never reaches a user)."""
     if isinstance(exc, app_commands.CommandInvokeError):
         exc = exc.original
+    if isinstance(exc, CheckRefused):
+        exc = exc.error
+    if isinstance(exc, NotAnOperator | app_commands.CommandNotFound):
+        # Exactly the same answer: /admin does not exist for anyone but an operator.
+        return ErrorView("unknown_command", f"⚠️ {UNKNOWN_COMMAND}", private=True)
     if isinstance(exc, NotFound) and exc.user_message == NotFound.default_message:
         return ErrorView(exc.code, f"⚠️ {STALE}", private=False)
     if isinstance(exc, UserFacingError):
@@ -372,7 +627,7 @@ def describe_error(exc: BaseException) -> ErrorView:
         )
     if isinstance(exc, app_commands.TransformerError):
         return ErrorView("invalid_request", "⚠️ One of the options is not valid.", private=False)
-    if isinstance(exc, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+    if isinstance(exc, app_commands.CommandSignatureMismatch):
         # Discord still shows an older version of the commands (they sync on start-up).
         return ErrorView("outdated_command", f"⚠️ {OUTDATED_COMMAND}", private=False)
     return ErrorView("internal", f"⚠️ {GENERIC_SORRY}", private=False)

@@ -32,7 +32,14 @@ exactly, as discord.py requires):
 Every REST request is recorded in :attr:`FakeDiscord.requests`; messages the bot made are in
 :attr:`FakeDiscord.messages`; interactions built by :meth:`slash`, :meth:`press`,
 :meth:`submit_modal` and :meth:`message_command` are :class:`FakeInteraction` objects that
-record their answer. Failures are scripted with :meth:`rate_limit_next` (429 with ``Via``
+record their answer. :meth:`slash` takes subcommands (``"admin grant"``), channel options
+(:meth:`channel`) and the member's ``permissions`` in a server (default
+:data:`MEMBER_PERMISSIONS`: neither Manage Server nor Administrator; see
+:data:`MANAGE_GUILD`, :data:`ADMINISTRATOR`); command sync is validated down to
+subcommands. :meth:`press_forged` presses a button with any custom id, on a message as if
+the bot had sent it (what a tampered client could claim), for fuzzing.
+
+Failures are scripted with :meth:`rate_limit_next` (429 with ``Via``
 and a JSON body, which discord.py retries), :meth:`fail_next`, :meth:`expire` and
 :meth:`forbid_channel`. Exceptions in the fake's own code are kept in :attr:`errors`.
 
@@ -57,7 +64,16 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-__all__ = ["TOKEN", "FakeDiscord", "FakeInteraction", "RecordedRequest", "snowflake"]
+__all__ = [
+    "ADMINISTRATOR",
+    "MANAGE_GUILD",
+    "MEMBER_PERMISSIONS",
+    "TOKEN",
+    "FakeDiscord",
+    "FakeInteraction",
+    "RecordedRequest",
+    "snowflake",
+]
 
 TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAx.GfakeX.fake-discord-token-for-tests-000000"
 """A bot token of the right shape (imagebot's settings check the shape)."""
@@ -66,6 +82,10 @@ EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 COMPONENTS_V2 = 1 << 15
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+MEMBER_PERMISSIONS = 2248473465835073
+"""A member's permissions in the channel: neither Manage Server nor Administrator."""
+MANAGE_GUILD = 1 << 5
+ADMINISTRATOR = 1 << 3
 _COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
 _counter = itertools.count(1)
 
@@ -373,6 +393,18 @@ class FakeDiscord:
                     return str(command["id"])
         return str(snowflake())
 
+    @staticmethod
+    def channel(channel_id: int | str, name: str = "general", kind: int = 0) -> dict[str, Any]:
+        """A channel as a slash command's option value (Discord's resolved partial channel;
+        ``kind`` 0 is a text channel)."""
+        return {
+            "id": str(channel_id),
+            "name": name,
+            "type": kind,
+            "permissions": "2248473465835073",
+            "flags": 0,
+        }
+
     async def slash(
         self,
         name: str,
@@ -383,25 +415,38 @@ class FakeDiscord:
         channel_id: str | None = None,
         attachment_size_limit: int | None = None,
         age: float = 0.0,
+        permissions: int | None = None,
     ) -> FakeInteraction:
-        """Dispatch a slash command. Option types follow the values: str, int, bool, or an
-        attachment dict (from :meth:`attachment`). ``age`` back-dates the interaction id
-        (seconds), as if it had been created that long ago."""
+        """Dispatch a slash command. Option types follow the values: str, int, float, bool,
+        an attachment dict (from :meth:`attachment`) or a channel dict (from
+        :meth:`channel`). A name with spaces is a subcommand: ``"admin grant"``, or
+        ``"group sub command"``. ``age`` back-dates the interaction id (seconds), as if it
+        had been created that long ago; ``permissions`` are the member's permissions in a
+        server (default: a member without Manage Server or Administrator)."""
         opts: list[dict[str, Any]] = []
         resolved: dict[str, Any] = {}
         for key, value in (options or {}).items():
             if isinstance(value, dict) and "url" in value:
                 resolved.setdefault("attachments", {})[value["id"]] = value
                 opts.append({"name": key, "type": 11, "value": value["id"]})
+            elif isinstance(value, dict) and "permissions" in value:
+                resolved.setdefault("channels", {})[value["id"]] = value
+                opts.append({"name": key, "type": 7, "value": value["id"]})
             elif isinstance(value, bool):
                 opts.append({"name": key, "type": 5, "value": value})
             elif isinstance(value, int):
                 opts.append({"name": key, "type": 4, "value": value})
+            elif isinstance(value, float):
+                opts.append({"name": key, "type": 10, "value": value})
             else:
                 opts.append({"name": key, "type": 3, "value": str(value)})
+        root, *path = name.split()
+        for depth, part in enumerate(reversed(path)):
+            # The innermost name is a subcommand (1), an outer one a subcommand group (2).
+            opts = [{"name": part, "type": 1 if depth == 0 else 2, "options": opts}]
         data: dict[str, Any] = {
-            "id": self.command_id(name, guild_id),
-            "name": name,
+            "id": self.command_id(root, guild_id),
+            "name": root,
             "type": 1,
             "options": opts,
         }
@@ -415,6 +460,7 @@ class FakeDiscord:
             channel_id=channel_id,
             attachment_size_limit=attachment_size_limit,
             age=age,
+            permissions=permissions,
         )
 
     async def message_command(
@@ -456,6 +502,44 @@ class FakeDiscord:
             user=user,
             guild_id=guild_id,
             channel_id=message["channel_id"],
+            message=message,
+        )
+
+    async def press_forged(
+        self,
+        custom_id: str,
+        *,
+        user: dict[str, Any],
+        guild_id: str | None = None,
+        channel_id: str | None = None,
+        ephemeral: bool = False,
+    ) -> FakeInteraction:
+        """Press a button whose custom id nobody checked: a message as if the bot had made
+        it, carrying one button with ``custom_id`` (what a tampered client could claim),
+        then the press. For fuzzing the bot's custom-id decoding."""
+        if guild_id is None:
+            channel_id = channel_id or self._dm_channel(user["id"])
+        else:
+            channel_id = channel_id or "900000000000000001"
+        body: dict[str, Any] = {
+            "content": "forged",
+            "flags": EPHEMERAL if ephemeral else 0,
+            "components": [
+                {
+                    "type": 1,
+                    "components": [{"type": 2, "style": 2, "label": "?", "custom_id": custom_id}],
+                }
+            ],
+        }
+        message = self._store_message(channel_id, body, [], None)
+        if guild_id is not None:
+            message["guild_id"] = str(guild_id)
+        return await self._interaction(
+            3,
+            {"custom_id": custom_id, "component_type": 2},
+            user=user,
+            guild_id=guild_id,
+            channel_id=channel_id,
             message=message,
         )
 
@@ -532,6 +616,7 @@ class FakeDiscord:
         attachment_size_limit: int | None = None,
         message: dict[str, Any] | None = None,
         age: float = 0.0,
+        permissions: int | None = None,
     ) -> FakeInteraction:
         interaction_id = str(snowflake(time.time() - age))
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
@@ -561,7 +646,7 @@ class FakeDiscord:
                     "deaf": False,
                     "mute": False,
                     "flags": 0,
-                    "permissions": "2248473465835073",
+                    "permissions": str(MEMBER_PERMISSIONS if permissions is None else permissions),
                 },
                 channel={
                     "id": str(channel_id),
@@ -1334,22 +1419,41 @@ def _check_commands(payload: Any) -> list[str]:
                 problems.append(f"{name}: description must be 1-100 characters")
         elif not 1 <= len(name) <= 32:
             problems.append(f"bad context-menu name {name!r}")
-        options = command.get("options") or []
-        if len(options) > 25:
-            problems.append(f"{name}: at most 25 options")
-        optional_seen = False
-        for option in options:
-            if not _COMMAND_NAME.match(option.get("name", "")):
-                problems.append(f"{name}: bad option name {option.get('name')!r}")
-            if not 1 <= len(option.get("description", "")) <= 100:
-                problems.append(f"{name}.{option.get('name')}: description must be 1-100 chars")
-            if option.get("required"):
-                if optional_seen:
-                    problems.append(f"{name}: required options must come first")
-            else:
-                optional_seen = True
-            if len(option.get("choices") or []) > 25:
-                problems.append(f"{name}.{option.get('name')}: at most 25 choices")
+        problems += _check_options(name, command.get("options") or [], depth=0)
+    return problems
+
+
+def _check_options(name: str, options: list[dict[str, Any]], *, depth: int) -> list[str]:
+    """A command's options; subcommand groups (type 2) and subcommands (type 1) nest at
+    most two levels and may not be mixed with plain options, as on Discord."""
+    problems = []
+    if len(options) > 25:
+        problems.append(f"{name}: at most 25 options")
+    kinds = {int(o.get("type", 3)) for o in options}
+    if kinds & {1, 2} and kinds - {1, 2}:
+        problems.append(f"{name}: subcommands cannot be mixed with options")
+    optional_seen = False
+    for option in options:
+        option_name = option.get("name", "")
+        if not _COMMAND_NAME.match(option_name) or option_name != option_name.lower():
+            problems.append(f"{name}: bad option name {option_name!r}")
+        if not 1 <= len(option.get("description", "")) <= 100:
+            problems.append(f"{name}.{option_name}: description must be 1-100 chars")
+        kind = int(option.get("type", 3))
+        if kind in (1, 2):
+            if (kind == 2 and depth > 0) or (kind == 1 and depth > 1):
+                problems.append(f"{name}.{option_name}: nested too deeply")
+            problems += _check_options(
+                f"{name} {option_name}", option.get("options") or [], depth=depth + 1
+            )
+            continue
+        if option.get("required"):
+            if optional_seen:
+                problems.append(f"{name}: required options must come first")
+        else:
+            optional_seen = True
+        if len(option.get("choices") or []) > 25:
+            problems.append(f"{name}.{option_name}: at most 25 choices")
     return problems
 
 

@@ -127,14 +127,14 @@ async def test_interrupted_sweep_resumes_cleanly(database: Database, tmp_path: P
             await notes.wait_final(sub.job.id)
         clock.advance(days=400)
         deleted = 0
-        real_delete = core.files.delete
+        real_delete = core.files.delete_many
 
-        async def delete_and_count(path: str) -> None:
+        async def delete_and_count(paths: list[str]) -> None:
             nonlocal deleted
-            await real_delete(path)
-            deleted += 1
+            await real_delete(paths)
+            deleted += len(paths)
 
-        core.files.delete = delete_and_count  # type: ignore[method-assign]
+        core.files.delete_many = delete_and_count  # type: ignore[method-assign]
         # Stopped after two batches of two: four jobs gone, three left, nothing broken.
         service = RetentionService(
             SqlUnitOfWorkFactory(database),
@@ -153,6 +153,8 @@ async def test_interrupted_sweep_resumes_cleanly(database: Database, tmp_path: P
         assert again["images_and_prompts"] == 3
         assert await count(database, "SELECT COUNT(*) FROM jobs") == 0
         assert core.files.user_files(1) == []
+        jobs_dir = tmp_path / "data" / "users" / "1" / "jobs"
+        assert not jobs_dir.exists() or not any(jobs_dir.iterdir())  # no empty job folders
     finally:
         await core.aclose()
 

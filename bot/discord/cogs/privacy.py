@@ -1,4 +1,5 @@
-"""``/privacy``, ``/export`` and ``/delete_my_data``: answered only in a DM with the bot.
+"""``/privacy``, ``/export``, ``/delete_my_data`` and ``/appeal``: answered only in a DM with
+the bot.
 
 In a server or a group DM the answer is an ephemeral pointer to the DM; in the DM each
 command is one call to core's privacy service (its switches and the erasure question are
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
+from discord.app_commands import Range
 
 from bot.discord import context, media, render, respond, views
 from bot.discord.cogs.base import BaseCog
 
 
 class PrivacyCog(BaseCog):
-    """Privacy requests (P07, P08, P10, P12)."""
+    """Privacy requests (P07, P08, P09, P10, P12)."""
 
     @app_commands.command(name="privacy", description="What is kept about you, and your choices")
     async def privacy(self, interaction: discord.Interaction) -> None:
@@ -32,7 +34,25 @@ class PrivacyCog(BaseCog):
         """Erasure, after a confirmation."""
         await self._request(interaction, "delete_my_data")
 
-    async def _request(self, interaction: discord.Interaction, command: str) -> None:
+    @app_commands.command(name="appeal", description="Contest a refused privacy request (in a DM)")
+    @app_commands.describe(request="The request number from the refusal", reason="Why you disagree")
+    async def appeal(
+        self,
+        interaction: discord.Interaction,
+        request: Range[int, 1, 2**53],
+        reason: Range[str, 1, 1000],
+    ) -> None:
+        """Send a refused request to the operators for review (P12)."""
+        await self._request(interaction, "appeal", request_id=request, reason=reason)
+
+    async def _request(
+        self,
+        interaction: discord.Interaction,
+        command: str,
+        *,
+        request_id: int = 0,
+        reason: str = "",
+    ) -> None:
         """The one route of every privacy command."""
         if not context.is_dm(interaction):
             await respond.reply(interaction, render.private_only_text(command), ephemeral=True)
@@ -54,6 +74,9 @@ class PrivacyCog(BaseCog):
             )
         elif command == "export":
             await self._export(interaction, service)
+        elif command == "appeal":
+            await service.appeal(actor, conversation, request_id, reason)
+            await respond.reply(interaction, render.appeal_filed_text(request_id))
         else:
             question = service.erasure_confirmation(conversation)
             await respond.reply(interaction, question.text, view=views.erase_view(question))

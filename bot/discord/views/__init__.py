@@ -6,6 +6,8 @@ from bot.discord.views.account import (
     ConsentButton,
     EraseButton,
     OfferButton,
+    ProfileButton,
+    RequestsButton,
     TermsButton,
     consent_view,
     erase_view,
@@ -13,10 +15,21 @@ from bot.discord.views.account import (
     send_link,
     terms_view,
 )
+from bot.discord.views.admin import ReviewButton, reviews_view
 from bot.discord.views.history import PageButton, history_view
 from bot.discord.views.results import EditImagesModal, EditResultModal, JobButton, result_view
 
-DYNAMIC_ITEMS = (JobButton, PageButton, TermsButton, OfferButton, ConsentButton, EraseButton)
+DYNAMIC_ITEMS = (
+    JobButton,
+    PageButton,
+    TermsButton,
+    OfferButton,
+    ConsentButton,
+    EraseButton,
+    ProfileButton,
+    RequestsButton,
+    ReviewButton,
+)
 """Registered at start-up: presses on any message ever sent are routed to these."""
 
 __all__ = [
@@ -29,6 +42,7 @@ __all__ = [
     "history_view",
     "offers_view",
     "result_view",
+    "reviews_view",
     "send_link",
     "terms_view",
 ]

@@ -91,11 +91,18 @@ class OfferButton(
         if not await respond.defer(interaction, ephemeral=True):
             return
         link = await core_of(interaction).billing.checkout_link(
-            context.actor_of(interaction),
-            self.offer_id,
-            request_key=context.request_key(interaction),
+            context.actor_of(interaction), self.offer_id, request_key=offer_key(interaction)
         )
         await send_link(interaction, link)
+
+
+def offer_key(interaction: discord.Interaction) -> str:
+    """The press's checkout key: the message the button is on, so a double click (two
+    interactions) gives one checkout session; a new /buy is a new message, a new session."""
+    message = interaction.message
+    if message is None:
+        return context.request_key(interaction)
+    return f"discord:offers:{message.id}"
 
 
 def offers_view(offers: tuple[Offer, ...]) -> ui.View | None:
@@ -150,21 +157,103 @@ class ConsentButton(
         privacy = core_of(interaction).privacy
         if not await respond.defer(interaction, update=True):
             return
-        actor = context.actor_of(interaction)
-        conversation = context.conversation_of(interaction)
-        await privacy.set_consent(actor, conversation, self.name, self.value)
-        overview = await privacy.overview(actor, conversation)
-        await respond.update(
-            interaction, render.privacy_text(overview), view=consent_view(overview.consents)
+        await privacy.set_consent(
+            context.actor_of(interaction),
+            context.conversation_of(interaction),
+            self.name,
+            self.value,
         )
+        await _show_privacy(interaction)
 
 
 def consent_view(consents: ConsentRecord) -> ui.View:
-    """One button per switch, offering the opposite of its state."""
+    """One button per switch, offering the opposite of its state; then the profile's
+    buttons (refresh or clear the name, P09) and the requests log (P12)."""
     view = ui.View(timeout=None)
     for name in render.CONSENT_LABELS:
         view.add_item(ConsentButton(name, not getattr(consents, name, False)))
+    view.add_item(ProfileButton("refresh"))
+    view.add_item(ProfileButton("clear"))
+    view.add_item(RequestsButton())
     return view
+
+
+async def _show_privacy(interaction: discord.Interaction, note: str = "") -> None:
+    """Redraw the /privacy message the button is on (after a deferred update)."""
+    privacy = core_of(interaction).privacy
+    overview = await privacy.overview(
+        context.actor_of(interaction), context.conversation_of(interaction)
+    )
+    text = render.privacy_text(overview)
+    await respond.update(
+        interaction, f"{note}\n\n{text}" if note else text, view=consent_view(overview.consents)
+    )
+
+
+class ProfileButton(
+    Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:profile:(?P<choice>refresh|clear)"
+):
+    """Correct the stored profile (P09): refresh the name and language from Discord, or
+    clear the name."""
+
+    def __init__(self, choice: str) -> None:
+        refresh = choice == "refresh"
+        super().__init__(
+            ui.Button(
+                label="Refresh my name from Discord" if refresh else "Clear my stored name",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"ib:profile:{choice}",
+            ),
+            row=1,
+        )
+        self.choice = choice
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> ProfileButton:
+        return cls(match["choice"])
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        privacy = core_of(interaction).privacy
+        if not await respond.defer(interaction, update=True):
+            return
+        clear = self.choice == "clear"
+        await privacy.correct_profile(
+            context.actor_of(interaction), context.conversation_of(interaction), clear=clear
+        )
+        await _show_privacy(
+            interaction, render.PROFILE_CLEARED if clear else render.PROFILE_REFRESHED
+        )
+
+
+class RequestsButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:privreq"):
+    """The person's privacy requests log (P12), sent privately."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ui.Button(
+                label="My requests",
+                style=discord.ButtonStyle.secondary,
+                custom_id="ib:privreq",
+            ),
+            row=1,
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> RequestsButton:
+        return cls()
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        privacy = core_of(interaction).privacy
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        records = await privacy.requests(
+            context.actor_of(interaction), context.conversation_of(interaction)
+        )
+        await respond.reply(interaction, render.requests_text(records))
 
 
 class EraseButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:erase:(?P<choice>yes|no)"):

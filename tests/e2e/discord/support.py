@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
+from sqlalchemy import text
+
 from core.types import Actor
+from storage.database import Database
 from tests.fakes.discord_server import LOADING, FakeDiscord, FakeInteraction
 
 _CUSTOM_ID = re.compile(r"ib:(?P<action>\w+):(?P<job>[0-9a-f]{16}):(?P<index>\d|a):(?P<owner>\d+)")
@@ -77,3 +81,30 @@ async def finished(core: Any, user: dict[str, Any], job_id: str, timeout: float 
     async with asyncio.timeout(timeout):
         while not (await core.generation.job(actor(user), job_id)).state.is_final:
             await asyncio.sleep(0.01)
+
+
+async def answered(interaction: FakeInteraction, timeout: float = 10.0) -> dict[str, Any]:
+    """The original response once it shows an answer (not "thinking…")."""
+
+    def done(i: FakeInteraction) -> bool:
+        message = i.original
+        return bool(
+            message is not None
+            and not int(message["flags"]) & LOADING
+            and (message["content"] or message["attachments"])
+        )
+
+    await interaction.wait(done, timeout)
+    assert interaction.original is not None
+    return interaction.original
+
+
+async def audit_log(db: Database) -> list[dict[str, Any]]:
+    """Every row of the audit log, oldest first (``details`` decoded)."""
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT * FROM audit_log ORDER BY id"))).mappings().all()
+    found = [dict(r) for r in rows]
+    for row in found:
+        if isinstance(row["details"], str):  # SQLite returns JSON as text to raw SQL
+            row["details"] = json.loads(row["details"])
+    return found

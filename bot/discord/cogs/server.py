@@ -1,0 +1,114 @@
+"""``/server``: a server's own controls of imagebot, for members with Manage Server.
+
+Limit the bot to chosen channels, cap the images each member may make a day, or switch
+it off. Discord shows the group only to members with Manage Server (``default_permissions``)
+and only in servers; the check here holds whatever a server's admins change in Discord's
+command permissions. Core stores the controls, applies them to every job, and audits each
+change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import AppCommandChannel, Range
+
+from bot.discord import context, render, respond
+from bot.discord.cogs.base import BaseCog
+from core.errors import InvalidRequest
+from core.safety_ports import ChatControlRecord
+
+
+def may_manage(interaction: discord.Interaction) -> bool:
+    """True when the member may change the server's settings (Discord computed the
+    member's permissions in this channel; Administrator implies every permission)."""
+    permissions = interaction.permissions
+    return permissions.manage_guild or permissions.administrator
+
+
+class ServerCog(BaseCog):
+    """The ``/server`` group (every answer ephemeral)."""
+
+    server = app_commands.Group(
+        name="server",
+        description="imagebot in this server: channels, a daily cap, on or off",
+        default_permissions=discord.Permissions(manage_guild=True),
+        allowed_contexts=app_commands.AppCommandContext(
+            guild=True, dm_channel=False, private_channel=False
+        ),
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+    )
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """In a server, from a member with Manage Server; checked before any option."""
+        if interaction.guild_id is None:
+            raise render.CheckRefused(InvalidRequest(render.SERVER_ONLY))
+        if not may_manage(interaction):
+            raise render.CheckRefused(
+                InvalidRequest(render.MANAGE_SERVER_REQUIRED, code="manage_server_required")
+            )
+        return True
+
+    @server.command(name="status", description="How imagebot is set up in this server")
+    async def status(self, interaction: discord.Interaction) -> None:
+        """On or off, the channels, the cap."""
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        control = await self.core.safety.chat_control(context.PLATFORM, str(interaction.guild_id))
+        await respond.reply(interaction, render.server_text(control))
+
+    @server.command(name="on", description="Let members use imagebot in this server")
+    async def on(self, interaction: discord.Interaction) -> None:
+        """Switch the bot on."""
+        await self._change(interaction, enabled=True)
+
+    @server.command(name="off", description="Switch imagebot off in this server")
+    async def off(self, interaction: discord.Interaction) -> None:
+        """Switch the bot off (private chats with it are not affected)."""
+        await self._change(interaction, enabled=False)
+
+    @server.command(
+        name="channels", description="Limit imagebot to these channels; none: every channel"
+    )
+    @app_commands.describe(
+        channel1="A channel where imagebot may be used (leave all empty: every channel)",
+        channel2="Another channel",
+        channel3="Another channel",
+        channel4="Another channel",
+        channel5="Another channel",
+    )
+    async def channels(
+        self,
+        interaction: discord.Interaction,
+        channel1: AppCommandChannel | None = None,
+        channel2: AppCommandChannel | None = None,
+        channel3: AppCommandChannel | None = None,
+        channel4: AppCommandChannel | None = None,
+        channel5: AppCommandChannel | None = None,
+    ) -> None:
+        """Replace the list of allowed channels."""
+        chosen = [c for c in (channel1, channel2, channel3, channel4, channel5) if c is not None]
+        await self._change(
+            interaction, allowed_channels=tuple(dict.fromkeys(str(c.id) for c in chosen))
+        )
+
+    @server.command(name="cap", description="Images each member may make here a day")
+    @app_commands.describe(images="Images per member a day; leave empty for no cap")
+    async def cap(
+        self, interaction: discord.Interaction, images: Range[int, 0, 10_000] | None = None
+    ) -> None:
+        """Set or remove the per-member daily cap."""
+        await self._change(interaction, daily_cap_per_member=images)
+
+    async def _change(self, interaction: discord.Interaction, **changes: Any) -> None:
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        control: ChatControlRecord = await self.core.safety.set_chat_control(
+            context.PLATFORM,
+            str(interaction.guild_id),
+            by=f"{context.PLATFORM}:{interaction.user.id}",
+            **changes,
+        )
+        await respond.reply(interaction, render.server_text(control, changed=True))

@@ -1,0 +1,116 @@
+"""``/server``: a server's members with Manage Server limit imagebot to channels, cap the
+images per member a day, or switch it off (issue 7); everyone else is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.database import Database
+from tests.e2e.discord.conftest import GUILD, DiscordHarness
+from tests.e2e.discord.support import answered, audit_log, result
+from tests.fakes.discord_server import ADMINISTRATOR, MANAGE_GUILD, FakeDiscord
+
+ADA = FakeDiscord.user(4242, "Ada")
+MOD = FakeDiscord.user(5555, "Mo")
+ART = "900000000000000010"
+CHAT = "900000000000000011"
+
+
+async def server(
+    fake: FakeDiscord,
+    sub: str,
+    options: dict[str, Any] | None = None,
+    *,
+    user: dict[str, Any] = MOD,
+    permissions: int | None = MANAGE_GUILD,
+) -> str:
+    """``/server <sub>`` in the server; the (ephemeral) answer's text."""
+    ix = await fake.slash(
+        f"server {sub}", options, user=user, guild_id=GUILD, permissions=permissions
+    )
+    message = await answered(ix)
+    assert ix.ephemeral
+    return str(message["content"])
+
+
+async def imagine(fake: FakeDiscord, channel: str, user: dict[str, Any] = ADA) -> str:
+    """``/imagine`` in a channel of the server; the text of what it ended with."""
+    ix = await fake.slash(
+        "imagine", {"prompt": "a red fox"}, user=user, guild_id=GUILD, channel_id=channel
+    )
+    return str((await result(ix))["content"])
+
+
+async def test_server_controls_are_offered_to_managers_only(
+    bot: DiscordHarness, fake: FakeDiscord
+) -> None:
+    [sync] = fake.requests_to("PUT", r"^/applications/\d+/commands$")
+    [group] = [c for c in sync.json if c["name"] == "server"]
+    assert str(group["default_member_permissions"]) == str(MANAGE_GUILD)
+    assert group["contexts"] == [0] and group["integration_types"] == [0]
+    assert {o["name"] for o in group["options"]} == {"status", "on", "off", "channels", "cap"}
+
+
+async def test_members_without_manage_server_are_refused_and_nothing_changes(
+    bot_any_db: DiscordHarness, fake: FakeDiscord, database: Database
+) -> None:
+    for sub, options in (
+        ("status", {}),
+        ("off", {}),
+        ("channels", {"channel1": FakeDiscord.channel(ART, "art")}),
+        ("cap", {"images": 0}),
+    ):
+        text = await server(fake, sub, options, user=ADA, permissions=0)
+        assert text == (
+            "⚠️ Only members with the Manage Server permission can change imagebot's settings here."
+        )
+    assert "Status: **on**" in await server(fake, "status")
+    assert "Channels: every channel" in await server(fake, "status")
+    assert await audit_log(database) == []
+    assert "1 credit" in await imagine(fake, ART)
+    # Outside a server there is no server to set up (a forged use from a DM).
+    ix = await fake.slash("server status", user=MOD)
+    assert "use it in that server" in (await answered(ix))["content"]
+
+
+async def test_managers_limit_channels_cap_members_and_switch_the_bot_off(
+    bot_any_db: DiscordHarness, fake: FakeDiscord, database: Database
+) -> None:
+    limited = await server(
+        fake,
+        "channels",
+        {"channel1": FakeDiscord.channel(ART, "art"), "channel2": FakeDiscord.channel(ART, "art")},
+    )
+    assert f"Channels: <#{ART}>" in limited and "(saved)" in limited
+    assert "limited imagebot to other channels" in await imagine(fake, CHAT)
+    assert "1 credit" in await imagine(fake, ART)
+
+    capped = await server(fake, "cap", {"images": 2})
+    assert "Images per member a day: 2" in capped
+    assert "1 credit" in await imagine(fake, ART)  # the second today
+    refused = await imagine(fake, ART)
+    assert "allows 2 images per member a day" in refused and "midnight UTC" in refused
+    assert "1 credit" in await imagine(fake, ART, user=MOD)  # a cap per member
+    dm = await fake.slash("imagine", {"prompt": "in private"}, user=ADA)
+    assert (await result(dm))["attachments"]  # private chats are not limited
+
+    off = await server(fake, "off", permissions=ADMINISTRATOR)
+    assert "Status: **off**" in off
+    assert "switched imagebot off here" in await imagine(fake, ART, user=MOD)
+    await server(fake, "on")
+    await server(fake, "cap")
+    everywhere = await server(fake, "channels")
+    assert "Channels: every channel" in everywhere and "no cap" in everywhere
+    assert "1 credit" in await imagine(fake, CHAT)
+
+    rows = await audit_log(database)
+    assert [(r["actor"], r["action"]) for r in rows] == [
+        ("discord:5555", "chat_control"),
+        ("discord:5555", "chat_control"),
+        ("discord:5555", "chat_control"),
+        ("discord:5555", "chat_control"),
+        ("discord:5555", "chat_control"),
+        ("discord:5555", "chat_control"),
+    ]
+    assert rows[0]["details"]["channels"] == [ART] and rows[0]["details"]["chat"] == GUILD
+    assert rows[2]["details"]["enabled"] is False
