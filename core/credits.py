@@ -83,9 +83,12 @@ class CreditLedger:
 
     async def capture(self, uow: UnitOfWork, user_id: int, amount: int, job_id: str) -> int | None:
         """Make a job's hold final, once only; returns the balance, or None when it was
-        captured before. The job's state transition (running -> delivering, in the same
-        transaction) guarantees a job is never both captured and released."""
+        captured or released before. The job's state transition (running -> delivering,
+        in the same transaction) already keeps a job from being both."""
         now = self.clock.now()
+        # The ledger keeps its own invariant too: never capture what was released.
+        if await uow.ledger.has_entry(f"job:{job_id}:release"):
+            return None
         inserted = await uow.ledger.append(
             user_id=user_id,
             kind="capture",

@@ -20,6 +20,7 @@ from aiohttp import web
 from telegram import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
     BotCommandScopeDefault,
     LinkPreviewOptions,
     Update,
@@ -37,7 +38,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import handlers
+from bot.telegram import admin, handlers, privacy
 from bot.telegram.buttons import on_button
 from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.replies import log_failure
@@ -78,7 +79,10 @@ PRIVACY_MENU = [
     BotCommand("privacy", "What is stored about you"),
     BotCommand("export", "Get a copy of your data"),
     BotCommand("delete_my_data", "Erase everything about you"),
+    BotCommand("feedback", "Tell the operators what you think"),
+    BotCommand("support", "Ask the operators for help"),
 ]
+OPERATOR_MENU = [BotCommand("admin", "Operator tools")]
 
 
 def menu(*, privacy: bool) -> tuple[list[BotCommand], list[BotCommand]]:
@@ -88,6 +92,15 @@ def menu(*, privacy: bool) -> tuple[list[BotCommand], list[BotCommand]]:
     if privacy:
         private[-1:-1] = PRIVACY_MENU
     return list(GROUP_MENU), private
+
+
+def operator_ids(core: Core) -> list[int]:
+    """The Telegram ids among ``IMAGEBOT_ADMINS``."""
+    return sorted(
+        int(uid)
+        for platform, uid in core.settings.admin_ids
+        if platform == "telegram" and uid.lstrip("-").isdigit()
+    )
 
 
 def build_application(
@@ -150,7 +163,8 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     add(CommandHandler("balance", handlers.balance_command))
     add(CommandHandler(["buy", "subscribe"], handlers.offers_command))
     add(CommandHandler("billing", handlers.billing_command))
-    add(CommandHandler(["privacy", "export", "delete_my_data"], handlers.privacy_command))
+    for name, handler in {**privacy.COMMANDS, **admin.COMMANDS}.items():
+        add(CommandHandler(name, handler))
     add(CallbackQueryHandler(on_button))
     add(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, handlers.edit_instruction))
     add(MessageHandler(filters.COMMAND, handlers.unknown_command))
@@ -270,7 +284,16 @@ class TelegramAdapter:
             return web.Response(status=400)
         if update is None:
             return web.Response(status=400)
-        await self.application.update_queue.put(update)
+        # Several replicas may receive the same update (Telegram retries one whose answer
+        # was slow or lost, and may reach another replica): the database lets one of them
+        # handle it. Failing to ask means Telegram should retry, not that it was handled.
+        try:
+            first = await self.core.safety.first_delivery("telegram", update.update_id)
+        except Exception as exc:
+            log_failure("webhook dedupe", exc, update.update_id)
+            return web.Response(status=503)
+        if first:
+            await self.application.update_queue.put(update)
         return web.Response(status=200)
 
     async def _set_menu(self) -> None:
@@ -281,6 +304,16 @@ class TelegramAdapter:
             await bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
         except TelegramError as exc:
             log.warning("setting the command menu failed: %s", type(exc).__name__)
+        # /admin is listed in the operators' own private chats only (a chat scope replaces
+        # the private-chats menu there, so it carries that menu too).
+        for operator in operator_ids(self.core):
+            try:
+                await bot.set_my_commands(
+                    [*private, *OPERATOR_MENU], scope=BotCommandScopeChat(operator)
+                )
+            except TelegramError as exc:
+                # "chat not found" until the operator has started the bot once.
+                log.warning("operator menu not set: %s", type(exc).__name__)
 
 
 # --- the hooks ``imagebot run`` calls (bot/runner.py) ----------------------------------------

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from bot.telegram import admin, keyboards, privacy, render
 from bot.telegram import callbacks as cb
-from bot.telegram import keyboards, render
 from bot.telegram.delivery import Picture, send_original, send_result
 from bot.telegram.history_view import show_page
 from bot.telegram.outbox import ChatBlocked
+from bot.telegram.press import Action, Answer, Press
 from bot.telegram.replies import (
     actor_of,
     conversation_of,
@@ -32,41 +32,11 @@ from bot.telegram.replies import (
     start_job,
 )
 from bot.telegram.runtime import Runtime, runtime
+from core.admin import NotAnOperator
 from core.errors import AgeRefused, NotFound, TermsRequired, UserFacingError
-from core.types import Actor, ReplyTarget, Submitted
+from core.types import ReplyTarget, Submitted
 
 log = logging.getLogger("imagebot.telegram")
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What the callback query is answered with."""
-
-    text: str = ""
-    alert: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Press:
-    """One button press: who, on which message, with what data."""
-
-    query: CallbackQuery
-    message: Message
-    data: cb.Callback
-    update_id: int
-
-    @property
-    def actor(self) -> Actor:
-        """The person who pressed."""
-        return actor_of(self.query.from_user)
-
-    @property
-    def owner(self) -> int:
-        """The Telegram id the button belongs to."""
-        return self.data.owner
-
-
-Action = Callable[[Runtime, Press], Awaitable[Answer | None]]
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -85,7 +55,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if isinstance(exc, TermsRequired) and isinstance(query.message, Message):
             state = await rt.core.onboarding.status(actor_of(query.from_user))
             await show_terms(rt, query.message, query.from_user.id, state)
-    except NotFound:
+    except (NotFound, NotAnOperator):
+        # NotAnOperator: a forged or forwarded operator button says no more than a stale one.
         answer = Answer(render.STALE)
     except UserFacingError as exc:
         answer = Answer(render.error_alert(exc), alert=True)
@@ -390,6 +361,8 @@ ACTIONS: dict[str, Action] = {
     cb.SETTINGS_SET: settings_set,
     cb.SETTINGS_BACK: settings_back,
     cb.BUY: buy,
+    **privacy.BUTTONS,
+    **admin.BUTTONS,
 }
 
 __all__ = ["ACTIONS", "Answer", "on_button"]

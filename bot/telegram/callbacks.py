@@ -39,6 +39,14 @@ SETTINGS_SET = "ss"
 SETTINGS_BACK = "sb"
 # /buy, /subscribe
 BUY = "by"
+# /privacy, /delete_my_data
+CONSENT = "pc"
+PROFILE = "pp"
+ERASE_YES = "ey"
+ERASE_NO = "en"
+# /admin (the owner is the operator who asked)
+REVIEW_APPROVE = "ra"
+REVIEW_DISMISS = "rd"
 
 ACTIONS = frozenset(
     {
@@ -62,6 +70,12 @@ ACTIONS = frozenset(
         SETTINGS_SET,
         SETTINGS_BACK,
         BUY,
+        CONSENT,
+        PROFILE,
+        ERASE_YES,
+        ERASE_NO,
+        REVIEW_APPROVE,
+        REVIEW_DISMISS,
     }
 )
 

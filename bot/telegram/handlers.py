@@ -21,6 +21,7 @@ from bot.telegram.outbox import ChatBlocked
 from bot.telegram.replies import (
     actor_of,
     answer_error,
+    answer_unknown,
     conversation_of,
     gate,
     log_failure,
@@ -41,9 +42,9 @@ EDIT_NEEDS_IMAGES = (
     "/edit changes images: reply to a photo (or an album) with /edit <what to change>, "
     "or send a photo with the caption /edit <what to change>."
 )
-PRIVACY_COMMANDS_READY = False
-"""Set by the privacy work once :func:`privacy_command` answers through ``core.privacy``:
-the privacy commands then join the private chats' command menu."""
+PRIVACY_COMMANDS_READY = True
+"""The privacy commands answer through ``core.privacy`` (bot/telegram/privacy.py), so they
+are listed in the private chats' command menu."""
 SETTING_NAMES = {
     "size": "size",
     "quality": "quality",
@@ -251,7 +252,8 @@ async def history_command(rt: Runtime, update: Update, context: Context) -> None
 # --- billing -------------------------------------------------------------------------------------
 
 
-async def _private_pointer(rt: Runtime, message: Message, what: str) -> None:
+async def private_pointer(rt: Runtime, message: Message, what: str) -> None:
+    """In a group: the command ``what`` works in a private chat; a button opens it."""
     username = rt.username
     markup = keyboards.link("Open a private chat", f"https://t.me/{username}") if username else None
     await reply(rt, message, render.private_only_text(what), markup)
@@ -263,7 +265,7 @@ async def offers_command(rt: Runtime, update: Update, context: Context) -> None:
     message = _message(update)
     command, _, _ = split_command(message.text or "")
     if message.chat.type != "private":
-        await _private_pointer(rt, message, f"/{command}")
+        await private_pointer(rt, message, f"/{command}")
         return
     if not await gate(rt, update):
         return
@@ -281,33 +283,12 @@ async def billing_command(rt: Runtime, update: Update, context: Context) -> None
     """``/billing``: a link to manage plans, invoices and payment methods."""
     message = _message(update)
     if message.chat.type != "private":
-        await _private_pointer(rt, message, "/billing")
+        await private_pointer(rt, message, "/billing")
         return
     if not await gate(rt, update):
         return
     link = await rt.core.billing.portal_link(actor_of(_user(update)))
     await reply(rt, message, render.payment_text(link), keyboards.link("Manage billing", link.url))
-
-
-# --- privacy -------------------------------------------------------------------------------------
-
-
-@guarded
-async def privacy_command(rt: Runtime, update: Update, context: Context) -> None:
-    """``/privacy``, ``/export`` and ``/delete_my_data``: one entry point, answered only in
-    a private chat (a group gets a pointer there).
-
-    The privacy issue completes this handler with ``core.privacy`` (overview, export,
-    erasure); until then a private chat gets the policy's facts, and these commands stay
-    out of the command menu (:data:`PRIVACY_COMMANDS_READY`).
-    """
-    message = _message(update)
-    command, _, _ = split_command(message.text or "")
-    if message.chat.type != "private":
-        await _private_pointer(rt, message, f"/{command}")
-        return
-    state = await rt.core.onboarding.status(actor_of(_user(update)))
-    await reply(rt, message, render.privacy_text(state))
 
 
 # --- everything else -----------------------------------------------------------------------------
@@ -316,9 +297,7 @@ async def privacy_command(rt: Runtime, update: Update, context: Context) -> None
 @guarded
 async def unknown_command(rt: Runtime, update: Update, context: Context) -> None:
     """A command this bot does not have (answered in private chats only)."""
-    message = _message(update)
-    if message.chat.type == "private":
-        await reply(rt, message, render.UNKNOWN_COMMAND)
+    await answer_unknown(rt, _message(update))
 
 
 @guarded
@@ -336,7 +315,7 @@ __all__ = [
     "imagine_command",
     "offers_command",
     "plain_text",
-    "privacy_command",
+    "private_pointer",
     "screen_update",
     "settings_command",
     "start_command",

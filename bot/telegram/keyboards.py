@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram import callbacks as cb
-from bot.telegram.render import SETTING_LABELS, offer_label
+from bot.telegram.render import SETTING_LABELS, consent_button, offer_label
 from core.billing import Offer
 from core.model_specs import MAX_N_PER_JOB, ModelSpec
-from core.types import HistoryPage
+from core.privacy import CONSENT_LABELS
+from core.privacy_ports import ConsentRecord
+from core.safety_ports import ReviewRecord
+from core.types import ConfirmationRequest, HistoryPage
 
 
 def _button(
@@ -166,6 +169,51 @@ def offers(owner: int, items: Sequence[Offer]) -> InlineKeyboardMarkup:
         except ValueError:
             continue
     return InlineKeyboardMarkup(rows)
+
+
+def privacy(owner: int, consents: ConsentRecord, *, known: bool = True) -> InlineKeyboardMarkup:
+    """/privacy: one switch per consent (flipped at once), then the name correction."""
+    rows = [
+        [
+            _button(
+                consent_button(name, bool(getattr(consents, name))),
+                cb.CONSENT,
+                owner,
+                arg=f"{name}={0 if getattr(consents, name) else 1}",
+            )
+        ]
+        for name in CONSENT_LABELS
+    ]
+    if known:
+        rows.append(
+            [
+                _button("🔄 Refresh my name", cb.PROFILE, owner, arg="refresh"),
+                _button("🧹 Clear my name", cb.PROFILE, owner, arg="clear"),
+            ]
+        )
+    return InlineKeyboardMarkup(rows)
+
+
+def confirm_erase(owner: int, request: ConfirmationRequest) -> InlineKeyboardMarkup:
+    """/delete_my_data: erase for good, or keep."""
+    return InlineKeyboardMarkup(
+        [
+            [_button(f"🗑 {request.confirm_label}", cb.ERASE_YES, owner)],
+            [_button(request.cancel_label, cb.ERASE_NO, owner)],
+        ]
+    )
+
+
+def reviews(owner: int, items: Sequence[ReviewRecord]) -> InlineKeyboardMarkup | None:
+    """/admin reviews: approve or dismiss each open item (numbered as in the text)."""
+    rows = [
+        [
+            _button(f"✅ Approve #{item.id}", cb.REVIEW_APPROVE, owner, arg=str(item.id)),
+            _button(f"🗑 Dismiss #{item.id}", cb.REVIEW_DISMISS, owner, arg=str(item.id)),
+        ]
+        for item in items
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def link(text: str, url: str) -> InlineKeyboardMarkup:

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from core.admin import UserSummary
 from core.billing import Offer
 from core.commands import accepted_text
 from core.errors import GENERIC_SORRY, UserFacingError
 from core.onboarding import OnboardingStatus
+from core.privacy import CONSENT_LABELS, PrivacyOverview
+from core.privacy_ports import PrivacyRequestRecord
+from core.safety_ports import ReviewRecord, Standing
 from core.types import (
     BalanceView,
+    ConfirmationRequest,
     Delivered,
     Failed,
     HistoryPage,
@@ -79,6 +84,9 @@ HELP = (
     "/history — your past results, to open, download or delete\n"
     "/balance — your credits\n"
     "/buy — buy credits · /subscribe — monthly plans · /billing — manage payments\n"
+    "/privacy — what is stored and your choices · /export — a copy of your data · "
+    "/delete_my_data — erase it (in a private chat)\n"
+    "/feedback · /support — reach the operators\n"
     "/help — this text\n\n"
     "Example: <code>/imagine a red fox in snow --ar 3:2 --quality high</code>"
 )
@@ -328,15 +336,258 @@ def private_only_text(what: str) -> str:
     return f"{esc(what)} works in a private chat with me, so that only you see it."
 
 
-def privacy_text(status: OnboardingStatus) -> str:
-    """The privacy policy's facts (until the privacy commands are wired to core.privacy)."""
-    policy = status.policy
-    link = f'\n<a href="{html.escape(policy.url)}">Read the policy</a>' if policy.url else ""
+CONSENT_SHORT = {
+    "training_opt_in": "Model improvement",
+    "product_updates": "Product updates",
+    "usage_analytics": "Usage analytics",
+}
+"""The switches' names on buttons (the full labels are in the /privacy text)."""
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def privacy_text(
+    overview: PrivacyOverview,
+    requests: Sequence[PrivacyRequestRecord] = (),
+    *,
+    known: bool = True,
+) -> str:
+    """The /privacy answer: what is stored and for how long (from the active retention
+    policy), the policy, the switches and the recent privacy requests."""
+    policy = overview.policy
+    link = f' (<a href="{html.escape(policy.url)}">read it</a>)' if policy.url else ""
+    lines = [
+        "🔒 <b>Your privacy</b>",
+        f"Privacy policy version {esc(policy.version)}, effective "
+        f"{esc(policy.effective_date)}{link}.",
+        "",
+        "<b>What we store about you</b>",
+        *(f"• {esc(item)}" for item in overview.stored),
+    ]
+    if known:
+        name = esc(clip(overview.display_name, 64)) if overview.display_name else "(none)"
+        locale = f", language {esc(overview.locale)}" if overview.locale else ""
+        lines.append(f"Your stored name: <b>{name}</b>{locale}")
+    else:
+        lines.append("Nothing is stored about you yet.")
+    lines += ["", "<b>How long we keep it</b>"]
+    lines += [f"• {esc(what)}: {esc(period)}" for what, period in overview.retention]
+    consents = overview.consents
+    lines += [
+        "",
+        "<b>Your choices</b> (the buttons change them at once)",
+        *(
+            f"• {esc(label)}: <b>{_on_off(bool(getattr(consents, name)))}</b>"
+            for name, label in CONSENT_LABELS.items()
+        ),
+        "",
+        "/export sends you a copy of everything · /delete_my_data erases it",
+    ]
+    if requests:
+        lines += ["", "<b>Your recent privacy requests</b>"]
+        for item in list(requests)[:5]:
+            when = item.received_at.strftime("%Y-%m-%d %H:%M")
+            appeal = f", appeal {esc(item.appeal_status)}" if item.appeal_status else ""
+            lines.append(
+                f"#{item.id} <code>{when}</code> {esc(item.kind)}: {esc(item.status)}{appeal}"
+            )
+    return clip("\n".join(lines), MAX_MESSAGE)
+
+
+def consent_button(name: str, value: bool) -> str:
+    """A switch's button: its state, pressed to flip it."""
+    mark = "✅" if value else "⬜"
+    action = "turn off" if value else "turn on"
+    return f"{mark} {CONSENT_SHORT.get(name, name)}: {_on_off(value)} ({action})"
+
+
+def consent_changed(name: str, value: bool) -> str:
+    """The callback answer after a switch was flipped."""
+    return plain_clip(f"{CONSENT_SHORT.get(name, name)}: {_on_off(value)}")
+
+
+EXPORTING = "📦 Preparing your data export…"
+
+
+def export_caption(size_bytes: int, files: int) -> str:
+    """The caption of the export document."""
     return (
-        f"🔒 Privacy policy version {esc(policy.version)}, effective "
-        f"{esc(policy.effective_date)}. It says what is stored about you, for how long, and "
-        f"how to get a copy of your data or have it erased.{link}"
+        f"📦 Your data: {files} files, {size_bytes / 1_000_000:.1f} MB. README.txt inside "
+        "explains each file. Keep it safe: it holds your prompts and images."
     )
+
+
+def export_link_text(size_bytes: int) -> str:
+    """When the export is too large to send here: the link (a button) and its terms."""
+    return (
+        f"📦 Your data export is {size_bytes / 1_000_000:.1f} MB, more than Telegram lets "
+        "a bot send. Download it with the button: the link works only for your export "
+        "and expires in 24 hours. Do not share it."
+    )
+
+
+def confirmation_text(request: ConfirmationRequest) -> str:
+    """A question with confirm/cancel buttons."""
+    return f"⚠️ {esc(request.text)}"
+
+
+def receipt_text(text: str) -> str:
+    """The erasure receipt."""
+    return f"🗑 {esc(text)}"
+
+
+ERASE_KEPT = "Nothing was erased. Your data stays as it was."
+PROFILE_REFRESHED = "Name refreshed from Telegram."
+PROFILE_CLEARED = "Name cleared."
+
+
+def message_usage(kind: str) -> str:
+    """/feedback or /support without a text."""
+    what = "your feedback" if kind == "feedback" else "what you need help with"
+    example = "the edit button is great" if kind == "feedback" else "my export did not arrive"
+    return f"Write /{esc(kind)} followed by {what}, e.g. <code>/{esc(kind)} {example}</code>."
+
+
+def message_received(kind: str, ticket_id: int, forwarded: bool) -> str:
+    """After /feedback or /support."""
+    where = "reached the operators" if forwarded else "was stored for the operators"
+    answer = " They answer here." if kind == "support" else ""
+    return f"Thank you. Your {esc(kind)} #{ticket_id} {where}.{answer}"
+
+
+APPEAL_USAGE = (
+    "Write /appeal followed by the request number and your reasons, e.g. "
+    "<code>/appeal 12 the dispute was settled</code>."
+)
+
+
+def appeal_received(request_id: int) -> str:
+    """After /appeal."""
+    return (
+        f"Your appeal of request #{request_id} was sent to the operators. They review it "
+        "and answer here."
+    )
+
+
+# --- /admin (operators only) -------------------------------------------------------------------
+
+ADMIN_HELP = (
+    "🛠 <b>Operator tools</b> (every action is written to the audit log)\n"
+    "<code>/admin user ID</code> — credits, standing, jobs\n"
+    "<code>/admin grant ID AMOUNT REASON</code> · <code>/admin revoke ID AMOUNT REASON</code>\n"
+    "<code>/admin ban ID [HOURSh] REASON</code> (without hours: for good) · "
+    "<code>/admin unban ID REASON</code>\n"
+    "<code>/admin refund JOB REASON</code> — give back a finished job's credits\n"
+    "<code>/admin stats</code> · <code>/admin retention [dry]</code>\n"
+    "<code>/admin reviews</code> — withheld and flagged items, approve or dismiss\n"
+    "<code>/admin appeals</code> — refused privacy requests that were appealed\n"
+    "ID is a Telegram user id, or platform:id (discord:123)."
+)
+
+
+def admin_user_text(summary: UserSummary) -> str:
+    """``/admin user``."""
+    user, balance, standing = summary.user, summary.balance, summary.standing
+    if standing.banned_forever:
+        ban = "banned for good"
+    elif standing.banned_until is not None:
+        ban = f"banned until {standing.banned_until:%Y-%m-%d %H:%M} UTC"
+    else:
+        ban = "not banned"
+    reason = f" ({esc(clip(standing.ban_reason, 200))})" if standing.ban_reason else ""
+    blocked = " · spending paused" if balance.spending_blocked else ""
+    name = esc(clip(user.display_name, 64)) or "(no name)"
+    return (
+        f"👤 <b>{name}</b> · {esc(user.platform)}:{esc(user.platform_user_id)} "
+        f"(user {user.id})\n"
+        f"Joined {user.created_at:%Y-%m-%d}, terms version {esc(user.terms_version or '-')}\n"
+        f"Credits: {balance.available} available, {balance.held} held{blocked}\n"
+        f"Standing: {standing.strikes} strikes, {ban}{reason}\n"
+        f"Jobs: {summary.jobs}"
+    )
+
+
+def admin_granted(amount: int, balance: int) -> str:
+    """After a grant or revoke."""
+    verb = "Granted" if amount > 0 else "Revoked"
+    return f"{verb} {credits(abs(amount))}. Balance now {balance}."
+
+
+def admin_banned(standing: Standing) -> str:
+    """After a ban."""
+    if standing.banned_forever:
+        return "Banned for good."
+    until = standing.banned_until
+    return f"Banned until {until:%Y-%m-%d %H:%M} UTC." if until else "Banned."
+
+
+ADMIN_UNBANNED = "Ban lifted, strikes cleared."
+
+
+def admin_refunded(amount: int) -> str:
+    """After a job refund."""
+    return f"Refunded {credits(amount)}." if amount else "That job was refunded before."
+
+
+def admin_counts(title: str, counts: dict[str, int]) -> str:
+    """``/admin stats`` and ``/admin retention``."""
+    lines = [f"<b>{esc(title)}</b>"]
+    lines += [f"{esc(name)}: {value}" for name, value in counts.items()]
+    if not counts:
+        lines.append("(nothing)")
+    return clip("\n".join(lines), MAX_MESSAGE)
+
+
+def admin_reviews_text(items: Sequence[ReviewRecord]) -> str:
+    """``/admin reviews``: the open items, numbered as their buttons are."""
+    if not items:
+        return "The review queue is empty."
+    lines = [f"🔎 <b>Review queue</b> ({len(items)} open)"]
+    for item in items:
+        flagged = ", ".join(sorted(item.categories)) or "no category"
+        lines.append(
+            f"#{item.id} {esc(item.kind)} · job <code>{esc(item.job_id)}</code> · user "
+            f"{item.user_id} · {esc(clip(flagged, 120))} · {item.created_at:%Y-%m-%d %H:%M}"
+        )
+    return clip("\n".join(lines), MAX_MESSAGE)
+
+
+def admin_review_decided(review_id: int, approve: bool) -> str:
+    """The callback answer after a review decision."""
+    return f"#{review_id} {'approved: delivered' if approve else 'dismissed: deleted'}."
+
+
+def admin_appeals_text(items: Sequence[PrivacyRequestRecord]) -> str:
+    """``/admin appeals``."""
+    if not items:
+        return "No open appeals."
+    lines = [f"📨 <b>Open appeals</b> ({len(items)})"]
+    for item in items:
+        lines.append(
+            f"#{item.id} {esc(item.kind)} {esc(item.status)} on "
+            f"{item.received_at:%Y-%m-%d}: {esc(clip(item.reason, 200))}\n"
+            f"   appeal: {esc(clip(item.appeal_text or '', 600))}"
+        )
+    return clip("\n".join(lines), MAX_MESSAGE)
+
+
+# --- group controls ------------------------------------------------------------------------------
+
+
+def group_switched(enabled: bool) -> str:
+    """After /bot_on or /bot_off in a group."""
+    if enabled:
+        return "✅ imagebot is on in this group again."
+    return (
+        "⏸ imagebot is off in this group: /imagine is refused here until an admin sends "
+        "/bot_on. Private chats with the bot are not affected."
+    )
+
+
+GROUP_ADMINS_ONLY = "Only the admins of this group can switch imagebot on or off here."
+GROUP_ONLY = "/bot_on and /bot_off switch imagebot on or off in a group; send them there."
 
 
 UNKNOWN_COMMAND = "I do not know that command. /help lists what I can do."

@@ -13,6 +13,7 @@ from bot.telegram.delivery import Destination
 from bot.telegram.outbox import ChatBlocked
 from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusMessage
+from core.admin import NotAnOperator
 from core.errors import AgeRefused, TermsRequired, UserFacingError
 from core.onboarding import OnboardingStatus
 from core.types import Actor, Conversation, ReplyTarget, Submitted
@@ -158,6 +159,9 @@ async def answer_error(
     answered with a generic apology."""
     if isinstance(exc, ChatBlocked):
         return
+    if isinstance(exc, NotAnOperator):
+        await answer_unknown(rt, message)
+        return
     if isinstance(exc, TermsRequired):
         state = await rt.core.onboarding.status(Actor(PLATFORM, str(owner)))
         target = status_message or message
@@ -169,6 +173,13 @@ async def answer_error(
     if status_message is not None and await edit_text(rt, status_message, text):
         return
     await reply(rt, message, text)
+
+
+async def answer_unknown(rt: Runtime, message: Message) -> None:
+    """The answer to a command this bot does not have (in private chats only); also what
+    anyone but an operator gets for /admin, so nothing about it is revealed."""
+    if message.chat.type == "private":
+        await reply(rt, message, render.UNKNOWN_COMMAND)
 
 
 # --- starting a job ------------------------------------------------------------------------------

@@ -87,6 +87,8 @@ class Runtime:
     submits: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
     """Commands past their first answer (downloading inputs, submitting) at once."""
     first_answers: FirstAnswers = field(default_factory=FirstAnswers)
+    document_limit: int = 50_000_000
+    """The largest document a bot may send (Telegram's limit): larger exports go as a link."""
 
     @property
     def spec(self) -> ModelSpec:

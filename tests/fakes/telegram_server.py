@@ -84,6 +84,7 @@ _INT_FIELDS = {
     "message_thread_id",
     "cache_time",
     "max_connections",
+    "user_id",
 }
 _BOOL_FIELDS = {
     "show_alert",
@@ -255,6 +256,10 @@ class FakeTelegram:
         self.files: dict[str, StoredFile] = {}
         self.answers: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        """Command menus by scope: ``default``, ``all_private_chats``, ``chat:<id>``…"""
+        self.members: dict[tuple[int, int], str] = {}
+        """Statuses of chat members (``administrator``, ``creator``…) set by tests;
+        anyone else is a plain ``member``."""
         self.webhook_url = ""
         self.webhook_secret: str | None = None
         self.pending: list[dict[str, Any]] = []
@@ -336,6 +341,11 @@ class FakeTelegram:
                 f"Too Many Requests: retry after {retry_after}" if code == 429 else "Bad Request"
             )
         self._failures.append(_Failure(method, code, description, retry_after, times, chat_id))
+
+    def set_member(self, chat: FakeChat, user: FakeUser, status: str) -> None:
+        """``user``'s status in ``chat`` as getChatMember reports it (``creator``,
+        ``administrator``, ``member``, ``restricted``, ``left``, ``kicked``)."""
+        self.members[(chat.id, user.id)] = status
 
     def block(self, chat_id: int) -> None:
         """The user of this private chat blocked the bot: sends to it answer 403."""
@@ -750,8 +760,63 @@ class FakeTelegram:
             if not 1 <= len(str(item.get("description", ""))) <= 256:
                 raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
         scope = call.params.get("scope") or {"type": "default"}
-        self.commands[scope["type"]] = commands
+        key = scope["type"]
+        if key in ("chat", "chat_administrators", "chat_member"):
+            if not isinstance(scope.get("chat_id"), int):
+                raise ApiError(400, "Bad Request: chat not found")
+            key = f"{key}:{scope['chat_id']}"
+            if key.startswith("chat_member:"):
+                key += f":{scope.get('user_id')}"
+        self.commands[key] = commands
         return True
+
+    async def _m_getChatMember(self, call: BotCall) -> Any:
+        chat_id = self._chat_of(call)
+        user_id = call.params.get("user_id")
+        if not isinstance(user_id, int):
+            raise ApiError(400, "Bad Request: user not found")
+        status = self.members.get((chat_id, user_id), "member")
+        user = {"id": user_id, "is_bot": False, "first_name": "member"}
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "administrator":
+            member.update(
+                can_be_edited=False,
+                is_anonymous=False,
+                can_manage_chat=True,
+                can_delete_messages=True,
+                can_manage_video_chats=True,
+                can_restrict_members=True,
+                can_promote_members=False,
+                can_change_info=True,
+                can_invite_users=True,
+                can_post_stories=False,
+                can_edit_stories=False,
+                can_delete_stories=False,
+            )
+        elif status == "creator":
+            member.update(is_anonymous=False)
+        elif status == "restricted":
+            member.update(
+                is_member=True,
+                can_send_messages=True,
+                can_send_audios=True,
+                can_send_documents=True,
+                can_send_photos=True,
+                can_send_videos=True,
+                can_send_video_notes=True,
+                can_send_voice_notes=True,
+                can_send_polls=True,
+                can_send_other_messages=True,
+                can_add_web_page_previews=True,
+                can_change_info=False,
+                can_invite_users=False,
+                can_pin_messages=False,
+                can_manage_topics=False,
+                until_date=0,
+            )
+        elif status == "kicked":
+            member.update(until_date=0)
+        return member
 
     async def _m_sendChatAction(self, call: BotCall) -> Any:
         self._chat_of(call)

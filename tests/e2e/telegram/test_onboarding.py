@@ -42,7 +42,9 @@ async def test_onboarding_terms_before_anything_is_generated(telegram: TelegramH
     assert await ada.balance() == 19
 
 
-async def test_under_13_is_refused_and_nothing_is_kept(telegram_sqlite: TelegramHarness) -> None:
+async def test_P15_under_13_is_refused_and_nothing_is_kept(
+    telegram_sqlite: TelegramHarness,
+) -> None:
     telegram = telegram_sqlite
     fake = telegram.fake
     kid = await telegram.person("Kid", accepted=False)
@@ -70,8 +72,10 @@ async def test_menu_help_and_privacy_pointer(telegram_sqlite: TelegramHarness) -
     everywhere = [c["command"] for c in fake.commands["default"]]
     private = [c["command"] for c in fake.commands["all_private_chats"]]
     assert "imagine" in everywhere and "start" in private and "buy" in private
-    # Privacy commands stay out of the menu until core.privacy answers them.
-    assert not {"privacy", "export", "delete_my_data"} & set(everywhere + private)
+    # The privacy commands answer only in private chats, so they are listed only there.
+    assert {"privacy", "export", "delete_my_data", "feedback", "support"} <= set(private)
+    assert not {"privacy", "export", "delete_my_data"} & set(everywhere)
+    assert "admin" not in everywhere + private
 
     ada = await telegram.person()
     mark = telegram.mark()
@@ -99,7 +103,7 @@ async def test_menu_help_and_privacy_pointer(telegram_sqlite: TelegramHarness) -
 
 
 def test_privacy_commands_are_scoped_to_private_chats() -> None:
-    """Once privacy_command answers through core.privacy (PRIVACY_COMMANDS_READY)."""
+    """The privacy commands answer through core.privacy (PRIVACY_COMMANDS_READY)."""
     everywhere, private = menu(privacy=True)
     assert {"privacy", "export", "delete_my_data"} <= {c.command for c in private}
     assert not {"privacy", "export", "delete_my_data"} & {c.command for c in everywhere}

@@ -61,3 +61,43 @@ async def test_webhook_checks_the_secret_and_handles_each_update_once(
         assert (await telegram.core.history.page(ada.actor)).total == 1
     finally:
         await telegram.stop()
+
+
+async def test_two_replicas_handle_an_update_once(
+    database: Database, tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    """Issue 8: webhook replicas (two imagebot HTTP servers, two cores, one database)
+    receiving the same update: the database lets exactly one of them handle it."""
+    first = await launch(database, tmp_path / "a", fake_telegram, webhook=True)
+    second = await launch(database, tmp_path / "b", fake_telegram, webhook=True, worker=False)
+    try:
+        fake = fake_telegram
+        urls = [first.adapter.webhook_url, second.adapter.webhook_url]
+        assert urls[0] != urls[1] and all(urls)
+        ada = await first.person()
+
+        update, _ = fake.text_update(ada.user, ada.chat, "/help")
+        mark = first.mark()
+        results = await asyncio.gather(*(fake.post_webhook(update, url=u) for u in urls))
+        assert [r.status for r in results] == [200, 200]
+        await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
+        await asyncio.sleep(0.3)
+        assert len(fake.calls_of("sendMessage", ada.chat.id)) == 1
+
+        # An /imagine delivered to both replicas (and again to the first): one job.
+        update, _ = fake.text_update(ada.user, ada.chat, "/imagine a heron --quality low")
+        mark = first.mark()
+        results = await asyncio.gather(
+            *(fake.post_webhook(update, url=u) for u in [*urls, urls[0], urls[1]])
+        )
+        assert {r.status for r in results} == {200}
+        await first.result(ada.chat.id, after=mark)
+        await asyncio.sleep(0.3)
+        statuses = [
+            c for c in fake.calls[mark:] if c.method == "sendMessage" and "Got it" in c.text
+        ]
+        assert len(statuses) == 1
+        assert (await first.core.history.page(ada.actor)).total == 1
+    finally:
+        await second.stop()
+        await first.stop()
