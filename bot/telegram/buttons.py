@@ -248,7 +248,7 @@ async def history_open(rt: Runtime, press: Press) -> Answer:
     if not job.outputs:
         detail = job.error_message or f"This request has no image ({job.state.value})."
         return Answer(render.plain_clip(detail), alert=True)
-    pictures = [Picture(rt.core.files.absolute(o.path), o) for o in job.outputs]
+    pictures = [Picture(rt.core.files.absolute(o.path), o, rt.core.files) for o in job.outputs]
     await send_result(
         rt,
         destination(press.message),

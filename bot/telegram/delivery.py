@@ -31,6 +31,7 @@ from telegram.error import BadRequest
 from bot.telegram import keyboards
 from bot.telegram.render import full_res_caption
 from bot.telegram.runtime import Runtime
+from core.files import FileStore
 from core.types import StoredImage
 
 PHOTO_LIMIT = FileSizeLimit.PHOTOSIZE_UPLOAD
@@ -57,10 +58,26 @@ class Destination:
 
 @dataclass(frozen=True, slots=True)
 class Picture:
-    """A stored image to send: its absolute path and what is known about it."""
+    """A stored image to send: its absolute path and what is known about it.
+
+    ``files`` is the file store: when data at rest is encrypted, the bytes are read
+    through it (decrypted) instead of straight from ``path``.
+    """
 
     path: str
     image: StoredImage
+    files: FileStore | None = None
+
+    @property
+    def sealed(self) -> bool:
+        """True when the file on disk is ciphertext."""
+        return self.files is not None and self.files.encrypted
+
+    async def read(self) -> bytes:
+        """The image's bytes, decrypted when needed."""
+        if self.files is not None and self.files.encrypted:
+            return await self.files.read(self.image.path)
+        return await asyncio.to_thread(Path(self.path).read_bytes)
 
     @property
     def fits_photo(self) -> bool:
@@ -78,9 +95,10 @@ def filename(job_id: str, index: int, content_type: str) -> str:
     return f"imagebot-{job_id[:8]}-{index + 1}.{_EXT.get(content_type, 'png')}"
 
 
-def compressed_copy(path: str) -> bytes:
-    """A JPEG of ``path`` within the photo limits (alpha flattened on white)."""
-    with Image.open(path) as img:
+def compressed_copy(source: str | bytes) -> bytes:
+    """A JPEG of ``source`` (a path or the bytes) within the photo limits (alpha
+    flattened on white)."""
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
         img.load()
         picture: Image.Image = img
         if max(picture.size) > 4096 or sum(picture.size) > 10_000:
@@ -113,13 +131,13 @@ class _Files:
     async def photo(self, pic: Picture, name: str, *, attach: bool) -> InputFile:
         if pic.fits_photo:
             return await self.stream(pic, name, attach=attach)
-        data = await asyncio.to_thread(compressed_copy, pic.path)
+        source: str | bytes = await pic.read() if pic.sealed else pic.path
+        data = await asyncio.to_thread(compressed_copy, source)
         return InputFile(data, filename=name.rsplit(".", 1)[0] + ".jpg", attach=attach)
 
     async def stream(self, pic: Picture, name: str, *, attach: bool) -> InputFile:
-        if pic.image.size_bytes <= READ_WHOLE:
-            data = await asyncio.to_thread(Path(pic.path).read_bytes)
-            return InputFile(data, filename=name, attach=attach)
+        if pic.image.size_bytes <= READ_WHOLE or pic.sealed:
+            return InputFile(await pic.read(), filename=name, attach=attach)
         handle: IO[bytes] = await asyncio.to_thread(open, pic.path, "rb")
         self._stack.enter_context(handle)
         return InputFile(handle, filename=name, attach=attach, read_file_handle=False)

@@ -126,7 +126,7 @@ class TelegramNotifier:
         if status_id is not None:
             rt.board.close(dest.chat_id, status_id)
         pictures = [
-            Picture(path, image)
+            Picture(path, image, rt.core.files)
             for path, image in zip(event.absolute_paths, event.outputs, strict=True)
         ]
         await send_result(
