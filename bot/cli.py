@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_operator(settings, args))
         if command == "console":
             return asyncio.run(_console(settings))
-        return asyncio.run(_run(settings, args.role if command == "run" else None))
+        return asyncio.run(_run(settings, getattr(args, "role", None)))
     except ConfigurationError as exc:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 2

@@ -74,6 +74,14 @@ def test_console_on_a_fresh_folder_uses_the_demo_model(tmp_path: Path) -> None:
     assert all(str(tmp_path / "data") in p for p in saved)
 
 
+def test_readme_start_command_bare_imagebot_opens_the_console(tmp_path: Path) -> None:
+    """The README's first command ends in a bare ``imagebot``: no subcommand at all."""
+    result = imagebot(cwd=tmp_path, stdin="/imagine a red fox in snow\n/balance\n")
+    assert result.returncode == 0, result.stderr
+    assert "done: 1 image(s)" in result.stdout and "Balance: 19 credits" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def test_run_without_tokens_opens_the_console(tmp_path: Path) -> None:
     result = imagebot("run", cwd=tmp_path, stdin="/balance\n")
     assert result.returncode == 0, result.stderr
