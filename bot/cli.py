@@ -189,6 +189,7 @@ async def _run(settings: Settings, roles: list[str] | None) -> int:
             "No IMAGEBOT_TELEGRAM_TOKEN or IMAGEBOT_DISCORD_TOKEN set: opening the console.",
             file=sys.stderr,
         )
+        logging.getLogger().setLevel(logging.WARNING)  # the console's own lines only
         return await _console(settings)
     from bot.runner import run_service
 

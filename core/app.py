@@ -76,7 +76,8 @@ class Core:
 
     async def aclose(self) -> None:
         """Stop the worker and release every resource."""
-        await self.worker.stop(grace=0)
+        # Jobs finishing their last step (marking themselves delivered) complete first.
+        await self.worker.stop(grace=self.settings.shutdown_grace_seconds)
         for closer in reversed(self._closers):
             await closer()
         self._closers.clear()

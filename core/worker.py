@@ -443,7 +443,7 @@ class Worker:
         """Shutdown mid-job: the job goes back to the queue for another worker."""
         now = self.clock.now()
         async with self._uow() as uow:
-            await uow.jobs.transition(
+            moved = await uow.jobs.transition(
                 job.id,
                 (RUNNING,),
                 QUEUED,
@@ -452,7 +452,8 @@ class Worker:
                 fields={"lease_owner": None, "lease_expires_at": None},
             )
             await uow.commit()
-        log.info("job handed back job=%s", job.id)
+        if moved:
+            log.info("job handed back job=%s", job.id)
 
     # --- recovery ----------------------------------------------------------------------------
 

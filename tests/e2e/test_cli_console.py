@@ -82,6 +82,15 @@ def test_readme_start_command_bare_imagebot_opens_the_console(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
 
+def test_a_finished_console_session_leaves_nothing_to_redeliver(tmp_path: Path) -> None:
+    first = imagebot("console", cwd=tmp_path, stdin="/imagine a quiet harbour\n")
+    assert "done: 1 image(s)" in first.stdout
+    assert "handed back" not in first.stderr
+    second = imagebot("console", cwd=tmp_path, stdin="/history\n")
+    assert "done:" not in second.stdout  # the first job was not left half-delivered
+    assert "succeeded" in second.stdout
+
+
 def test_run_without_tokens_opens_the_console(tmp_path: Path) -> None:
     result = imagebot("run", cwd=tmp_path, stdin="/balance\n")
     assert result.returncode == 0, result.stderr
