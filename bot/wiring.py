@@ -160,6 +160,7 @@ async def build_core(
         retention=retention_policy,
         compact=db.checkpoint,
         public_url=settings.public_url,
+        ledger=ledger,
     )
     retention = RetentionService(
         uow, files, clock, retention_policy, prune_logs=LogFilePruner(settings.log_dir)

@@ -2,7 +2,7 @@
 
 Invariants (DESIGN.md): every movement is a ledger row with a unique idempotency key;
 the account's ``balance`` equals the sum of the user's ledger rows at every commit; no
-spend takes a balance below zero (the conditional update in ``try_spend`` decides, never
+spend takes a balance below zero (the conditional update in ``spend`` decides, never
 a read followed by a write). Amounts: ``grant``/``purchase``/``release`` are positive,
 ``hold`` is negative (credits leave the spendable balance), ``capture`` is zero (the
 hold becomes final), money movements (``refund``, ``dispute``, ``adjust``) may be either.

@@ -285,19 +285,12 @@ class GenerationService:
                 mask = item
             else:
                 inputs.append(item)
-        opts = job.options
         return await self.submit(
             GenerateRequest(
                 actor=actor,
                 conversation=conversation,
                 prompt=job.prompt,
-                options=GenerateOptions(
-                    size=str(opts.get("size")),
-                    quality=str(opts.get("quality")),
-                    output_format=str(opts.get("output_format")),
-                    background=str(opts.get("background")),
-                    n=int(opts.get("n", 1)),
-                ),
+                options=_stored_options(job.options),
                 idempotency_key=idempotency_key,
                 reply_target=reply_target,
                 inputs=tuple(inputs),
@@ -335,19 +328,12 @@ class GenerationService:
                 f"Original description: {job.prompt}"
             )
         )
-        opts = job.options
         return await self.submit(
             GenerateRequest(
                 actor=actor,
                 conversation=conversation,
                 prompt=instruction[: spec_for(self.model).max_prompt_chars],
-                options=GenerateOptions(
-                    size=str(opts.get("size")),
-                    quality=str(opts.get("quality")),
-                    output_format=str(opts.get("output_format")),
-                    background=str(opts.get("background")),
-                    n=1,
-                ),
+                options=_stored_options(job.options, n=1),
                 idempotency_key=idempotency_key,
                 reply_target=reply_target,
                 inputs=(InputImage(data, output.content_type, "result"),),
@@ -457,6 +443,17 @@ class GenerationService:
     async def _forget(self, paths: list[str]) -> None:
         for path in paths:
             await self.files.delete(path)
+
+
+def _stored_options(opts: Mapping[str, object], *, n: int | None = None) -> GenerateOptions:
+    """The options a stored job ran with, to run it again (``n`` overrides the count)."""
+    return GenerateOptions(
+        size=str(opts.get("size")),
+        quality=str(opts.get("quality")),
+        output_format=str(opts.get("output_format")),
+        background=str(opts.get("background")),
+        n=n if n is not None else int(str(opts.get("n", 1))),
+    )
 
 
 def _group(conversation: Conversation) -> str | None:

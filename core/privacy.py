@@ -161,6 +161,7 @@ class PrivacyService:
         retention: RetentionPolicy,
         compact: Callable[[], Awaitable[None]] | None = None,
         public_url: str | None = None,
+        ledger: CreditLedger | None = None,
     ) -> None:
         self._uow = uow
         self.users = users
@@ -170,6 +171,7 @@ class PrivacyService:
         self.retention = retention
         self._compact = compact
         self.public_url = public_url
+        self.ledger = ledger or CreditLedger(clock)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -470,7 +472,7 @@ class PrivacyService:
                     fields={"finished_at": now, "error_code": "erased"},
                 )
                 if moved:
-                    await CreditLedger(self.clock).release(uow, user_id, job.cost, job.id)
+                    await self.ledger.release(uow, user_id, job.cost, job.id)
             await uow.commit()
 
     # --- the requests log --------------------------------------------------------------------

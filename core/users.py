@@ -79,19 +79,20 @@ class UserService:
 
     async def sign(self, uow: UnitOfWork, purpose: str, message: bytes) -> str:
         """HMAC-SHA256 of ``message`` under the installation secret, separated by purpose."""
+        key = hmac.new(await self._installation_secret(uow), purpose.encode(), hashlib.sha256)
+        return hmac.new(key.digest(), message, hashlib.sha256).hexdigest()
+
+    async def _installation_secret(self, uow: UnitOfWork) -> bytes:
+        """The installation's secret, made on first use and then kept in memory."""
         if self._secret is None:
             value = await uow.users.installation_value(PSEUDONYM_KEY, secrets.token_hex(32))
             self._secret = bytes.fromhex(value)
-        key = hmac.new(self._secret, purpose.encode(), hashlib.sha256).digest()
-        return hmac.new(key, message, hashlib.sha256).hexdigest()
+        return self._secret
 
     async def keyed_hash(self, uow: UnitOfWork, platform: str, platform_user_id: str) -> str:
         """HMAC-SHA256 of a platform identity under the installation's secret."""
-        if self._secret is None:
-            value = await uow.users.installation_value(PSEUDONYM_KEY, secrets.token_hex(32))
-            self._secret = bytes.fromhex(value)
         message = f"{platform}:{platform_user_id}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return hmac.new(await self._installation_secret(uow), message, hashlib.sha256).hexdigest()
 
     async def settings(self, actor: Actor) -> UserSettingsView:
         """The actor's defaults for new jobs."""
