@@ -25,7 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.images import normalize_reference
+from core.generation.intake import normalize_reference
 
 WIDTH, HEIGHT = 4000, 3000
 

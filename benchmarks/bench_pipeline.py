@@ -179,7 +179,7 @@ _COMPONENTS = (
     ("aiosqlite + sqlite3", ("(aiosqlite/", "(sqlite3/")),
     ("asyncpg", ("(asyncpg/",)),
     ("Pillow", ("(PIL/",)),
-    ("file store (storage/files.py)", ("(storage/files.py", "(tempfile.py", "(pathlib.py")),
+    ("file store (storage/files/local.py)", ("(local.py", "(tempfile.py", "(pathlib.py")),
     ("logging", ("(logging/",)),
     ("threads (to_thread, queues)", ("(threading.py", "(concurrent/", "(queue.py")),
     ("asyncio event loop", ("(asyncio/", "(selectors.py")),
@@ -361,7 +361,7 @@ async def measure_breakdown(core: Any, partial_images: int, calls: int = 20) -> 
     import base64
     import json as json_module
 
-    from core.ports import ModelCall, ModelImage
+    from core.generation.ports import ModelCall, ModelImage
     from core.types import ResolvedOptions
 
     options = ResolvedOptions(core.settings.image_model, "1024x1024", "medium", "png", "auto", 1)

@@ -105,7 +105,7 @@ class InstantModel:
 
     async def run(self, call: Any) -> AsyncIterator[Any]:
         """Yield ``n`` copies of the cached image."""
-        from core.ports import ModelImage
+        from core.generation.ports import ModelImage
 
         for _ in range(max(1, call.options.n)):
             yield ModelImage(self.png, "image/png")
@@ -439,7 +439,7 @@ class FileDeleteTimer:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Set up, measure before and during the sweep, check, report."""
     from bot.wiring import build_core
-    from core.providers.demo import DemoImageModel
+    from core.generation.providers.demo import DemoImageModel
     from storage.database import Database
 
     with tempfile.TemporaryDirectory(prefix="imagebot-bench-retention-") as tmp:

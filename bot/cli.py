@@ -198,7 +198,7 @@ async def _run(settings: Settings, roles: list[str] | None) -> int:
 
 async def _rotate_keys(settings: Settings) -> int:
     from storage.database import Database
-    from storage.files import LocalFileStore
+    from storage.files.local import LocalFileStore
 
     cipher = settings.data_cipher()
     if cipher is None:
@@ -222,7 +222,7 @@ async def _rotate_keys(settings: Settings) -> int:
 async def _operator(settings: Settings, args: argparse.Namespace) -> int:
     """Operator commands that need the core but no platform connection (except DMs)."""
     from bot.wiring import build_core
-    from core.providers.demo import DemoImageModel
+    from core.generation.providers.demo import DemoImageModel
 
     core = await build_core(settings, model=DemoImageModel())
     try:
@@ -308,9 +308,9 @@ async def _stripe(settings: Settings, args: argparse.Namespace) -> int:
     import stripe
 
     from bot.wiring import build_core
-    from core.providers.demo import DemoImageModel
-    from payments.reconcile import reconcile
-    from payments.stripe_gateway import StripeGateway
+    from core.generation.providers.demo import DemoImageModel
+    from payments.stripe.gateway import StripeGateway
+    from payments.stripe.reconcile import reconcile
 
     core = await build_core(settings, model=DemoImageModel())
     try:
@@ -338,7 +338,7 @@ async def _credits(settings: Settings, args: argparse.Namespace) -> int:
     if not user_id:
         print("Give the user as platform:id, e.g. telegram:123456", file=sys.stderr)
         return 2
-    from core.providers.demo import DemoImageModel
+    from core.generation.providers.demo import DemoImageModel
 
     core = await build_core(settings, model=DemoImageModel())
     try:

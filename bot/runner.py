@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.http import build_http_app, start_http
 from bot.scheduler import start_scheduler
+from bot.web.server import build_http_app, start_http
 from bot.wiring import build_core
 from core.errors import ConfigurationError
 from core.settings import Settings

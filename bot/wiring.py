@@ -6,31 +6,34 @@ import logging
 
 from bot.logs import LogFilePruner
 from bot.metrics import PrometheusMetrics
-from core.admin import AdminService
+from core.admin.service import AdminService
 from core.app import Core
-from core.billing import BillingService, CheckoutGateway, parse_offers
+from core.billing.ledger import CreditLedger, CreditsService
+from core.billing.offers import BillingService, CheckoutGateway, parse_offers
+from core.billing.purchases import PurchaseService
 from core.clock import SystemClock
-from core.credits import CreditLedger, CreditsService
-from core.generation import GenerationLimits, GenerationService
-from core.history import HistoryService
-from core.images import ImageLimits
-from core.messages import MessageService, parse_chat
-from core.onboarding import OnboardingService, Policy
-from core.ports import Clock, ImageModel
-from core.pricing import PriceTable
-from core.privacy import PrivacyService
-from core.providers import build_image_model
-from core.providers.openai_moderation import OpenAIModerationScreener
-from core.purchases import PurchaseService
-from core.retention import RetentionPolicy, RetentionService
-from core.safety import SafetyConfig, SafetyService
-from core.screening import BlocklistScreener, Screener
+from core.generation.history import HistoryService
+from core.generation.intake import ImageLimits
+from core.generation.models import resolve_options
+from core.generation.ports import ImageModel
+from core.generation.pricing import PriceTable
+from core.generation.providers import build_image_model
+from core.generation.service import GenerationLimits, GenerationService
+from core.generation.worker import Worker
+from core.notifier import NotifierHub
+from core.ports import Clock
+from core.privacy.messages import MessageService, parse_chat
+from core.privacy.onboarding import OnboardingService, Policy
+from core.privacy.retention import RetentionPolicy, RetentionService
+from core.privacy.service import PrivacyService
+from core.safety.moderation import OpenAIModerationScreener
+from core.safety.screening import BlocklistScreener, Screener
+from core.safety.service import SafetyConfig, SafetyService
 from core.settings import Settings
 from core.types import Actor
 from core.users import UserService
-from core.worker import NotifierHub, Worker
 from storage.database import Database
-from storage.files import LocalFileStore
+from storage.files.local import LocalFileStore
 from storage.locks import DatabaseLocks
 from storage.uow import SqlUnitOfWorkFactory
 
@@ -88,7 +91,14 @@ async def build_core(
             temp_ban_hours=settings.temp_ban_hours,
         ),
     )
-    users = UserService(uow, ledger, clock, free_credits=settings.free_credits, model=model_name)
+    users = UserService(
+        uow,
+        ledger,
+        clock,
+        free_credits=settings.free_credits,
+        model=model_name,
+        resolve_options=resolve_options,
+    )
     onboarding = OnboardingService(
         uow,
         users,
@@ -145,7 +155,7 @@ async def build_core(
     offers = parse_offers(settings.offers)
     stripe_gateway = None
     if gateway is None and settings.stripe_secret_key is not None:
-        from payments.stripe_gateway import build_stripe_gateway
+        from payments.stripe.gateway import build_stripe_gateway
 
         purchases = PurchaseService(uow, ledger, notifier, clock, offers, metrics)
         gateway = stripe_gateway = build_stripe_gateway(settings, purchases)

@@ -7,21 +7,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.admin import AdminService
-from core.billing import BillingService
-from core.credits import CreditsService
+from core.billing import BillingService, CreditsService
 from core.files import FileStore
-from core.generation import GenerationService
-from core.history import HistoryService
-from core.messages import MessageService
+from core.generation import GenerationService, HistoryService, ImageModel, Worker
 from core.metrics import Metrics
-from core.onboarding import OnboardingService
-from core.ports import Clock, ImageModel
-from core.privacy import PrivacyService
-from core.retention import RetentionService
+from core.notifier import NotifierHub
+from core.ports import Clock
+from core.privacy import MessageService, OnboardingService, PrivacyService, RetentionService
 from core.safety import SafetyService
 from core.settings import Settings
 from core.users import UserService
-from core.worker import NotifierHub, Worker
 
 
 class ProcessLocks(Protocol):

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from core.billing_ports import BillingRepository
-from core.privacy_ports import PrivacyRepository
-from core.safety_ports import SafetyRepository, UpdateRepository
 from core.types import UserSettingsView
+
+if TYPE_CHECKING:
+    # The unit of work gathers every area's repository port; the kernel names them for
+    # typing only, so no area is imported at run time.
+    from core.billing import BillingRepository
+    from core.privacy import PrivacyRepository
+    from core.safety import SafetyRepository, UpdateRepository
 
 
 @dataclass(frozen=True, slots=True)

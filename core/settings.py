@@ -18,7 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.crypto import DataCipher, decode_key
 from core.errors import ConfigurationError
-from core.model_specs import DEFAULT_MODEL
+
+DEFAULT_MODEL = "gpt-image-2"
+"""The image model used when ``IMAGEBOT_IMAGE_MODEL`` is not set."""
 
 _PLACEHOLDER = re.compile(
     r"(your|changeme|change-me|replace|placeholder|example|xxxx|\.\.\.|<|>|\s|^sk-$|^test$)",
@@ -111,7 +113,7 @@ class Settings(BaseSettings):
     """Ask every new user to accept the terms and confirm their age before generating."""
 
     offers: str = ""
-    """Credit packs and plans as JSON (see core/billing.py); empty: the built-in catalogue."""
+    """Credit packs and plans as JSON (see core/billing/offers.py); empty: the built-in ones."""
 
     moderation: bool = True
     """Screen prompts, reference images and outputs with the provider's moderation endpoint."""
@@ -131,7 +133,7 @@ class Settings(BaseSettings):
     blocklist: str = ""
     """Words or regular expressions refused in prompts, as a JSON list."""
     retention: str = ""
-    """Retention periods in days by category, JSON (see core/retention.py); empty: defaults."""
+    """Retention periods in days per category, JSON (core/privacy/retention.py); empty: defaults."""
     retention_interval_minutes: float = Field(default=60.0, gt=0)
     log_dir: Path | None = None
     """Write operational logs here too, one file a day, pruned by the retention sweep."""

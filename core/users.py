@@ -5,12 +5,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from core.credits import CreditLedger
-from core.model_specs import resolve_options
 from core.ports import Clock
 from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
-from core.types import Actor, GenerateOptions, UserSettingsView
+from core.types import Actor, GenerateOptions, ResolvedOptions, UserSettingsView
+
+if TYPE_CHECKING:
+    from core.billing import CreditLedger
+
+OptionsResolver = Callable[..., ResolvedOptions]
+"""Checks options against a model's table (``core.generation.resolve_options``)."""
 
 PSEUDONYM_KEY = "pseudonym_secret"
 
@@ -26,12 +32,14 @@ class UserService:
         *,
         free_credits: int,
         model: str,
+        resolve_options: OptionsResolver,
     ) -> None:
         self._uow = uow
         self.ledger = ledger
         self.clock = clock
         self.free_credits = free_credits
         self.model = model
+        self._resolve_options = resolve_options
         self._secret: bytes | None = None
 
     async def ensure(
@@ -122,7 +130,7 @@ class UserService:
                     raise KeyError(key)
                 merged[key] = None if value in (None, "default", "") else value
             # Raises InvalidRequest with the accepted values when anything is off.
-            resolved = resolve_options(
+            resolved = self._resolve_options(
                 GenerateOptions(**merged),  # type: ignore[arg-type]
                 model=self.model,
             )

@@ -40,14 +40,14 @@ def _dialect(session: AsyncSession) -> str:
     return bind.dialect.name
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
     """A dialect insert that supports ``on_conflict_do_nothing``."""
     if _dialect(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
-def _is_pg(session: AsyncSession) -> bool:
+def is_postgres(session: AsyncSession) -> bool:
     return _dialect(session) == "postgresql"
 
 
@@ -119,7 +119,7 @@ class SqlUserRepository:
         if existing is not None:
             return _user(existing), False
         stmt = (
-            _insert(self.s, User)
+            dialect_insert(self.s, User)
             .values(
                 platform=platform,
                 platform_user_id=platform_user_id,
@@ -183,7 +183,7 @@ class SqlUserRepository:
             "n": settings.n,
         }
         stmt = (
-            _insert(self.s, UserSettings)
+            dialect_insert(self.s, UserSettings)
             .values(user_id=user_id, **values)
             .on_conflict_do_update(index_elements=["user_id"], set_=values)
         )
@@ -192,7 +192,7 @@ class SqlUserRepository:
     async def installation_value(self, key: str, default: str) -> str:
         """A per-installation value, stored on first use."""
         stmt = (
-            _insert(self.s, Installation)
+            dialect_insert(self.s, Installation)
             .values(key=key, value=default)
             .on_conflict_do_nothing(index_elements=["key"])
         )
@@ -212,7 +212,7 @@ class SqlUserRepository:
     async def add_refusal_marker(self, marker: str, now: datetime) -> None:
         """Keep the keyed hash of a refused identity."""
         stmt = (
-            _insert(self.s, AgeRefusal)
+            dialect_insert(self.s, AgeRefusal)
             .values(marker=marker, created_at=now)
             .on_conflict_do_nothing(index_elements=["marker"])
         )
@@ -236,7 +236,7 @@ class SqlLedgerRepository:
     async def ensure_account(self, user_id: int, now: datetime) -> None:
         """Create an empty account if missing."""
         stmt = (
-            _insert(self.s, CreditAccount)
+            dialect_insert(self.s, CreditAccount)
             .values(user_id=user_id, balance=0, held=0, frozen=False, updated_at=now)
             .on_conflict_do_nothing(index_elements=["user_id"])
         )
@@ -267,7 +267,7 @@ class SqlLedgerRepository:
     ) -> bool:
         """Insert unless the key exists."""
         stmt = (
-            _insert(self.s, LedgerEntry)
+            dialect_insert(self.s, LedgerEntry)
             .values(
                 user_id=user_id,
                 kind=kind,
@@ -301,7 +301,7 @@ class SqlLedgerRepository:
 
     async def lock_account(self, user_id: int) -> None:
         """PostgreSQL: lock the account row for the rest of the transaction."""
-        if _is_pg(self.s):
+        if is_postgres(self.s):
             await self.s.execute(
                 select(CreditAccount.user_id)
                 .where(CreditAccount.user_id == user_id)
@@ -383,7 +383,7 @@ class SqlJobRepository:
     async def insert(self, job: NewJob, fair_seq: int) -> bool:
         """Insert unless the idempotency key exists."""
         stmt = (
-            _insert(self.s, Job)
+            dialect_insert(self.s, Job)
             .values(
                 id=job.id,
                 user_id=job.user_id,
@@ -538,7 +538,7 @@ class SqlJobRepository:
             .order_by(Job.fair_seq, Job.created_at, Job.id)
             .limit(1)
         )
-        if _is_pg(self.s):
+        if is_postgres(self.s):
             pick = pick.with_for_update(skip_locked=True)
         stmt = (
             update(Job)

@@ -6,9 +6,9 @@ scans (which walk the whole schema) import this one.
 
 from __future__ import annotations
 
-import storage.billing_models
-import storage.privacy_models
-import storage.safety_models  # noqa: F401
+import storage.billing.models
+import storage.privacy.models
+import storage.safety.models  # noqa: F401
 from storage.models import Base
 
 __all__ = ["Base"]

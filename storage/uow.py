@@ -6,12 +6,12 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.billing_repositories import SqlBillingRepository
+from storage.billing.repository import SqlBillingRepository
 from storage.database import Database
-from storage.privacy_repositories import SqlPrivacyRepository
+from storage.privacy.repository import SqlPrivacyRepository
+from storage.privacy.retention import SqlRetentionRepository
 from storage.repositories import SqlJobRepository, SqlLedgerRepository, SqlUserRepository
-from storage.retention_repository import SqlRetentionRepository
-from storage.safety_repository import SqlSafetyRepository, SqlUpdateRepository
+from storage.safety.repository import SqlSafetyRepository, SqlUpdateRepository
 
 
 class SqlUnitOfWork:

@@ -11,7 +11,8 @@ from PIL import Image
 
 from bot.wiring import build_core
 from core.app import Core
-from core.ports import Clock, ImageModel
+from core.generation.ports import ImageModel
+from core.ports import Clock
 from core.types import (
     Actor,
     Conversation,

@@ -19,9 +19,9 @@ from bot.console.render import (
     render_submitted,
 )
 from core.app import Core
-from core.commands import parse_options
 from core.errors import ConfigurationError, UserFacingError, user_message_for
-from core.model_specs import spec_for
+from core.generation.models import spec_for
+from core.generation.options import parse_options
 from core.types import Actor, Conversation, GenerateRequest, InputImage, ReplyTarget
 
 HELP = """Commands:

@@ -79,7 +79,7 @@ class ImagebotBot(commands.AutoShardedBot):
         delivery-only client)."""
         if not self.serve_commands:
             return
-        for cog in all_cogs(self):
+        for cog in all_cogs(self.core, self.tree):
             await self.add_cog(cog)
         self.add_dynamic_items(*views.DYNAMIC_ITEMS)
         await self.sync_commands()

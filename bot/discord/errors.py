@@ -17,9 +17,9 @@ from discord import app_commands
 from discord.utils import MISSING
 
 from bot.discord import context, render, respond, views
-from core.admin import NotAnOperator
+from core.admin.service import NotAnOperator
 from core.errors import TermsRequired
-from core.onboarding import OnboardingStatus
+from core.privacy.onboarding import OnboardingStatus
 
 log = logging.getLogger("imagebot.discord")
 

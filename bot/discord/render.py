@@ -15,8 +15,8 @@ from datetime import datetime
 import discord
 from discord import app_commands
 
-from core.admin import NotAnOperator, UserSummary
-from core.billing import Offer
+from core.admin.service import NotAnOperator, UserSummary
+from core.billing.offers import Offer
 from core.errors import (
     GENERIC_SORRY,
     AgeRefused,
@@ -27,10 +27,10 @@ from core.errors import (
     TermsRequired,
     UserFacingError,
 )
-from core.onboarding import OnboardingStatus
-from core.privacy import ExportResult, PrivacyOverview
-from core.privacy_ports import PrivacyRequestRecord
-from core.safety_ports import ChatControlRecord, ReviewRecord, Standing
+from core.privacy.onboarding import OnboardingStatus
+from core.privacy.ports import PrivacyRequestRecord
+from core.privacy.service import ExportResult, PrivacyOverview
+from core.safety.ports import ChatControlRecord, ReviewRecord, Standing
 from core.types import (
     BalanceView,
     Delivered,

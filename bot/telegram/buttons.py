@@ -32,7 +32,7 @@ from bot.telegram.replies import (
     start_job,
 )
 from bot.telegram.runtime import Runtime, runtime
-from core.admin import NotAnOperator
+from core.admin.service import NotAnOperator
 from core.errors import AgeRefused, NotFound, TermsRequired, UserFacingError
 from core.types import ReplyTarget, Submitted
 

@@ -29,9 +29,9 @@ from bot.telegram.replies import (
     start_job,
 )
 from bot.telegram.runtime import Runtime, runtime
-from core.billing import BillingDisabled
-from core.commands import parse_options
+from core.billing.offers import BillingDisabled
 from core.errors import InvalidRequest
+from core.generation.options import parse_options
 from core.types import GenerateRequest, InputImage, ReplyTarget, Submitted
 
 Context = ContextTypes.DEFAULT_TYPE

@@ -8,11 +8,11 @@ from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram import callbacks as cb
 from bot.telegram.render import SETTING_LABELS, consent_button, offer_label
-from core.billing import Offer
-from core.model_specs import MAX_N_PER_JOB, ModelSpec
-from core.privacy import CONSENT_LABELS
-from core.privacy_ports import ConsentRecord
-from core.safety_ports import ReviewRecord
+from core.billing.offers import Offer
+from core.generation.models import MAX_N_PER_JOB, ModelSpec
+from core.privacy.ports import ConsentRecord
+from core.privacy.service import CONSENT_LABELS
+from core.safety.ports import ReviewRecord
 from core.types import ConfirmationRequest, HistoryPage
 
 

@@ -29,7 +29,7 @@ from bot.telegram.replies import (
     reply,
 )
 from bot.telegram.runtime import Runtime
-from core.privacy import CONSENT_LABELS, PrivacyRequestRefused
+from core.privacy.service import CONSENT_LABELS, PrivacyRequestRefused
 from core.types import Actor, Conversation
 
 Context = ContextTypes.DEFAULT_TYPE

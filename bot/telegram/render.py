@@ -13,14 +13,14 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
-from core.admin import UserSummary
-from core.billing import Offer
-from core.commands import accepted_text
+from core.admin.service import UserSummary
+from core.billing.offers import Offer
 from core.errors import GENERIC_SORRY, UserFacingError
-from core.onboarding import OnboardingStatus
-from core.privacy import CONSENT_LABELS, PrivacyOverview
-from core.privacy_ports import PrivacyRequestRecord
-from core.safety_ports import ReviewRecord, Standing
+from core.generation.options import accepted_text
+from core.privacy.onboarding import OnboardingStatus
+from core.privacy.ports import PrivacyRequestRecord
+from core.privacy.service import CONSENT_LABELS, PrivacyOverview
+from core.safety.ports import ReviewRecord, Standing
 from core.types import (
     BalanceView,
     ConfirmationRequest,

@@ -13,9 +13,9 @@ from bot.telegram.delivery import Destination
 from bot.telegram.outbox import ChatBlocked
 from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusMessage
-from core.admin import NotAnOperator
+from core.admin.service import NotAnOperator
 from core.errors import AgeRefused, TermsRequired, UserFacingError
-from core.onboarding import OnboardingStatus
+from core.privacy.onboarding import OnboardingStatus
 from core.types import Actor, Conversation, ReplyTarget, Submitted
 
 log = logging.getLogger("imagebot.telegram")

@@ -16,7 +16,7 @@ from bot.telegram.media import AlbumCache
 from bot.telegram.outbox import Outbox
 from bot.telegram.status import StatusBoard
 from core.app import Core
-from core.model_specs import ModelSpec, spec_for
+from core.generation.models import ModelSpec, spec_for
 
 
 class FirstAnswers:

@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from core.providers.openai_moderation import OpenAIModerationScreener, request_body
-from core.screening import BlocklistScreener
+from core.safety.moderation import OpenAIModerationScreener, request_body
+from core.safety.screening import BlocklistScreener
 from core.types import InputImage
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -22,8 +22,8 @@ from aiohttp import web
 from PIL import Image
 
 from core.errors import ContentRefused, ProviderRejected, ProviderUnavailable
-from core.ports import ModelCall, ModelEvent, ModelImage, ModelPartial
-from core.providers.openai_images import OpenAIImageModel, SSEEvent, SSEParser
+from core.generation.ports import ModelCall, ModelEvent, ModelImage, ModelPartial
+from core.generation.providers.openai_images import OpenAIImageModel, SSEEvent, SSEParser
 from core.types import InputImage, ResolvedOptions
 from tests.fakes.openai_server import FakeOpenAI, realistic_factory, realistic_png
 

@@ -15,7 +15,7 @@ from core.errors import ConfigurationError
 from core.settings import Settings
 from core.types import Conversation, Delivered
 from storage.database import Database
-from storage.files import LocalFileStore
+from storage.files.local import LocalFileStore
 from tests.helpers import actor, image_input, make_core, png, request
 
 DM = Conversation("test", "dm", is_private=True)

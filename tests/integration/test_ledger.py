@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.billing.ledger import CreditLedger
 from core.clock import SystemClock
-from core.credits import CreditLedger
 from core.errors import InsufficientCredits, SpendingBlocked
 from core.types import JobState
 from storage.database import Database

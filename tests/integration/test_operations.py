@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from bot.http import build_http_app
 from bot.logs import JsonFormatter
+from bot.web.server import build_http_app
 from bot.wiring import build_core
 from core.errors import ConfigurationError
 from storage.database import Database

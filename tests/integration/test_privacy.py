@@ -15,7 +15,7 @@ from sqlalchemy import String, Text, select, text
 from bot.logs import configure_logging
 from core.app import Core
 from core.errors import InvalidRequest
-from core.privacy import PrivacyRequestRefused, PrivateChatRequired
+from core.privacy.service import PrivacyRequestRefused, PrivateChatRequired
 from core.types import Announcement, Conversation, Delivered
 from storage.database import Database
 from storage.schema import Base

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from bot.logs import LogFilePruner
 from core.clock import ManualClock
 from core.errors import ContentRefused
-from core.retention import RetentionPolicy, RetentionService
+from core.privacy.retention import RetentionPolicy, RetentionService
 from core.types import Conversation
 from storage.database import Database
 from storage.uow import SqlUnitOfWorkFactory

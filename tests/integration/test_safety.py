@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.wiring import build_core
-from core.admin import NotAnOperator
+from core.admin.service import NotAnOperator
 from core.clock import ManualClock
 from core.errors import (
     Banned,

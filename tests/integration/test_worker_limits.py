@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidImage
-from core.ports import ModelCall, ModelEvent, ModelImage
+from core.generation.ports import ModelCall, ModelEvent, ModelImage
 from storage.database import Database
-from storage.files import LocalFileStore
+from storage.files.local import LocalFileStore
 from tests.helpers import actor, make_core, png, request
 
 

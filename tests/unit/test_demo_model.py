@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image, ImageStat
 
-from core.ports import ImageModel, ModelCall, ModelEvent, ModelImage, ModelPartial
-from core.providers import demo
-from core.providers.demo import DemoImageModel
+from core.generation.ports import ImageModel, ModelCall, ModelEvent, ModelImage, ModelPartial
+from core.generation.providers import demo
+from core.generation.providers.demo import DemoImageModel
 from core.types import InputImage, ResolvedOptions
 
 FORMATS = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.commands import parse_options
 from core.errors import InvalidRequest
-from core.model_specs import resolve_options, spec_for
+from core.generation.models import resolve_options, spec_for
+from core.generation.options import parse_options
 from core.text import clean_prompt
 
 SPEC = spec_for("gpt-image-2")

@@ -1,4 +1,4 @@
-"""Reference-image intake (core/images.py): every fixture is made here with Pillow."""
+"""Reference-image intake (core/generation/intake.py): every fixture is made here with Pillow."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
 from core import images
 from core.errors import InvalidImage
-from core.images import (
+from core.generation.intake import (
     ImageLimits,
     image_dimensions,
     normalize_mask,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
+from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.cogs.account import AccountCog
@@ -15,19 +16,16 @@ from bot.discord.cogs.privacy import PrivacyCog
 from bot.discord.cogs.server import ServerCog
 from bot.discord.cogs.support import SupportCog
 
-if TYPE_CHECKING:
-    from bot.discord.client import ImagebotBot
 
-
-def all_cogs(bot: ImagebotBot) -> list[commands.Cog]:
-    """Every cog of the adapter."""
+def all_cogs(core: Any, tree: app_commands.CommandTree[Any]) -> list[commands.Cog]:
+    """Every cog of the adapter, bound to ``core`` and registering in ``tree``."""
     return [
-        ImagineCog(bot),
-        HistoryCog(bot),
-        AccountCog(bot),
-        BillingCog(bot),
-        PrivacyCog(bot),
-        SupportCog(bot),
-        AdminCog(bot),
-        ServerCog(bot),
+        ImagineCog(core, tree),
+        HistoryCog(core, tree),
+        AccountCog(core, tree),
+        BillingCog(core, tree),
+        PrivacyCog(core, tree),
+        SupportCog(core, tree),
+        AdminCog(core, tree),
+        ServerCog(core, tree),
     ]

@@ -9,7 +9,7 @@ from discord.app_commands import Choice
 from bot.discord import context, render, respond
 from bot.discord.cogs.base import BaseCog, require_terms
 from bot.discord.cogs.imagine import FORMAT_CHOICES, QUALITY_CHOICES, SIZE_CHOICES
-from core.model_specs import MAX_N_PER_JOB
+from core.generation.models import MAX_N_PER_JOB
 from core.types import GenerateOptions
 
 _DEFAULT = Choice(name="default", value="default")

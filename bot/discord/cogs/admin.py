@@ -18,7 +18,7 @@ from discord.app_commands import Range
 
 from bot.discord import context, render, respond, views
 from bot.discord.cogs.base import BaseCog
-from core.admin import NotAnOperator
+from core.admin.service import NotAnOperator
 from core.errors import InvalidRequest
 
 _MENTION = re.compile(r"<@!?(\d{1,20})>", re.ASCII)

@@ -1,24 +1,25 @@
-"""What every cog shares: the bot and its core, and the terms gate."""
+"""What every cog shares: the core and the command tree it registers in, and the terms gate.
+
+Cogs receive what they need from the client that adds them; they never import the client.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from discord import app_commands
 from discord.ext import commands
 
 from core.errors import AgeRefused, TermsRequired
 from core.types import Actor
 
-if TYPE_CHECKING:
-    from bot.discord.client import ImagebotBot
-
 
 class BaseCog(commands.Cog):
-    """A cog bound to the bot and its core."""
+    """A cog bound to the core and to the command tree of the client that adds it."""
 
-    def __init__(self, bot: ImagebotBot) -> None:
-        self.bot = bot
-        self.core: Any = bot.core
+    def __init__(self, core: Any, tree: app_commands.CommandTree[Any]) -> None:
+        self.core: Any = core
+        self.tree = tree
 
 
 async def require_terms(core: Any, actor: Actor) -> None:

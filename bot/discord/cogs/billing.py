@@ -9,7 +9,7 @@ from discord import app_commands
 
 from bot.discord import context, render, respond, views
 from bot.discord.cogs.base import BaseCog, require_terms
-from core.billing import BillingDisabled
+from core.billing.offers import BillingDisabled
 
 
 class BillingCog(BaseCog):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -10,11 +10,8 @@ from discord.app_commands import Choice, Range
 
 from bot.discord import context, intake, render, respond, views
 from bot.discord.cogs.base import BaseCog
-from core.model_specs import FIXED_SIZES, FORMATS, MAX_N_PER_JOB, QUALITIES
+from core.generation.models import FIXED_SIZES, FORMATS, MAX_N_PER_JOB, QUALITIES
 from core.types import GenerateOptions, GenerateRequest, ReplyTarget, Submitted
-
-if TYPE_CHECKING:
-    from bot.discord.client import ImagebotBot
 
 _SHAPES = {"1024x1024": "square", "1536x1024": "landscape", "1024x1536": "portrait"}
 SIZE_CHOICES = [Choice(name=f"{_SHAPES.get(s, s)} {s}", value=s) for s in FIXED_SIZES] + [
@@ -56,19 +53,19 @@ def options_from(
 class ImagineCog(BaseCog):
     """Generation and editing commands."""
 
-    def __init__(self, bot: ImagebotBot) -> None:
-        super().__init__(bot)
+    def __init__(self, core: Any, tree: app_commands.CommandTree[Any]) -> None:
+        super().__init__(core, tree)
         self.edit_menu = app_commands.ContextMenu(
             name="Edit with imagebot", callback=self.edit_with_imagebot
         )
 
     async def cog_load(self) -> None:
         """Context menus cannot be declared in a cog; they are added to the tree here."""
-        self.bot.tree.add_command(self.edit_menu)
+        self.tree.add_command(self.edit_menu)
 
     async def cog_unload(self) -> None:
         """Undo :meth:`cog_load`."""
-        self.bot.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
+        self.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
 
     @app_commands.command(
         name="imagine", description="Make an image from a description; attach images to edit them"

@@ -18,7 +18,7 @@ from discord.app_commands import AppCommandChannel, Range
 from bot.discord import context, render, respond
 from bot.discord.cogs.base import BaseCog
 from core.errors import InvalidRequest
-from core.safety_ports import ChatControlRecord
+from core.safety.ports import ChatControlRecord
 
 
 def may_manage(interaction: discord.Interaction) -> bool:

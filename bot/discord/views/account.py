@@ -11,9 +11,9 @@ from discord import ui
 
 from bot.discord import context, render, respond
 from bot.discord.views.base import Handled, core_of
-from core.billing import Offer
-from core.onboarding import Policy
-from core.privacy_ports import ConsentRecord
+from core.billing.offers import Offer
+from core.privacy.onboarding import Policy
+from core.privacy.ports import ConsentRecord
 from core.types import ConfirmationRequest, PaymentLinkReply
 
 # --- terms and age ------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from discord import ui
 
 from bot.discord import context, media, render, respond
 from bot.discord.views.base import Handled, core_of
-from core.admin import NotAnOperator
+from core.admin.service import NotAnOperator
 from core.errors import NotFound
-from core.images import image_dimensions
-from core.safety_ports import ReviewRecord
+from core.generation.intake import image_dimensions
+from core.safety.ports import ReviewRecord
 
 _CHOICES = {
     "approve": ("✅", discord.ButtonStyle.success),

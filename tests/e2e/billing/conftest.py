@@ -13,11 +13,11 @@ import pytest_asyncio
 from aiohttp import ClientSession, web
 from sqlalchemy import func, select
 
-from bot.http import build_http_app
+from bot.web.server import build_http_app
 from core.app import Core
 from core.types import Actor, Announcement, BalanceView
-from payments.stripe_gateway import StripeGateway
-from storage.billing_models import StripeEvent
+from payments.stripe.gateway import StripeGateway
+from storage.billing.models import StripeEvent
 from storage.database import Database
 from storage.models import LedgerEntry
 from tests.fakes.notifier import RecordingNotifier

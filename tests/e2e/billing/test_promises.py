@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.types import Conversation, Failed
-from storage.billing_models import BillingPurchase, BillingReversal
+from storage.billing.models import BillingPurchase, BillingReversal
 from storage.database import Database
 from storage.schema import Base
 from tests.e2e.billing.conftest import Billing

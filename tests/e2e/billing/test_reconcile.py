@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import _parser, _stripe
-from payments.reconcile import reconcile
+from payments.stripe.reconcile import reconcile
 from storage.database import Database
 from tests.conftest import make_settings
 from tests.e2e.billing.conftest import Billing

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.errors import InsufficientCredits, SpendingBlocked
-from storage.billing_models import BillingReversal
+from storage.billing.models import BillingReversal
 from storage.database import Database
 from storage.models import CreditAccount
 from tests.conftest import ledger_problems

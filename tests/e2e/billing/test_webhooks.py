@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from core.credits import CreditLedger
-from storage.billing_models import BillingPurchase, StripeEvent
+from core.billing.ledger import CreditLedger
+from storage.billing.models import BillingPurchase, StripeEvent
 from tests.e2e.billing.conftest import Billing
 from tests.fakes.stripe_server import WEBHOOK_SECRET, WebhookSender, sign
 

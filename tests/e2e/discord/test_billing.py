@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest_asyncio
 from aiohttp import web
 
-from bot.http import build_http_app
-from payments.stripe_gateway import StripeGateway
+from bot.web.server import build_http_app
+from payments.stripe.gateway import StripeGateway
 from storage.database import Database
 from tests.e2e.discord.conftest import GUILD, DiscordHarness
 from tests.e2e.discord.support import actor, answered, buttons, result

@@ -16,7 +16,7 @@ import pytest_asyncio
 from aiohttp import web
 from sqlalchemy import select, text
 
-from bot.http import build_http_app
+from bot.web.server import build_http_app
 from core.types import Conversation
 from storage.database import Database
 from storage.schema import Base

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest_asyncio
 
-from bot.http import build_http_app, start_http
 from bot.telegram.app import TelegramAdapter
+from bot.web.server import build_http_app, start_http
 from core.app import Core
-from core.ports import ImageModel
+from core.generation.ports import ImageModel
 from core.types import Actor
 from storage.database import Database
 from tests.fakes.telegram_server import TOKEN, BotCall, FakeChat, FakeTelegram, FakeUser

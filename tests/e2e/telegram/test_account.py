@@ -9,7 +9,7 @@ from typing import Any
 from PIL import Image
 
 from bot.telegram.sheet import Tile, draw_sheet
-from core.billing import Offer
+from core.billing.offers import Offer
 from tests.e2e.telegram.conftest import TelegramHarness
 
 

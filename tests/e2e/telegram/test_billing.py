@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from bot.http import build_http_app, start_http
+from bot.web.server import build_http_app, start_http
 from storage.database import Database
 from tests.e2e.telegram.conftest import free_port, launch
 from tests.fakes.stripe_server import API_KEY, WEBHOOK_SECRET, FakeStripe, WebhookSender

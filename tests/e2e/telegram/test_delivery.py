@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.ports import ModelCall, ModelEvent, ModelImage
-from core.providers.demo import DemoImageModel
+from core.generation.ports import ModelCall, ModelEvent, ModelImage
+from core.generation.providers.demo import DemoImageModel
 from core.types import JobState
 from storage.database import Database
 from tests.e2e.telegram.conftest import launch

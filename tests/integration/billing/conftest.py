@@ -7,17 +7,17 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from core.billing import DEFAULT_OFFERS, Offer
-from core.clock import SystemClock
-from core.credits import CreditLedger
-from core.purchases import (
+from core.billing.ledger import CreditLedger
+from core.billing.offers import DEFAULT_OFFERS, Offer
+from core.billing.purchases import (
     BillingOutcome,
     ChargeRefunded,
     CheckoutPaid,
     DisputeChanged,
     PurchaseService,
 )
-from core.worker import NotifierHub
+from core.clock import SystemClock
+from core.notifier import NotifierHub
 from storage.database import Database
 from storage.uow import SqlUnitOfWorkFactory
 

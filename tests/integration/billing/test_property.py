@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.billing.purchases import ChargeRefunded, CheckoutPaid, DisputeChanged
 from core.errors import InsufficientCredits, SpendingBlocked
-from core.purchases import ChargeRefunded, CheckoutPaid, DisputeChanged
 from storage.database import Database
 from storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import ledger_problems

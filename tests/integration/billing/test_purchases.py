@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
-from core.billing import DEFAULT_OFFERS
+from core.billing.ledger import CreditLedger, CreditsService
+from core.billing.offers import DEFAULT_OFFERS
+from core.billing.purchases import PurchaseService, SubscriptionChanged
 from core.clock import ManualClock
-from core.credits import CreditLedger, CreditsService
-from core.purchases import PurchaseService, SubscriptionChanged
-from core.worker import NotifierHub
-from storage.billing_models import BillingPurchase, StripeEvent
+from core.notifier import NotifierHub
+from storage.billing.models import BillingPurchase, StripeEvent
 from storage.database import Database
 from storage.models import User
 from storage.uow import SqlUnitOfWorkFactory

@@ -1,0 +1,1 @@
+"""imagebot's HTTP server and what it serves: health, metrics, webhooks, downloads."""

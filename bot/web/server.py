@@ -1,0 +1,75 @@
+"""imagebot's own HTTP server: /healthz, /readyz, /metrics, export downloads, and the
+webhook routes that adapters and payments mount."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from bot.metrics import PrometheusMetrics
+from core.app import Core
+from core.errors import UserFacingError
+
+
+def build_http_app(core: Core) -> web.Application:
+    """The aiohttp application with the health endpoints; adapters and payments add their
+    routes (webhooks) before it starts."""
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks: dict[str, str] = {}
+        for name, check in core.readiness.items():
+            try:
+                problem = await asyncio.wait_for(check(), timeout=5)
+            except Exception as exc:  # a check that cannot run is a failed check
+                problem = f"check failed ({type(exc).__name__})"
+            checks[name] = problem or "ok"
+        ready = all(v == "ok" for v in checks.values())
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        exporter = core.metrics
+        if not isinstance(exporter, PrometheusMetrics):
+            return web.Response(status=404)
+        return web.Response(body=exporter.render(), headers={"Content-Type": exporter.content_type})
+
+    async def export_download(request: web.Request) -> web.Response:
+        try:
+            name, data = await core.privacy.open_export_link(request.match_info["token"])
+        except UserFacingError as exc:
+            return web.Response(status=403, text=exc.user_message)
+        return web.Response(
+            body=data,
+            content_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    app.router.add_get("/exports/{token}", export_download)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if core.billing.gateway is not None:
+        from payments.stripe.webhook import install_stripe_routes
+
+        install_stripe_routes(core, app)
+    return app
+
+
+async def start_http(core: Core, app: web.Application | None = None) -> web.AppRunner:
+    """Serve ``app`` on IMAGEBOT_HTTP_HOST:IMAGEBOT_HTTP_PORT; returns the runner."""
+    runner = web.AppRunner(app or build_http_app(core), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, core.settings.http_host, core.settings.http_port)
+    await site.start()
+    return runner

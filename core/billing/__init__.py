@@ -1,0 +1,62 @@
+"""Billing: the credit ledger, offers, purchases and their ports."""
+
+from __future__ import annotations
+
+from core.billing.ledger import CreditLedger, CreditsService
+from core.billing.offers import (
+    DEFAULT_OFFERS,
+    BillingDisabled,
+    BillingService,
+    CheckoutGateway,
+    Offer,
+    parse_offers,
+)
+from core.billing.ports import (
+    ENDED_PLAN_STATES,
+    FINAL_DISPUTE_STATES,
+    BillingRepository,
+    CheckoutRecord,
+    NewPurchase,
+    PurchaseRecord,
+    ReversalRecord,
+    SubscriptionRecord,
+)
+from core.billing.purchases import (
+    BillingChange,
+    BillingOutcome,
+    ChargeRefunded,
+    CheckoutPaid,
+    CheckoutTicket,
+    DisputeChanged,
+    InvoicePaid,
+    PurchaseService,
+    SubscriptionChanged,
+)
+
+__all__ = [
+    "DEFAULT_OFFERS",
+    "ENDED_PLAN_STATES",
+    "FINAL_DISPUTE_STATES",
+    "BillingChange",
+    "BillingDisabled",
+    "BillingOutcome",
+    "BillingRepository",
+    "BillingService",
+    "ChargeRefunded",
+    "CheckoutGateway",
+    "CheckoutPaid",
+    "CheckoutRecord",
+    "CheckoutTicket",
+    "CreditLedger",
+    "CreditsService",
+    "DisputeChanged",
+    "InvoicePaid",
+    "NewPurchase",
+    "Offer",
+    "PurchaseRecord",
+    "PurchaseService",
+    "ReversalRecord",
+    "SubscriptionChanged",
+    "SubscriptionRecord",
+    "parse_offers",
+]

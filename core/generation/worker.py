@@ -1,0 +1,481 @@
+"""Workers: take queued jobs fairly, call the model, store, charge or refund, deliver.
+
+``queued -> running -> delivering -> succeeded``; any failure after the hold goes to
+``failed`` (or ``rejected`` for a safety refusal) and releases the hold in the same
+transaction. The model is called outside any transaction. A job whose worker died is
+found by its expired lease (or, on SQLite, by any leftover ``running`` row at start-up)
+and is queued again until it runs out of attempts, then failed with its credits back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import OrderedDict
+from datetime import timedelta
+
+from core.billing import CreditLedger
+from core.errors import (
+    GENERIC_SORRY,
+    ContentRefused,
+    ProviderUnavailable,
+    UserFacingError,
+)
+from core.files import FileStore
+from core.generation.jobs import stored
+from core.generation.models import spec_for
+from core.generation.ports import ImageModel, ModelCall, ModelImage, ModelPartial
+from core.metrics import Metrics, NoMetrics
+from core.notifier import NotifierHub
+from core.ports import Clock
+from core.repositories import ImageRecord, JobRecord, UnitOfWorkFactory
+from core.safety import SafetyService, Screener
+from core.types import (
+    Delivered,
+    Failed,
+    InputImage,
+    JobState,
+    PartialImage,
+    ReplyTarget,
+    ResolvedOptions,
+    Started,
+    StoredImage,
+)
+from core.users import UserService
+
+log = logging.getLogger("imagebot.worker")
+
+RUNNING = JobState.RUNNING.value
+QUEUED = JobState.QUEUED.value
+DELIVERING = JobState.DELIVERING.value
+
+
+class Worker:
+    """A pool of job loops in this process, with a global and a per-user limit."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        files: FileStore,
+        model: ImageModel,
+        ledger: CreditLedger,
+        users: UserService,
+        screener: Screener,
+        notifier: NotifierHub,
+        clock: Clock,
+        concurrency: int = 4,
+        per_user_limit: int = 2,
+        lease_seconds: float = 120.0,
+        max_attempts: int = 3,
+        partial_images: int = 2,
+        poll_interval: float = 1.0,
+        owner: str | None = None,
+        safety: SafetyService | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._uow = uow
+        self.files = files
+        self.model = model
+        self.ledger = ledger
+        self.users = users
+        self.screener = screener
+        self.notifier = notifier
+        self.clock = clock
+        self.concurrency = concurrency
+        self.per_user_limit = per_user_limit
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.partial_images = partial_images
+        self.poll_interval = poll_interval
+        self.owner = owner or f"w-{secrets.token_hex(4)}"
+        self.safety = safety
+        self.metrics: Metrics = metrics or NoMetrics()
+        # One signal per queued job wakes one idle loop (not all of them: fewer empty claims).
+        self._signals: asyncio.Queue[None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+        # user id -> pseudonymous hash (P21); stable, so kept for the process's lifetime.
+        self._pseudonyms: OrderedDict[int, str] = OrderedDict()
+
+    def _remember_pseudonym(self, user_id: int, value: str) -> None:
+        self._pseudonyms[user_id] = value
+        if len(self._pseudonyms) > 10_000:
+            self._pseudonyms.popitem(last=False)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Tell one idle loop that a job was queued."""
+        if self._signals.qsize() < self.concurrency:
+            self._signals.put_nowait(None)
+
+    async def start(self, *, exclusive: bool) -> None:
+        """Recover leftovers, then start the loops and the lease heartbeat.
+
+        ``exclusive``: this is the only worker process (SQLite), so every job left running
+        or delivering belongs to a process that is gone.
+        """
+        await self.recover(include_unexpired=exclusive)
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._loop(), name=f"{self.owner}-loop-{i}")
+            for i in range(self.concurrency)
+        ]
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"{self.owner}-lease"))
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking jobs; let running ones finish within ``grace`` seconds, hand the
+        rest back to the queue."""
+        self._stopping = True
+        for _ in range(self.concurrency):
+            self._signals.put_nowait(None)
+        in_flight = list(self._in_flight.values())
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def run_until_idle(self, timeout: float = 30.0) -> None:
+        """Process jobs in this task until none is claimable (tests, the console)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                job = await self._claim()
+                if job is None:
+                    return
+                await self._process(job)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                job = await self._claim()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("claim failed owner=%s", self.owner)
+                job = None
+            if job is not None:
+                task = asyncio.current_task()
+                assert task is not None
+                self._in_flight[job.id] = task
+                try:
+                    await self._process(job)
+                finally:
+                    self._in_flight.pop(job.id, None)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._signals.get(), self.poll_interval)
+
+    async def _heartbeat(self) -> None:
+        interval = max(self.lease.total_seconds() / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self._uow() as uow:
+                    if self._in_flight:
+                        await uow.jobs.renew_leases(
+                            self.owner, list(self._in_flight), self.clock.now() + self.lease
+                        )
+                        await uow.commit()
+                await self.recover(include_unexpired=False)
+                async with self._uow() as uow:
+                    self.metrics.queue_depth(await uow.jobs.count_by_state())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease heartbeat failed owner=%s", self.owner)
+
+    async def _claim(self) -> JobRecord | None:
+        now = self.clock.now()
+        async with self._uow() as uow:
+            job = await uow.jobs.claim_next(self.owner, now, now + self.lease, self.per_user_limit)
+            await uow.commit()
+        if job is not None:
+            log.info("job running job=%s attempt=%s owner=%s", job.id, job.attempts, self.owner)
+            self.metrics.job_state(job.platform, RUNNING)
+            self.metrics.queue_time((now - job.created_at).total_seconds())
+        return job
+
+    # --- one job -----------------------------------------------------------------------------
+
+    async def _process(self, job: JobRecord) -> None:
+        target = ReplyTarget.from_json(job.reply_target)
+        try:
+            await self.notifier.notify(target, Started(job.id))
+            outputs = await self._generate(job, target)
+            delivered = await self._finish(job, outputs)
+            if delivered is not None:
+                await self._deliver(job, target, delivered)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._hand_back(job))
+            raise
+        except UserFacingError as exc:
+            log.info("job refused job=%s code=%s", job.id, exc.code)
+            if isinstance(exc, ContentRefused):
+                self.metrics.moderation_refusal(exc.stage)
+            else:
+                self.metrics.provider_error(exc.code)
+            if isinstance(exc, ContentRefused) and exc.stage == "input" and self.safety:
+                try:
+                    await self.safety.strike(job.user_id, reason=exc.reason, job_id=job.id)
+                except Exception:
+                    log.exception("strike failed job=%s", job.id)
+            state = JobState.REJECTED if isinstance(exc, ContentRefused) else JobState.FAILED
+            await self._fail(job, target, exc.code, exc.user_message, state)
+        except Exception:
+            log.exception("job crashed job=%s", job.id)
+            self.metrics.provider_error("internal")
+            await self._fail(job, target, "internal", GENERIC_SORRY, JobState.FAILED)
+
+    async def _generate(self, job: JobRecord, target: ReplyTarget) -> list[StoredImage]:
+        user_hash = self._pseudonyms.get(job.user_id)
+        images: list[ImageRecord] = []
+        if user_hash is None or job.kind == "edit":
+            async with self._uow() as uow:
+                if user_hash is None:
+                    user = await uow.users.get(job.user_id)
+                    assert user is not None
+                    user_hash = await self.users.pseudonym(uow, user)
+                    self._remember_pseudonym(job.user_id, user_hash)
+                if job.kind == "edit":
+                    images = await uow.jobs.images(job.id)
+        inputs: list[InputImage] = []
+        mask: InputImage | None = None
+        for image in images:
+            if image.role == "output":
+                continue
+            item = InputImage(
+                await self.files.read(image.path),
+                image.content_type,
+                image.path.rsplit("/", 1)[-1],
+                image.width,
+                image.height,
+            )
+            if image.role == "mask":
+                mask = item
+            else:
+                inputs.append(item)
+        options = ResolvedOptions(**job.options)
+        streams = spec_for(options.model).streams and options.n == 1
+        call = ModelCall(
+            prompt=job.prompt,
+            options=options,
+            user_hash=user_hash,
+            inputs=tuple(inputs),
+            mask=mask,
+            stream_partials=self.partial_images if streams else 0,
+        )
+        outputs: list[StoredImage] = []
+        async for event in self.model.run(call):
+            if isinstance(event, ModelPartial):
+                await self.notifier.notify(
+                    target, PartialImage(job.id, event.index, event.data, event.content_type)
+                )
+            elif isinstance(event, ModelImage):
+                verdict = await self.screener.screen_output(event.data, event.content_type)
+                if not verdict.allowed:
+                    await self._withhold(job, event, verdict.reason, verdict.categories)
+                    raise ContentRefused(verdict.reason, stage="output", reviewed=True)
+                outputs.append(
+                    await self.files.write_image(
+                        job.user_id, f"jobs/{job.id}/output-{len(outputs)}", event.data
+                    )
+                )
+        if not outputs:
+            raise ProviderUnavailable()
+        return outputs
+
+    async def _withhold(
+        self, job: JobRecord, image: ModelImage, reason: str, categories: tuple[str, ...]
+    ) -> None:
+        """Keep a refused output out of the chat, for an operator to approve or dismiss."""
+        item = await self.files.write_image(job.user_id, f"jobs/{job.id}/withheld-0", image.data)
+        now = self.clock.now()
+        async with self._uow() as uow:
+            review_id = await uow.safety.add_review(
+                user_id=job.user_id,
+                job_id=job.id,
+                kind="withheld_output",
+                categories={"categories": list(categories), "reason": reason},
+                path=item.path,
+                now=now,
+            )
+            await uow.privacy.audit(
+                actor="system:safety",
+                action="withhold_output",
+                subject_user_id=job.user_id,
+                subject_hash=None,
+                reason=reason,
+                details={"job_id": job.id, "review": review_id},
+                now=now,
+            )
+            await uow.commit()
+        log.info("output withheld job=%s review=%s", job.id, review_id)
+
+    async def _finish(self, job: JobRecord, outputs: list[StoredImage]) -> Delivered | None:
+        """One transaction: running -> delivering, outputs recorded, the hold captured."""
+        now = self.clock.now()
+        async with self._uow() as uow:
+            moved = await uow.jobs.transition(
+                job.id, (RUNNING,), DELIVERING, now, lease_owner=self.owner
+            )
+            if not moved:
+                log.warning("lease lost before finishing job=%s owner=%s", job.id, self.owner)
+                return None
+            for idx, item in enumerate(outputs):
+                await uow.jobs.add_image(
+                    ImageRecord(
+                        job.id,
+                        job.user_id,
+                        "output",
+                        idx,
+                        item.path,
+                        item.content_type,
+                        item.width,
+                        item.height,
+                        item.size_bytes,
+                    ),
+                    now,
+                )
+            balance = await self.ledger.capture(uow, job.user_id, job.cost, job.id)
+            if balance is None:  # captured before (a crash after commit): read it
+                account = await uow.ledger.account(job.user_id)
+                balance = account.balance if account else 0
+            else:
+                self.metrics.credits("spent", job.cost)
+            await uow.commit()
+        return Delivered(
+            job_id=job.id,
+            prompt=job.prompt,
+            outputs=tuple(outputs),
+            absolute_paths=tuple(self.files.absolute(o.path) for o in outputs),
+            cost=job.cost,
+            balance=balance,
+            notice=self.model.notice,
+        )
+
+    async def _deliver(self, job: JobRecord, target: ReplyTarget, event: Delivered) -> None:
+        ok = await self.notifier.notify(target, event, final=True)
+        now = self.clock.now()
+        async with self._uow() as uow:
+            await uow.jobs.transition(
+                job.id, (DELIVERING,), JobState.SUCCEEDED, now, fields={"finished_at": now}
+            )
+            await uow.commit()
+        log.info("job succeeded job=%s delivered=%s", job.id, ok)
+        self.metrics.job_state(job.platform, JobState.SUCCEEDED)
+        self.metrics.delivery_time((now - job.created_at).total_seconds())
+
+    async def _fail(
+        self, job: JobRecord, target: ReplyTarget, code: str, message: str, state: JobState
+    ) -> None:
+        """Mark the job failed and release its hold, in one transaction."""
+        now = self.clock.now()
+        refunded = 0
+        async with self._uow() as uow:
+            moved = await uow.jobs.transition(
+                job.id,
+                (RUNNING,),
+                state,
+                now,
+                lease_owner=self.owner,
+                fields={"error_code": code, "error_message": message[:500], "finished_at": now},
+            )
+            if moved and await self.ledger.release(uow, job.user_id, job.cost, job.id):
+                refunded = job.cost
+            await uow.commit()
+        if moved:
+            log.info("job %s job=%s refunded=%s", state.value, job.id, refunded)
+            self.metrics.job_state(job.platform, state)
+            await self.notifier.notify(target, Failed(job.id, code, message, refunded), final=True)
+
+    async def _hand_back(self, job: JobRecord) -> None:
+        """Shutdown mid-job: the job goes back to the queue for another worker."""
+        now = self.clock.now()
+        async with self._uow() as uow:
+            moved = await uow.jobs.transition(
+                job.id,
+                (RUNNING,),
+                QUEUED,
+                now,
+                lease_owner=self.owner,
+                fields={"lease_owner": None, "lease_expires_at": None},
+            )
+            await uow.commit()
+        if moved:
+            log.info("job handed back job=%s", job.id)
+
+    # --- recovery ----------------------------------------------------------------------------
+
+    async def recover(self, *, include_unexpired: bool) -> int:
+        """Resume or fail jobs whose worker is gone; return how many were touched."""
+        now = self.clock.now()
+        async with self._uow() as uow:
+            stale = await uow.jobs.stale(now, include_unexpired)
+        stale = [j for j in stale if j.id not in self._in_flight]
+        for job in stale:
+            if job.state == DELIVERING:
+                await self._redeliver(job)
+            elif job.attempts < self.max_attempts:
+                async with self._uow() as uow:
+                    moved = await uow.jobs.transition(
+                        job.id,
+                        (RUNNING,),
+                        QUEUED,
+                        now,
+                        fields={"lease_owner": None, "lease_expires_at": None},
+                    )
+                    await uow.commit()
+                if moved:
+                    log.warning("job resumed after a lost worker job=%s", job.id)
+                    self.wake()
+            else:
+                await self._give_up(job)
+        return len(stale)
+
+    async def _give_up(self, job: JobRecord) -> None:
+        now = self.clock.now()
+        message = ProviderUnavailable.default_message
+        refunded = 0
+        async with self._uow() as uow:
+            moved = await uow.jobs.transition(
+                job.id,
+                (RUNNING,),
+                JobState.FAILED,
+                now,
+                fields={"error_code": "interrupted", "error_message": message, "finished_at": now},
+            )
+            if moved and await self.ledger.release(uow, job.user_id, job.cost, job.id):
+                refunded = job.cost
+            await uow.commit()
+        if moved:
+            log.warning("job failed after %s attempts job=%s", job.attempts, job.id)
+            await self.notifier.notify(
+                ReplyTarget.from_json(job.reply_target),
+                Failed(job.id, "interrupted", message, refunded),
+                final=True,
+            )
+
+    async def _redeliver(self, job: JobRecord) -> None:
+        async with self._uow() as uow:
+            outputs = [stored(i) for i in await uow.jobs.images(job.id, "output")]
+            account = await uow.ledger.account(job.user_id)
+        event = Delivered(
+            job_id=job.id,
+            prompt=job.prompt,
+            outputs=tuple(outputs),
+            absolute_paths=tuple(self.files.absolute(o.path) for o in outputs),
+            cost=job.cost,
+            balance=account.balance if account else 0,
+            notice=self.model.notice,
+        )
+        await self._deliver(job, ReplyTarget.from_json(job.reply_target), event)

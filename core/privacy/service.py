@@ -1,0 +1,508 @@
+"""Privacy self-service: overview, consents, profile correction, export, erasure, the
+requests log and appeals (P03, P07–P12, P25).
+
+Every verb is taken only in a private chat from the account itself (the adapters pass
+the conversation; a group gets :class:`PrivateChatRequired`), is logged in the requests
+log with its time and outcome, and completes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import io
+import json
+import logging
+import zipfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.billing import CreditLedger
+from core.errors import InvalidRequest, UserFacingError
+from core.files import FileStore
+from core.ports import Clock
+from core.privacy.onboarding import Policy
+from core.privacy.ports import ConsentRecord, PrivacyRequestRecord
+from core.privacy.retention import RetentionPolicy
+from core.repositories import UnitOfWorkFactory, UserRecord
+from core.types import Actor, ConfirmationRequest, Conversation, JobState
+from core.users import UserService
+
+log = logging.getLogger("imagebot.privacy")
+
+CONSENT_LABELS = {
+    "training_opt_in": "Use my images and prompts to improve models",
+    "product_updates": "Product-update messages",
+    "usage_analytics": "Usage analytics",
+}
+
+STORED = (
+    "your platform id, display name and language",
+    "your prompts, options, reference images and results",
+    "your settings and privacy choices",
+    "your credit ledger and payment references (no card data)",
+    "your privacy requests, feedback and support messages",
+)
+
+EXPORT_NAMES = {
+    "users": "profile",
+    "user_settings": "settings",
+    "consents": "consents",
+    "jobs": "jobs",
+    "job_images": "images",
+    "ledger_entries": "ledger",
+    "credit_accounts": "balance",
+    "privacy_requests": "privacy_requests",
+    "feedback_messages": "feedback_and_support",
+    "audit_log": "decisions_about_you",
+}
+
+EXPORT_README = """Your imagebot data export
+========================
+
+Created: {created}
+
+Every file here is JSON (UTF-8), one document per kind of record, each a list of rows
+exactly as stored:
+
+{listing}
+
+images/ holds every stored image: for each job, the reference images you sent
+(input-N, mask-0) and the results (output-N), at full resolution.
+
+What we store and for how long is described by /privacy in the bot and in the policy
+(version {policy_version}, effective {policy_date}){policy_url}.
+To have everything erased, send /delete_my_data to the bot in a private chat.
+"""
+
+
+class PrivateChatRequired(UserFacingError):
+    """A privacy command was used outside a private chat."""
+
+    code = "private_chat_required"
+    default_message = (
+        "For your privacy, this works only in a private chat with the bot. "
+        "Please send it to me directly."
+    )
+
+
+class PrivacyRequestRefused(UserFacingError):
+    """A privacy request could not be carried out; says why and how to appeal."""
+
+    code = "privacy_request_refused"
+
+    def __init__(self, reason: str, request_id: int) -> None:
+        self.request_id = request_id
+        super().__init__(
+            f"{reason} This request (number {request_id}) was logged. If you disagree, "
+            f"reply with /appeal {request_id} and your reasons; an operator will review it."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyOverview:
+    """What /privacy shows."""
+
+    policy: Policy
+    consents: ConsentRecord
+    retention: tuple[tuple[str, str], ...]
+    stored: tuple[str, ...] = STORED
+    display_name: str = ""
+    locale: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """A finished export: a ZIP under the data folder."""
+
+    path: str
+    absolute_path: str
+    size_bytes: int
+    files: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReceipt:
+    """Proof of an erasure: when, the request number, and what went."""
+
+    request_id: int
+    completed_at: datetime
+    rows: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+
+    @property
+    def text(self) -> str:
+        """The receipt as the user reads it."""
+        return (
+            f"Done. On {self.completed_at:%Y-%m-%d at %H:%M} UTC we erased your profile, "
+            f"prompts, images ({self.files} files), settings, consents, history, feedback and "
+            "support messages. Payment records that tax law makes us keep are no longer "
+            f"linked to you. Request number {self.request_id}. If you write again, you "
+            "start as a new user."
+        )
+
+
+class PrivacyService:
+    """The verbs behind /privacy, /export, /delete_my_data and /appeal."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        users: UserService,
+        files: FileStore,
+        clock: Clock,
+        *,
+        policy: Policy,
+        retention: RetentionPolicy,
+        compact: Callable[[], Awaitable[None]] | None = None,
+        public_url: str | None = None,
+        ledger: CreditLedger | None = None,
+    ) -> None:
+        self._uow = uow
+        self.users = users
+        self.files = files
+        self.clock = clock
+        self.policy = policy
+        self.retention = retention
+        self._compact = compact
+        self.public_url = public_url
+        self.ledger = ledger or CreditLedger(clock)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def require_private(conversation: Conversation) -> None:
+        """Raise unless the conversation is a private chat with the bot (P12)."""
+        if not conversation.is_private:
+            raise PrivateChatRequired()
+
+    async def _user(self, actor: Actor) -> UserRecord | None:
+        async with self._uow() as uow:
+            return await uow.users.find(actor.platform, actor.user_id)
+
+    async def _log(
+        self, actor: Actor, kind: str, status: str, reason: str = "", user_id: int | None = None
+    ) -> int:
+        async with self._uow() as uow:
+            subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
+            request_id = await uow.privacy.add_request(
+                user_id=user_id,
+                subject_hash=subject,
+                kind=kind,
+                status=status,
+                reason=reason,
+                now=self.clock.now(),
+                completed=True,
+            )
+            await uow.commit()
+        return request_id
+
+    # --- overview and consents ---------------------------------------------------------------
+
+    async def overview(self, actor: Actor, conversation: Conversation) -> PrivacyOverview:
+        """What is stored, for how long, the policy, and the switches."""
+        self.require_private(conversation)
+        user = await self._user(actor)
+        consents = ConsentRecord(False, False, False, None)
+        if user is not None:
+            async with self._uow() as uow:
+                consents = await uow.privacy.consents(user.id)
+        return PrivacyOverview(
+            policy=self.policy,
+            consents=consents,
+            retention=self.retention.describe(),
+            display_name=user.display_name if user else "",
+            locale=user.locale if user else "",
+        )
+
+    async def set_consent(
+        self, actor: Actor, conversation: Conversation, name: str, value: bool
+    ) -> ConsentRecord:
+        """Turn one switch on or off; takes effect at once and is logged (P10)."""
+        self.require_private(conversation)
+        if name not in CONSENT_LABELS:
+            raise InvalidRequest(f"Unknown switch. Switches: {', '.join(CONSENT_LABELS)}.")
+        now = self.clock.now()
+        async with self._uow() as uow:
+            user, _ = await self.users.ensure(uow, actor)
+            await uow.privacy.set_consent(user.id, name, value, now)
+            subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
+            await uow.privacy.add_request(
+                user_id=user.id,
+                subject_hash=subject,
+                kind=f"consent:{name}",
+                status="completed",
+                reason="on" if value else "off",
+                now=now,
+                completed=True,
+            )
+            consents = await uow.privacy.consents(user.id)
+            await uow.commit()
+        log.info("consent changed user=%s name=%s value=%s", user.id, name, value)
+        return consents
+
+    async def correct_profile(
+        self, actor: Actor, conversation: Conversation, *, clear: bool = False
+    ) -> UserRecord:
+        """Refresh the stored name and language from the platform, or clear the name (P09)."""
+        self.require_private(conversation)
+        now = self.clock.now()
+        async with self._uow() as uow:
+            user, _ = await self.users.ensure(uow, actor)
+            name = "" if clear else actor.display_name
+            await uow.users.touch(user.id, name, actor.locale, now)
+            subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
+            await uow.privacy.add_request(
+                user_id=user.id,
+                subject_hash=subject,
+                kind="correct",
+                status="completed",
+                reason="name cleared" if clear else "refreshed from the platform",
+                now=now,
+                completed=True,
+            )
+            updated = await uow.users.get(user.id)
+            await uow.commit()
+        assert updated is not None
+        return updated
+
+    # --- export --------------------------------------------------------------------------------
+
+    async def export(self, actor: Actor, conversation: Conversation) -> ExportResult:
+        """A ZIP with one JSON document per kind of record and every stored image (P07)."""
+        self.require_private(conversation)
+        user = await self._user(actor)
+        if user is None:
+            raise InvalidRequest("There is nothing stored about you yet.")
+        request_id = await self._log(actor, "export", "completed", user_id=user.id)
+        async with self._uow() as uow:
+            tables = await uow.privacy.rows_for_user(user.id)
+        files = [p for p in self.files.user_files(user.id) if "/exports/" not in p]
+        blobs = [(p, await self.files.read(p)) for p in files]
+        created = self.clock.now()
+        data = await asyncio.to_thread(self._zip, user, tables, blobs, created, request_id)
+        name = f"exports/export-{created:%Y%m%d-%H%M%S}-{request_id}"
+        stored = await self.files.write_blob(user.id, name + ".zip", data)
+        log.info("export made user=%s request=%s bytes=%s", user.id, request_id, len(data))
+        return ExportResult(
+            stored, self.files.absolute(stored), len(data), len(blobs) + len(tables) + 1, created
+        )
+
+    def _zip(
+        self,
+        user: UserRecord,
+        tables: dict[str, list[dict[str, Any]]],
+        blobs: list[tuple[str, bytes]],
+        created: datetime,
+        request_id: int,
+    ) -> bytes:
+        buf = io.BytesIO()
+        prefix = f"users/{user.id}/"
+        listing = []
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for table in sorted(tables):
+                name = EXPORT_NAMES.get(table, table)
+                rows = tables[table]
+                zf.writestr(
+                    f"{name}.json",
+                    json.dumps(rows, ensure_ascii=False, indent=2, default=str),
+                )
+                listing.append(f"  {name}.json  ({len(rows)} rows; stored as '{table}')")
+            for path, blob in blobs:
+                rel = path[len(prefix) :] if path.startswith(prefix) else Path(path).name
+                zf.writestr(f"images/{rel}", blob, compress_type=zipfile.ZIP_STORED)
+            url = f", {self.policy.url}" if self.policy.url else ""
+            zf.writestr(
+                "README.txt",
+                EXPORT_README.format(
+                    created=created.isoformat(),
+                    listing="\n".join(listing),
+                    policy_version=self.policy.version,
+                    policy_date=self.policy.effective_date,
+                    policy_url=url,
+                ),
+            )
+        return buf.getvalue()
+
+    async def export_link(self, actor: Actor, result: ExportResult, *, ttl_hours: int = 24) -> str:
+        """A download link for an export too large for the chat: signed, bound to this user
+        and this file, and valid for ``ttl_hours`` (served by imagebot's HTTP server)."""
+        if not self.public_url:
+            raise InvalidRequest(
+                "The export is too large to send here and the operator has not configured "
+                "a download address. Please ask the operator."
+            )
+        user = await self._user(actor)
+        if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
+            raise InvalidRequest("That export is not yours.")
+        expires = int((self.clock.now() + timedelta(hours=ttl_hours)).timestamp())
+        payload = f"{user.id}:{result.path}:{expires}"
+        async with self._uow() as uow:
+            signature = await self.users.sign(uow, "export-link", payload.encode())
+        token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return f"{self.public_url.rstrip('/')}/exports/{token}.{signature}"
+
+    async def open_export_link(self, token: str) -> tuple[str, bytes]:
+        """Check a link's signature and expiry; return (file name, ZIP bytes).
+
+        Raises :class:`InvalidRequest` for a forged, altered or expired link.
+        """
+        encoded, _, signature = token.partition(".")
+        try:
+            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            head, expires_text = payload.rsplit(":", 1)
+            user_id_text, path = head.split(":", 1)
+            user_id, expires = int(user_id_text), int(expires_text)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequest("This link is not valid.") from None
+        async with self._uow() as uow:
+            expected = await self.users.sign(uow, "export-link", payload.encode())
+        if not hmac.compare_digest(expected, signature):
+            raise InvalidRequest("This link is not valid.")
+        if self.clock.now().timestamp() > expires:
+            raise InvalidRequest("This link has expired; send /export again for a new one.")
+        if not path.startswith(f"users/{user_id}/exports/") or ".." in path:
+            raise InvalidRequest("This link is not valid.")
+        try:
+            data = await self.files.read(path)
+        except FileNotFoundError:
+            raise InvalidRequest("This export is no longer available.") from None
+        return path.rsplit("/", 1)[-1], data
+
+    async def training_material(self) -> list[tuple[str, str, list[str]]]:
+        """Finished jobs of users who opted in to model improvement (P03), as
+        (job id, prompt, output paths); nothing from anyone who did not opt in."""
+        items: list[tuple[str, str, list[str]]] = []
+        after = 0
+        while True:
+            async with self._uow() as uow:
+                ids = await uow.privacy.users_with_consent("training_opt_in", after, 200)
+                for user_id in ids:
+                    offset = 0
+                    while True:
+                        jobs, total = await uow.jobs.page_for_user(user_id, offset, 100)
+                        for job in jobs:
+                            if job.state != JobState.SUCCEEDED:
+                                continue
+                            outputs = await uow.jobs.images(job.id, "output")
+                            items.append((job.id, job.prompt, [o.path for o in outputs]))
+                        offset += len(jobs)
+                        if offset >= total or not jobs:
+                            break
+            if not ids:
+                return items
+            after = ids[-1]
+
+    # --- erasure -------------------------------------------------------------------------------
+
+    def erasure_confirmation(self, conversation: Conversation) -> ConfirmationRequest:
+        """The question asked before erasing (P08)."""
+        self.require_private(conversation)
+        return ConfirmationRequest(
+            text=(
+                "This permanently erases your profile, prompts, images, settings, history, "
+                "feedback and support messages. Unused credits are lost. Payment records "
+                "that tax law makes us keep stay, no longer linked to you. Continue?"
+            ),
+            action="erase",
+            confirm_label="Erase everything",
+            cancel_label="Keep my data",
+        )
+
+    async def erase(self, actor: Actor, conversation: Conversation) -> ErasureReceipt:
+        """Cancel the user's jobs (returning holds), then erase everything that names them.
+
+        Works with any balance and for banned users (P25). Refused only while a payment
+        dispute is open (the records are needed to settle it); the refusal is logged and can
+        be appealed.
+        """
+        self.require_private(conversation)
+        user = await self._user(actor)
+        if user is None:
+            request_id = await self._log(actor, "erase", "completed", "nothing was stored")
+            return ErasureReceipt(request_id, self.clock.now())
+        async with self._uow() as uow:
+            account = await uow.ledger.account(user.id)
+        if account is not None and account.frozen:
+            request_id = await self._log(
+                actor, "erase", "refused", "a payment dispute is open", user_id=user.id
+            )
+            raise PrivacyRequestRefused(
+                "Your data cannot be erased while a payment dispute is open, because the "
+                "records are needed to settle it.",
+                request_id,
+            )
+        await self._cancel_jobs(user.id)
+        now = self.clock.now()
+        async with self._uow() as uow:
+            subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
+            rows = await uow.privacy.erase_user(user.id, subject)
+            request_id = await uow.privacy.add_request(
+                user_id=None,
+                subject_hash=subject,
+                kind="erase",
+                status="completed",
+                reason="",
+                now=now,
+                completed=True,
+            )
+            await uow.commit()
+        files = await self.files.delete_user(user.id)
+        if self._compact is not None:
+            await self._compact()
+        log.info("erasure done request=%s files=%s", request_id, files)
+        return ErasureReceipt(request_id, now, rows, files)
+
+    async def _cancel_jobs(self, user_id: int) -> None:
+        """Cancel queued and running jobs and release their holds, before the erasure."""
+        now = self.clock.now()
+        async with self._uow() as uow:
+            active = await uow.jobs.active_for_user(user_id)
+            for job in active:
+                moved = await uow.jobs.transition(
+                    job.id,
+                    (JobState.QUEUED, JobState.RUNNING),
+                    JobState.CANCELLED,
+                    now,
+                    fields={"finished_at": now, "error_code": "erased"},
+                )
+                if moved:
+                    await self.ledger.release(uow, user_id, job.cost, job.id)
+            await uow.commit()
+
+    # --- the requests log --------------------------------------------------------------------
+
+    async def requests(
+        self, actor: Actor, conversation: Conversation
+    ) -> list[PrivacyRequestRecord]:
+        """The person's privacy requests, newest first."""
+        self.require_private(conversation)
+        async with self._uow() as uow:
+            subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
+            return await uow.privacy.requests_for(subject)
+
+    async def appeal(
+        self, actor: Actor, conversation: Conversation, request_id: int, text: str
+    ) -> None:
+        """Appeal a refused request to the operators."""
+        self.require_private(conversation)
+        text = text.strip()
+        if not text:
+            raise InvalidRequest("Please say why you disagree, e.g. /appeal 12 my reasons.")
+        async with self._uow() as uow:
+            subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
+            ok = await uow.privacy.appeal(request_id, subject, text, self.clock.now())
+            await uow.commit()
+        if not ok:
+            raise InvalidRequest("There is no refused request of yours with that number.")
+        log.info("appeal filed request=%s", request_id)
+
+    async def open_appeals(self) -> list[PrivacyRequestRecord]:
+        """Appeals waiting for an operator."""
+        async with self._uow() as uow:
+            return await uow.privacy.open_appeals()

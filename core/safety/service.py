@@ -1,0 +1,222 @@
+"""Abuse prevention (P17): bans, strikes, rate limits, chat controls, the review queue.
+
+Every automatic or manual decision is written to the audit log with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.errors import Banned, ChatDisabled, InvalidRequest, RateLimited
+from core.ports import Clock
+from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
+from core.safety.ports import ChatControlRecord, Standing
+from core.types import Conversation
+
+log = logging.getLogger("imagebot.safety")
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Thresholds, from the settings."""
+
+    user_per_minute: float = 6.0
+    user_burst: int = 5
+    chat_per_minute: float = 30.0
+    chat_burst: int = 20
+    strikes_temp_ban: int = 3
+    strikes_permanent_ban: int = 6
+    temp_ban_hours: float = 24.0
+
+
+async def audit(
+    uow: UnitOfWork,
+    now: datetime,
+    *,
+    actor: str,
+    action: str,
+    user_id: int | None,
+    reason: str,
+    **details: Any,
+) -> None:
+    """Write one decision to the audit log (inside the caller's transaction)."""
+    await uow.privacy.audit(
+        actor=actor,
+        action=action,
+        subject_user_id=user_id,
+        subject_hash=None,
+        reason=reason,
+        details=details,
+        now=now,
+    )
+
+
+class SafetyService:
+    """Checks before a job is accepted, and the consequences of refusals."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, config: SafetyConfig) -> None:
+        self._uow = uow
+        self.clock = clock
+        self.config = config
+
+    async def admit(self, uow: UnitOfWork, user: UserRecord, conversation: Conversation) -> None:
+        """Raise unless ``user`` may start a job in ``conversation`` now: not banned, the
+        chat allows it, under the chat's daily cap, and within the rate limits."""
+        now = self.clock.now()
+        standing = await uow.safety.standing(user.id)
+        if standing.banned_at(now):
+            until = (
+                None if standing.banned_forever else f"{standing.banned_until:%Y-%m-%d %H:%M} UTC"
+            )
+            raise Banned(until)
+        group = None
+        if not conversation.is_private:
+            group = conversation.group_id or conversation.chat_id
+            control = await uow.safety.chat_control(conversation.platform, group)
+            if not control.enabled:
+                raise ChatDisabled()
+            if control.allowed_channels and conversation.chat_id not in control.allowed_channels:
+                raise ChatDisabled(
+                    "The admins of this server limited imagebot to other channels here."
+                )
+            if control.daily_cap_per_member is not None:
+                midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                used = await uow.safety.jobs_today(user.id, conversation.platform, group, midnight)
+                if used >= control.daily_cap_per_member:
+                    raise ChatDisabled(
+                        f"This server allows {control.daily_cap_per_member} images per member "
+                        "a day, and you have reached it. It resets at midnight UTC; private "
+                        "chats with the bot are not limited by it."
+                    )
+        cfg = self.config
+        wait = await uow.safety.take_token(
+            f"user:{user.id}", cfg.user_burst, cfg.user_per_minute / 60, now
+        )
+        if wait:
+            raise RateLimited(wait)
+        if group is not None:
+            wait = await uow.safety.take_token(
+                f"chat:{conversation.platform}:{group}",
+                cfg.chat_burst,
+                cfg.chat_per_minute / 60,
+                now,
+            )
+            if wait:
+                raise RateLimited(wait, scope="chat")
+
+    async def first_delivery(self, platform: str, update_id: int | str) -> bool:
+        """True the first time any process sees this platform update; False for a
+        redelivery or a copy handled by another replica (then do nothing)."""
+        async with self._uow() as uow:
+            fresh = await uow.updates.first_time(f"{platform}:{update_id}", self.clock.now())
+            await uow.commit()
+        return fresh
+
+    async def strike(self, user_id: int, *, reason: str, job_id: str) -> Standing:
+        """Count a refused request; enough strikes ban temporarily, then permanently."""
+        now = self.clock.now()
+        cfg = self.config
+        async with self._uow() as uow:
+            current = await uow.safety.standing(user_id)
+            strikes = current.strikes + 1
+            new = Standing(
+                strikes, current.banned_until, current.banned_forever, current.ban_reason
+            )
+            action = "strike"
+            if strikes >= cfg.strikes_permanent_ban and not current.banned_forever:
+                new = Standing(strikes, None, True, f"{strikes} refused requests")
+                action = "ban_permanent"
+            elif (
+                strikes >= cfg.strikes_temp_ban
+                and not current.banned_at(now)
+                and (strikes == cfg.strikes_temp_ban)
+            ):
+                until = now + timedelta(hours=cfg.temp_ban_hours)
+                new = Standing(strikes, until, False, f"{strikes} refused requests")
+                action = "ban_temporary"
+            await uow.safety.save_standing(user_id, new, now)
+            await audit(
+                uow,
+                now,
+                actor="system:safety",
+                action=action,
+                user_id=user_id,
+                reason=reason,
+                job_id=job_id,
+                strikes=strikes,
+            )
+            await uow.commit()
+        log.info("strike user=%s strikes=%s action=%s job=%s", user_id, strikes, action, job_id)
+        return new
+
+    async def set_ban(
+        self, user_id: int, *, by: str, reason: str, hours: float | None, lift: bool = False
+    ) -> Standing:
+        """An operator bans (for ``hours``, or for good when None) or lifts a ban."""
+        now = self.clock.now()
+        if not reason.strip():
+            raise InvalidRequest("Give a reason: it goes to the audit log.")
+        async with self._uow() as uow:
+            current = await uow.safety.standing(user_id)
+            if lift:
+                new = Standing(0, None, False, "")
+                action = "unban"
+            elif hours is None:
+                new = Standing(current.strikes, None, True, reason)
+                action = "ban_permanent"
+            else:
+                new = Standing(current.strikes, now + timedelta(hours=hours), False, reason)
+                action = "ban_temporary"
+            await uow.safety.save_standing(user_id, new, now)
+            await audit(
+                uow, now, actor=by, action=action, user_id=user_id, reason=reason, hours=hours
+            )
+            await uow.commit()
+        return new
+
+    async def chat_control(self, platform: str, group_id: str) -> ChatControlRecord:
+        """A chat's switches as its admins set them (the defaults when never set)."""
+        async with self._uow() as uow:
+            return await uow.safety.chat_control(platform, group_id)
+
+    async def set_chat_control(
+        self, platform: str, group_id: str, *, by: str, **changes: Any
+    ) -> ChatControlRecord:
+        """A chat's admin switches the bot on or off, limits channels, or caps members.
+
+        The adapter checks that ``by`` is an admin of that chat (Manage Server on Discord,
+        a group administrator on Telegram) before calling.
+        """
+        now = self.clock.now()
+        unknown = set(changes) - {"enabled", "allowed_channels", "daily_cap_per_member"}
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        async with self._uow() as uow:
+            current = await uow.safety.chat_control(platform, group_id)
+            cap = changes.get("daily_cap_per_member", current.daily_cap_per_member)
+            if cap is not None and int(cap) < 0:
+                raise InvalidRequest("The daily cap is a number of images, 0 or more.")
+            new = ChatControlRecord(
+                bool(changes.get("enabled", current.enabled)),
+                tuple(str(c) for c in changes.get("allowed_channels", current.allowed_channels)),
+                None if cap is None else int(cap),
+            )
+            await uow.safety.save_chat_control(platform, group_id, new, now)
+            await audit(
+                uow,
+                now,
+                actor=by,
+                action="chat_control",
+                user_id=None,
+                reason="set by the chat's admin",
+                platform=platform,
+                chat=group_id,
+                enabled=new.enabled,
+                channels=list(new.allowed_channels),
+                daily_cap=new.daily_cap_per_member,
+            )
+            await uow.commit()
+        return new

@@ -1,0 +1,1 @@
+"""Stripe: Checkout and the billing portal, the signed webhook, reconciliation."""

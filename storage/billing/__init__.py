@@ -1,0 +1,1 @@
+"""Billing tables and the SQL billing repository (accounts, plans, payment events)."""

@@ -1,0 +1,5 @@
+"""File stores behind core's ``FileStore`` port."""
+
+from storage.files.local import LocalFileStore
+
+__all__ = ["LocalFileStore"]

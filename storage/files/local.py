@@ -1,0 +1,163 @@
+"""Images on the local disk under the data folder, one folder per user.
+
+Writes are atomic (a temporary file in the same folder, fsync, then rename), so a crash
+never leaves half an image behind a path the database names. The content type is read
+from the bytes, never from a name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.crypto import DataCipher
+from core.errors import InvalidImage
+from core.generation.intake import image_dimensions
+from core.types import StoredImage
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}(/[A-Za-z0-9][A-Za-z0-9._-]{0,120})*$")
+_EXPORT_STAMP = re.compile(r"^export-(\d{8}-\d{6})-")
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+class LocalFileStore:
+    """The file store port on a local folder."""
+
+    def __init__(self, root: Path, cipher: DataCipher | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.cipher = cipher
+
+    def user_dir(self, user_id: int) -> Path:
+        """The folder holding everything stored for one user."""
+        return self.root / "users" / str(int(user_id))
+
+    async def write_image(self, user_id: int, relative_name: str, data: bytes) -> StoredImage:
+        """Check the bytes are an image, then write them atomically; extension from content."""
+        info = image_dimensions(data)
+        if info is None:
+            raise InvalidImage("The image service returned something that is not an image.")
+        content_type, width, height = info
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}.{_EXT[content_type]}"
+        await asyncio.to_thread(self._write_atomic, self.root / rel, self._seal(data))
+        return StoredImage(rel, content_type, width, height, len(data))
+
+    async def write_blob(self, user_id: int, relative_name: str, data: bytes) -> str:
+        """Write any file (an export) atomically under the user's folder."""
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}"
+        await asyncio.to_thread(self._write_atomic, self.root / rel, self._seal(data))
+        return rel
+
+    def _seal(self, data: bytes) -> bytes:
+        return self.cipher.encrypt(data) if self.cipher is not None else data
+
+    @property
+    def encrypted(self) -> bool:
+        """True when files are encrypted on disk (read them with :meth:`read`)."""
+        return self.cipher is not None
+
+    async def reencrypt_all(self) -> int:
+        """Rewrite every stored file under the current key; returns how many changed."""
+        if self.cipher is None:
+            raise RuntimeError("no encryption key configured")
+        changed = 0
+        users = self.root / "users"
+        for path in users.rglob("*") if users.exists() else ():
+            if not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            raw = await asyncio.to_thread(path.read_bytes)
+            if self.cipher.is_current(raw):
+                continue
+            plain = self.cipher.decrypt(raw)
+            await asyncio.to_thread(self._write_atomic, path, self.cipher.encrypt(plain))
+            changed += 1
+        return changed
+
+    async def delete_exports_before(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Remove export ZIPs whose name says they were made before ``before``."""
+        count = 0
+        for path in (self.root / "users").glob("*/exports/export-*.zip"):
+            match = _EXPORT_STAMP.match(path.name)
+            if not match:
+                continue
+            made = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+            if made < before:
+                count += 1
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+        return count
+
+    @staticmethod
+    def _write_atomic(target: Path, data: bytes) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _resolve(self, path: str) -> Path:
+        full = (self.root / path).resolve()
+        if not full.is_relative_to(self.root):
+            raise ValueError("path outside the data folder")
+        return full
+
+    async def read(self, path: str) -> bytes:
+        """The bytes of a stored file."""
+        raw = await asyncio.to_thread(self._resolve(path).read_bytes)
+        return self.cipher.decrypt(raw) if self.cipher is not None else raw
+
+    def absolute(self, path: str) -> str:
+        """Absolute path of a stored file."""
+        return str(self._resolve(path))
+
+    async def delete(self, path: str) -> None:
+        """Remove one file."""
+        await self.delete_many([path])
+
+    async def delete_many(self, paths: list[str]) -> None:
+        """Remove files in one trip to a thread, then the job folders they leave empty
+        (a folder's name would still say who had a job, and when)."""
+        await asyncio.to_thread(self._delete_many, paths)
+
+    def _delete_many(self, paths: list[str]) -> None:
+        folders = set()
+        for path in paths:
+            full = self._resolve(path)
+            full.unlink(missing_ok=True)
+            folders.add(full.parent)
+        users = self.root / "users"
+        for folder in folders:
+            # Only a job's own folder (users/<id>/jobs/<job>), and only when empty.
+            if folder.is_relative_to(users) and len(folder.relative_to(users).parts) >= 3:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+    async def delete_user(self, user_id: int) -> int:
+        """Remove the user's folder."""
+        folder = self.user_dir(user_id)
+        count = len(self.user_files(user_id))
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        return count
+
+    def user_files(self, user_id: int) -> list[str]:
+        """Every stored file of a user, relative to the data folder."""
+        folder = self.user_dir(user_id)
+        if not folder.exists():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*") if p.is_file())

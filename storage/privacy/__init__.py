@@ -1,0 +1,1 @@
+"""Privacy tables and the SQL privacy and retention repositories."""

@@ -1,0 +1,1 @@
+"""Safety tables and the SQL safety and update repositories."""
