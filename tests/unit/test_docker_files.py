@@ -277,8 +277,12 @@ def test_dockerfile_runs_as_a_non_root_user_with_a_healthcheck() -> None:
 
     assert any(k == "EXPOSE" and "8080" in args.split() for k, args in instructions)
     assert any(k == "VOLUME" and "/data" in args for k, args in instructions)
+    # The locked versions, hash-checked, then imagebot without resolving again.
     assert any(
-        k == "RUN" and re.search(r"pip install --no-cache-dir \.(\s|$)", args)
+        k == "RUN" and "--require-hashes -r requirements.lock" in args for k, args in instructions
+    )
+    assert any(
+        k == "RUN" and re.search(r"pip install --no-cache-dir --no-deps \.(\s|$)", args)
         for k, args in instructions
     )
     entrypoint = exec_form(next(args for k, args in instructions if k == "ENTRYPOINT"))
@@ -394,3 +398,34 @@ def test_dockerfile_passes_hadolint() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- requirements.lock ----------------------------------------------------------------------
+
+
+def test_the_lock_pins_every_dependency_with_hashes_within_pyproject() -> None:
+    """requirements.lock (uv pip compile --extra dev --generate-hashes) pins each package
+    once, with hashes, at versions pyproject.toml allows; CI installs from it."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = (REPO / "requirements.lock").read_text(encoding="utf-8")
+    pins: dict[str, str] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", lock, flags=re.IGNORECASE):
+        match = re.match(r"([A-Za-z0-9._-]+)==([^\s\\]+)", block)
+        if match is None:
+            continue
+        name = canonicalize_name(match.group(1))
+        assert name not in pins, f"{name} is pinned twice"
+        assert "--hash=sha256:" in block, f"{name} has no hash"
+        pins[name] = match.group(2)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for line in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock: refresh it"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "--require-hashes -r requirements.lock" in ci
