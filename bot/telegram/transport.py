@@ -21,6 +21,10 @@ CALLS = 16
 """Calls without files in flight at once."""
 UPLOADS = 4
 """Calls with files (photos, documents) in flight at once."""
+NO_PARSE_MODE = frozenset({"editMessageMedia", "editMessageReplyMarkup"})
+"""Methods that take no ``parse_mode``, to which PTB's ``Defaults(parse_mode=…)`` adds it
+anyway (every edit goes through ``Bot._send_message``). Telegram ignores it silently; a
+caption in ``editMessageMedia`` takes its parse mode inside the ``media`` object."""
 
 
 class AiohttpRequest(BaseRequest):
@@ -77,6 +81,8 @@ class AiohttpRequest(BaseRequest):
             raise RuntimeError("AiohttpRequest is not initialized")
         files = request_data.multipart_data if request_data is not None else None
         fields = request_data.json_parameters if request_data is not None else None
+        if fields and "parse_mode" in fields and url.rsplit("/", 1)[-1] in NO_PARSE_MODE:
+            fields = {name: value for name, value in fields.items() if name != "parse_mode"}
         body: aiohttp.FormData | dict[str, str] | None = fields
         if files:
             form = aiohttp.FormData()

@@ -952,7 +952,7 @@ class FakeDiscord:
     def _sync(self, guild: str | None, payload: Any) -> web.Response:
         problems = _check_commands(payload)
         if problems:
-            return _invalid_form(problems)
+            return _command_errors(problems)
         stored = []
         for command in payload:
             item = {"description": "", "options": [], "nsfw": False, **command}
@@ -1401,59 +1401,177 @@ def _check_modal(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _check_commands(payload: Any) -> list[str]:
-    problems = []
-    if not isinstance(payload, list) or len(payload) > 100:
-        return ["the body must be a list of at most 100 commands"]
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Discord's bound on ``min_value``/``max_value`` (JavaScript's safe integers)."""
+CHANNEL_TYPES = frozenset({0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16})
+"""The documented channel types (``GUILD_TEXT`` 0 … ``GUILD_MEDIA`` 16; Discord API docs,
+Channel Types, checked against discord-api-types 0.38): ``channel_types`` takes no other."""
+OPTION_TYPES = frozenset(range(1, 12))
+
+Problem = tuple[tuple[str | int, ...], str, str]
+"""Where in the body (``(0, "options", 1, "max_value")``), Discord's code, its message."""
+
+
+def _command_errors(problems: list[Problem]) -> web.Response:
+    """Discord's 50035 body: errors nested along the path of each bad field, e.g.
+    ``{"0": {"options": {"1": {"max_value": {"_errors": [{"code", "message"}]}}}}}``."""
+    errors: dict[str, Any] = {}
+    for path, code, message in problems:
+        node = errors
+        for key in path:
+            node = node.setdefault(str(key), {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
+    return _json({"code": 50035, "errors": errors, "message": "Invalid Form Body"}, status=400)
+
+
+def _length(value: Any, low: int, high: int, path: tuple[str | int, ...]) -> list[Problem]:
+    if isinstance(value, str) and low <= len(value) <= high:
+        return []
+    return [(path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length.")]
+
+
+def _bounded(value: Any, low: int, high: int, path: tuple[str | int, ...]) -> list[Problem]:
+    kind = "int" if isinstance(value, int) else "float"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return [(path, "NUMBER_TYPE_COERCE", f'Value "{value}" is not {kind}.')]
+    if value > high:
+        return [(path, "NUMBER_TYPE_MAX", f"{kind} value should be less than or equal to {high}.")]
+    if value < low:
+        return [
+            (path, "NUMBER_TYPE_MIN", f"{kind} value should be greater than or equal to {low}.")
+        ]
+    return []
+
+
+def _check_commands(payload: Any) -> list[Problem]:
+    """Validate a bulk command registration like Discord does (API v10, Application
+    Commands: names, descriptions, option counts and types, value and length bounds,
+    channel types, choices)."""
+    if not isinstance(payload, list):
+        return [((), "BASE_TYPE_ARRAY", "Must be an array.")]
+    if len(payload) > 100:
+        return [((), "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")]
+    problems: list[Problem] = []
     names: set[tuple[str, int]] = set()
-    for command in payload:
+    for index, command in enumerate(payload):
+        at: tuple[str | int, ...] = (index,)
         kind = int(command.get("type", 1))
         name = command.get("name", "")
         if (name, kind) in names:
-            problems.append(f"command {name!r} is defined twice")
+            problems.append(
+                (
+                    (*at, "name"),
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                )
+            )
         names.add((name, kind))
         if kind == 1:
-            if not _COMMAND_NAME.match(name) or name != name.lower():
-                problems.append(f"bad command name {name!r}")
-            if not 1 <= len(command.get("description", "")) <= 100:
-                problems.append(f"{name}: description must be 1-100 characters")
-        elif not 1 <= len(name) <= 32:
-            problems.append(f"bad context-menu name {name!r}")
-        problems += _check_options(name, command.get("options") or [], depth=0)
+            if not isinstance(name, str) or not _COMMAND_NAME.match(name) or name != name.lower():
+                problems.append(
+                    ((*at, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+                )
+            problems += _length(command.get("description", ""), 1, 100, (*at, "description"))
+        else:
+            problems += _length(name, 1, 32, (*at, "name"))
+        problems += _check_options(command.get("options") or [], at, depth=0)
     return problems
 
 
-def _check_options(name: str, options: list[dict[str, Any]], *, depth: int) -> list[str]:
+def _check_options(
+    options: list[dict[str, Any]], at: tuple[str | int, ...], *, depth: int
+) -> list[Problem]:
     """A command's options; subcommand groups (type 2) and subcommands (type 1) nest at
     most two levels and may not be mixed with plain options, as on Discord."""
-    problems = []
+    problems: list[Problem] = []
+    here = (*at, "options")
     if len(options) > 25:
-        problems.append(f"{name}: at most 25 options")
+        problems.append((here, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."))
     kinds = {int(o.get("type", 3)) for o in options}
     if kinds & {1, 2} and kinds - {1, 2}:
-        problems.append(f"{name}: subcommands cannot be mixed with options")
+        problems.append(
+            (
+                here,
+                "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
+                "Sub-command and sub-command group option types are mutually exclusive to all "
+                "other types",
+            )
+        )
     optional_seen = False
-    for option in options:
+    for index, option in enumerate(options):
+        path = (*here, index)
         option_name = option.get("name", "")
-        if not _COMMAND_NAME.match(option_name) or option_name != option_name.lower():
-            problems.append(f"{name}: bad option name {option_name!r}")
-        if not 1 <= len(option.get("description", "")) <= 100:
-            problems.append(f"{name}.{option_name}: description must be 1-100 chars")
+        if (
+            not isinstance(option_name, str)
+            or not _COMMAND_NAME.match(option_name)
+            or option_name != option_name.lower()
+        ):
+            problems.append(
+                ((*path, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+            )
+        problems += _length(option.get("description", ""), 1, 100, (*path, "description"))
         kind = int(option.get("type", 3))
+        if kind not in OPTION_TYPES:
+            problems.append(
+                ((*path, "type"), "ENUM_TYPE_COERCE", f'Value "{kind}" is not a valid enum value.')
+            )
         if kind in (1, 2):
             if (kind == 2 and depth > 0) or (kind == 1 and depth > 1):
-                problems.append(f"{name}.{option_name}: nested too deeply")
-            problems += _check_options(
-                f"{name} {option_name}", option.get("options") or [], depth=depth + 1
-            )
+                problems.append(
+                    (
+                        (*path, "type"),
+                        "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
+                        "Sub-command groups and sub-commands nest at most two levels",
+                    )
+                )
+            problems += _check_options(option.get("options") or [], path, depth=depth + 1)
             continue
         if option.get("required"):
             if optional_seen:
-                problems.append(f"{name}: required options must come first")
+                problems.append(
+                    (
+                        (*path, "required"),
+                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                        "Required options must be placed before non-required options",
+                    )
+                )
         else:
             optional_seen = True
-        if len(option.get("choices") or []) > 25:
-            problems.append(f"{name}.{option_name}: at most 25 choices")
+        for bound in ("min_value", "max_value"):
+            if bound in option:
+                problems += _bounded(
+                    option[bound], -MAX_SAFE_INTEGER, MAX_SAFE_INTEGER, (*path, bound)
+                )
+        if "min_length" in option:
+            problems += _bounded(option["min_length"], 0, 6000, (*path, "min_length"))
+        if "max_length" in option:
+            problems += _bounded(option["max_length"], 1, 6000, (*path, "max_length"))
+        for position, channel_type in enumerate(option.get("channel_types") or []):
+            if channel_type not in CHANNEL_TYPES:
+                problems.append(
+                    (
+                        (*path, "channel_types", position),
+                        "ENUM_TYPE_COERCE",
+                        f'Value "{channel_type}" is not a valid enum value.',
+                    )
+                )
+        choices = option.get("choices") or []
+        if len(choices) > 25:
+            problems.append(
+                ((*path, "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            )
+        for position, choice in enumerate(choices):
+            problems += _length(choice.get("name"), 1, 100, (*path, "choices", position, "name"))
+            value = choice.get("value")
+            if isinstance(value, str):
+                problems += _length(value, 1, 100, (*path, "choices", position, "value"))
+            elif kind in (4, 10):
+                problems += _bounded(
+                    value,
+                    -MAX_SAFE_INTEGER,
+                    MAX_SAFE_INTEGER,
+                    (*path, "choices", position, "value"),
+                )
     return problems
 
 

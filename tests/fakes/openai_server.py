@@ -126,6 +126,8 @@ _EDIT_FIELDS = _GENERATION_FIELDS - {"moderation", "style"} | {
     "input_fidelity",
 }
 
+_MODERATION_FIELDS = frozenset({"input", "model"})
+
 _OUTPUT_TOKENS = {
     # quality -> (square, portrait, landscape), output image tokens before gpt-image-2
     "low": (272, 408, 400),
@@ -799,6 +801,16 @@ class FakeOpenAI:
 
         stream = _as_bool(params.get("stream", False), "stream")
         partial_images = _as_int(params.get("partial_images", 0), "partial_images")
+        if not model.startswith("gpt-image"):
+            # Only the GPT image models stream (EXTERNAL_APIS.md 1.2): the dall-e models
+            # refuse the parameters, in the API's words for a model that lacks one.
+            for name in ("stream", "partial_images"):
+                if name in params:
+                    raise _Rejected(
+                        f"Unsupported parameter: '{name}' is not supported with this model.",
+                        name,
+                        "unsupported_parameter",
+                    )
         if not 0 <= partial_images <= 3:
             raise _Rejected(
                 "Invalid 'partial_images': expected a value between 0 and 3.", "partial_images"
@@ -944,6 +956,9 @@ class FakeOpenAI:
             return _invalid(
                 "Missing required parameter: 'input'.", "input", "missing_required_parameter"
             )
+        for name in payload:
+            if name not in _MODERATION_FIELDS:
+                return _invalid(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
         raw = payload["input"]
         model = payload.get("model") or "omni-moderation-latest"
         if model not in self.known_models:

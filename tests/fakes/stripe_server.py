@@ -58,7 +58,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
+import stripe.params as sp
+import stripe.params.billing_portal as sp_portal
+import stripe.params.checkout as sp_checkout
 from aiohttp import web
+
+from tests.fakes.stripe_params import ParamError, check, schema
 
 __all__ = [
     "API_KEY",
@@ -147,6 +152,51 @@ class StripeApiError(Exception):
             self.body["error"]["param"] = param
         if code:
             self.body["error"]["code"] = code
+
+
+ENDPOINT_PARAMS: dict[tuple[str, str], type] = {
+    ("POST", "checkout/sessions"): sp_checkout.SessionCreateParams,
+    ("GET", "checkout/sessions"): sp_checkout.SessionListParams,
+    ("GET", "checkout/sessions/*"): sp_checkout.SessionRetrieveParams,
+    ("POST", "billing_portal/sessions"): sp_portal.SessionCreateParams,
+    ("GET", "events"): sp.EventListParams,
+    ("GET", "events/*"): sp.EventRetrieveParams,
+    ("GET", "invoices"): sp.InvoiceListParams,
+    ("GET", "invoices/*"): sp.InvoiceRetrieveParams,
+    ("GET", "invoice_payments"): sp.InvoicePaymentListParams,
+    ("GET", "subscriptions/*"): sp.SubscriptionRetrieveParams,
+    ("GET", "charges/*"): sp.ChargeRetrieveParams,
+    ("GET", "customers/*"): sp.CustomerRetrieveParams,
+    ("GET", "payment_intents/*"): sp.PaymentIntentRetrieveParams,
+}
+"""The ``stripe.params`` class (stripe-python 16.1.0) of each endpoint the fake serves;
+strict mode checks every request against it (``tests/fakes/stripe_params.py``)."""
+
+
+def _check_params(method: str, parts: list[str], params: dict[str, Any]) -> None:
+    shape = "/".join(parts)
+    if (
+        len(parts) in (2, 3)
+        and parts[-1]
+        and "/".join(parts[:-1])
+        in (
+            "checkout/sessions",
+            "events",
+            "invoices",
+            "subscriptions",
+            "charges",
+            "customers",
+            "payment_intents",
+        )
+    ):
+        shape = "/".join([*parts[:-1], "*"])
+    cls = ENDPOINT_PARAMS.get((method, shape))
+    if cls is None:
+        return
+    try:
+        check(schema(cls), params)
+    except ParamError as exc:
+        raise StripeApiError(400, exc.message, param=exc.param, code=exc.code) from None
 
 
 def _missing(kind: str, value: str, param: str | None = None) -> StripeApiError:
@@ -290,8 +340,10 @@ def _new_id(prefix: str, length: int = 24) -> str:
 class FakeStripe:
     """Stripe's API on 127.0.0.1, plus scripts for what buyers and Stripe do."""
 
-    def __init__(self, *, api_key: str = API_KEY) -> None:
+    def __init__(self, *, api_key: str = API_KEY, strict: bool = True) -> None:
         self.api_key = api_key
+        self.strict = strict
+        """Refuse unknown parameters and values outside an enum (see ``ENDPOINT_PARAMS``)."""
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []
         self.events: list[dict[str, Any]] = []
@@ -928,6 +980,8 @@ class FakeStripe:
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")[1:]  # without "v1"
+        if self.strict:
+            _check_params(method, parts, params)
         objects: dict[str, tuple[dict[str, dict[str, Any]], str]] = {
             "customers": (self.customers, "customer"),
             "subscriptions": (self.subscriptions, "subscription"),
@@ -1047,7 +1101,7 @@ class FakeStripe:
         expires_at = _int_param(params, "expires_at")
         if expires_at is None:
             expires_at = now + 24 * 3600
-        elif expires_at < now + 30 * 60 - 5:
+        elif expires_at < now + 30 * 60:  # measured on Stripe's clock, at creation
             raise StripeApiError(
                 400,
                 "The `expires_at` timestamp must be at least 30 minutes from Checkout Session "

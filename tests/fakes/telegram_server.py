@@ -95,6 +95,93 @@ _BOOL_FIELDS = {
     "protect_content",
 }
 
+# --- strictness: the parameters each implemented method takes ------------------------------
+# From the Bot API reference (https://core.telegram.org/bots/api, Bot API 9.2, the version
+# python-telegram-bot 22.x targets), method by method. The real server (tdlib's
+# telegram-bot-api) reads only the arguments a method names and silently ignores the rest,
+# so a misplaced parameter (``parse_mode`` on ``editMessageMedia``) is lost without a word:
+# the fake, strict by default, refuses it so the test that sent it fails. The description
+# is the fake's own (Telegram has none for this case), in Telegram's "Bad Request: …" form.
+_SEND = {
+    "business_connection_id",
+    "chat_id",
+    "message_thread_id",
+    "direct_messages_topic_id",
+    "disable_notification",
+    "protect_content",
+    "allow_paid_broadcast",
+    "message_effect_id",
+    "suggested_post_parameters",
+    "reply_parameters",
+    # Replaced by reply_parameters in Bot API 7.0; still accepted by the server.
+    "reply_to_message_id",
+    "allow_sending_without_reply",
+}
+_EDIT = {"business_connection_id", "chat_id", "message_id", "inline_message_id", "reply_markup"}
+METHOD_PARAMETERS: dict[str, frozenset[str]] = {
+    name: frozenset(params)
+    for name, params in {
+        "getMe": set(),
+        "logOut": set(),
+        "close": set(),
+        "getUpdates": {"offset", "limit", "timeout", "allowed_updates"},
+        "setWebhook": {
+            "url",
+            "certificate",
+            "ip_address",
+            "max_connections",
+            "allowed_updates",
+            "drop_pending_updates",
+            "secret_token",
+        },
+        "deleteWebhook": {"drop_pending_updates"},
+        "getWebhookInfo": set(),
+        "setMyCommands": {"commands", "scope", "language_code"},
+        "getChatMember": {"chat_id", "user_id"},
+        "sendChatAction": {"business_connection_id", "chat_id", "message_thread_id", "action"},
+        "sendMessage": _SEND
+        | {
+            "text",
+            "parse_mode",
+            "entities",
+            "link_preview_options",
+            "reply_markup",
+            "disable_web_page_preview",  # replaced by link_preview_options (7.0); accepted
+        },
+        "sendPhoto": _SEND
+        | {
+            "photo",
+            "caption",
+            "parse_mode",
+            "caption_entities",
+            "show_caption_above_media",
+            "has_spoiler",
+            "reply_markup",
+        },
+        "sendDocument": _SEND
+        | {
+            "document",
+            "thumbnail",
+            "caption",
+            "parse_mode",
+            "caption_entities",
+            "disable_content_type_detection",
+            "reply_markup",
+        },
+        "sendMediaGroup": _SEND | {"media"},
+        "editMessageText": _EDIT
+        | {"text", "parse_mode", "entities", "link_preview_options", "disable_web_page_preview"},
+        "editMessageCaption": _EDIT
+        | {"caption", "parse_mode", "caption_entities", "show_caption_above_media"},
+        "editMessageMedia": _EDIT | {"media"},
+        "editMessageReplyMarkup": set(_EDIT),
+        "deleteMessage": {"chat_id", "message_id"},
+        "deleteMessages": {"chat_id", "message_ids"},
+        "answerCallbackQuery": {"callback_query_id", "text", "show_alert", "url", "cache_time"},
+        "getFile": {"file_id"},
+    }.items()
+}
+
 
 class ApiError(Exception):
     """An error answer of the Bot API."""
@@ -241,8 +328,11 @@ class FakeTelegram:
         keep_files: bool = True,
         keep_calls: bool = True,
         max_poll_seconds: float | None = None,
+        strict: bool = True,
     ) -> None:
         self.token = token
+        self.strict = strict
+        """Refuse parameters a method does not take (see ``METHOD_PARAMETERS``)."""
         self.bot = FakeUser(BOT_ID, "imagebot", bot_username, is_bot=True)
         self.keep_files = keep_files
         self.keep_calls = keep_calls
@@ -613,6 +703,8 @@ class FakeTelegram:
             handler = getattr(self, f"_m_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
+            if self.strict:
+                _check_parameters(call)
             result = await handler(call)
             call.result = result
             response = _answer({"ok": True, "result": result})
@@ -1240,6 +1332,18 @@ class FakeTelegram:
 
 
 # --- module helpers ---------------------------------------------------------------------------
+
+
+def _check_parameters(call: BotCall) -> None:
+    """Refuse a parameter the method does not take (strict mode). File parts count when
+    the method names them or the call's media points at them (``attach://<name>``)."""
+    accepted = METHOD_PARAMETERS.get(call.method)
+    if accepted is None:
+        return
+    attached = set(re.findall(r"attach://([A-Za-z0-9_]+)", json.dumps(call.params.get("media"))))
+    for name in [*call.params, *call.files]:
+        if name not in accepted and name not in attached:
+            raise ApiError(400, f"Bad Request: method {call.method} has no parameter {name!r}")
 
 
 def _answer(payload: dict[str, Any]) -> web.Response:

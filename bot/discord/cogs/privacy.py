@@ -39,7 +39,7 @@ class PrivacyCog(BaseCog):
     async def appeal(
         self,
         interaction: discord.Interaction,
-        request: Range[int, 1, 2**53],
+        request: Range[int, 1, 2**53 - 1],  # Discord's bound: ±(2**53 - 1)
         reason: Range[str, 1, 1000],
     ) -> None:
         """Send a refused request to the operators for review (P12)."""

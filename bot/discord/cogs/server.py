@@ -13,7 +13,7 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.app_commands import AppCommandChannel, Range
+from discord.app_commands import AppCommandChannel, AppCommandThread, Range
 
 from bot.discord import context, render, respond
 from bot.discord.cogs.base import BaseCog
@@ -26,6 +26,35 @@ def may_manage(interaction: discord.Interaction) -> bool:
     member's permissions in this channel; Administrator implies every permission)."""
     permissions = interaction.permissions
     return permissions.manage_guild or permissions.administrator
+
+
+class PostableChannel(app_commands.Transformer):
+    """A channel option offering only where members can use imagebot and it can post:
+    text and announcement channels and their threads. Not voice, stage or category
+    channels, and not forum or media channels, whose posts are threads with ids of their
+    own (the allow-list matches the channel a command is used in exactly)."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return [
+            discord.ChannelType.text,
+            discord.ChannelType.news,
+            discord.ChannelType.news_thread,
+            discord.ChannelType.public_thread,
+            discord.ChannelType.private_thread,
+        ]
+
+    async def transform(
+        self, interaction: discord.Interaction, value: Any, /
+    ) -> AppCommandChannel | AppCommandThread:
+        return value
+
+
+Postable = app_commands.Transform[AppCommandChannel | AppCommandThread, PostableChannel]
 
 
 class ServerCog(BaseCog):
@@ -82,11 +111,11 @@ class ServerCog(BaseCog):
     async def channels(
         self,
         interaction: discord.Interaction,
-        channel1: AppCommandChannel | None = None,
-        channel2: AppCommandChannel | None = None,
-        channel3: AppCommandChannel | None = None,
-        channel4: AppCommandChannel | None = None,
-        channel5: AppCommandChannel | None = None,
+        channel1: Postable | None = None,
+        channel2: Postable | None = None,
+        channel3: Postable | None = None,
+        channel4: Postable | None = None,
+        channel5: Postable | None = None,
     ) -> None:
         """Replace the list of allowed channels."""
         chosen = [c for c in (channel1, channel2, channel3, channel4, channel5) if c is not None]
