@@ -4,7 +4,10 @@ repository's alembic.ini finds the same migrations as ``imagebot migrate``."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -94,3 +97,15 @@ def test_alembic_ini_at_the_root_points_at_the_migrations() -> None:
     assert Path(cfg.get_main_option("script_location") or "").resolve() == MIGRATIONS
     root = ScriptDirectory.from_config(cfg)
     assert root.get_current_head() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+@pytest.mark.slow
+def test_the_alembic_command_migrates_and_finds_the_models_in_step(tmp_path: Path) -> None:
+    """`alembic upgrade head` and `alembic check` work from the repository root on
+    IMAGEBOT_DATABASE_URL, and autogenerate finds nothing between models and migrations."""
+    env = {**os.environ, "IMAGEBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"}
+    alembic = [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini")]
+    for verb in ("upgrade", "check"):
+        args = [*alembic, verb] + (["head"] if verb == "upgrade" else [])
+        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # noqa: S603
+        assert done.returncode == 0, done.stderr
