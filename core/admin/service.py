@@ -167,7 +167,9 @@ class AdminService:
             job = await uow.jobs.get(job_id)
             if job is None:
                 raise NotFound()
-            if job.state != JobState.SUCCEEDED or job.cost <= 0:
+            # A delivering job has its hold captured already: its result may be on screen
+            # before the worker has marked it succeeded.
+            if job.state not in (JobState.DELIVERING, JobState.SUCCEEDED) or job.cost <= 0:
                 raise InvalidRequest("Only a finished, paid job can be refunded.")
             applied = await self.ledger.grant(
                 uow,

@@ -318,3 +318,36 @@ async def test_P19_admin_actions_by_operators_are_audited_and_refused_to_others(
         assert all(who == "test:op-1" for who, _ in actions)
     finally:
         await core.aclose()
+
+
+async def test_P19_a_delivered_result_can_be_refunded_before_the_job_is_marked_done(
+    database: Database, tmp_path: Path
+) -> None:
+    """The result is on screen (its hold captured) while the job is still `delivering`:
+    an operator's refund then is accepted, once."""
+    import asyncio
+
+    core, notes = await make_core(database, tmp_path, admins="test:op-1")
+    on_screen = asyncio.Event()
+    release = asyncio.Event()
+
+    class HoldingNotifier:
+        async def notify(self, target: object, event: object) -> None:
+            await notes.notify(target, event)  # type: ignore[arg-type]
+            if isinstance(event, Delivered):
+                on_screen.set()
+                await release.wait()
+
+    core.notifier.register("test", HoldingNotifier())
+    try:
+        sub = await core.generation.submit(request(STRANGER, "a pear"))
+        work = asyncio.create_task(core.worker.run_until_idle())
+        await asyncio.wait_for(on_screen.wait(), 10)
+        assert (await core.generation.job(STRANGER, sub.job.id)).state == JobState.DELIVERING
+        assert await core.admin.refund_job(OPERATOR, sub.job.id, reason="bad result") == 1
+        release.set()
+        await work
+        assert await core.admin.refund_job(OPERATOR, sub.job.id, reason="again") == 0
+    finally:
+        release.set()
+        await core.aclose()
