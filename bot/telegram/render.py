@@ -439,6 +439,7 @@ def receipt_text(text: str) -> str:
 
 
 ERASE_KEPT = "Nothing was erased. Your data stays as it was."
+ERASE_EXPIRED = "That question has expired: nothing was erased."
 PROFILE_REFRESHED = "Name refreshed from Telegram."
 PROFILE_CLEARED = "Name cleared."
 

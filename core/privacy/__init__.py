@@ -13,6 +13,8 @@ from core.privacy.ports import (
 from core.privacy.retention import RetentionPolicy, RetentionService
 from core.privacy.service import (
     CONSENT_LABELS,
+    ERASURE_QUESTION_TTL,
+    ConfirmationExpired,
     ExportResult,
     PrivacyOverview,
     PrivacyRequestRefused,
@@ -22,6 +24,8 @@ from core.privacy.service import (
 
 __all__ = [
     "CONSENT_LABELS",
+    "ERASURE_QUESTION_TTL",
+    "ConfirmationExpired",
     "ConsentRecord",
     "ExportResult",
     "FeedbackRecord",

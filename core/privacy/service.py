@@ -103,6 +103,22 @@ class PrivacyRequestRefused(UserFacingError):
         )
 
 
+class ConfirmationExpired(UserFacingError):
+    """A confirmation button was pressed on a question asked too long ago (or on a message
+    that is not the question): nothing was done, and the person may simply ask again."""
+
+    code = "confirmation_expired"
+    default_message = (
+        "This question has expired, so nothing was erased. "
+        "Send /delete_my_data again if you still want your data erased."
+    )
+
+
+ERASURE_QUESTION_TTL = timedelta(minutes=15)
+"""How long the erasure question can be answered: an old question answered by a stray
+press (or a forged one) erases nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class PrivacyOverview:
     """What /privacy shows."""
@@ -414,14 +430,24 @@ class PrivacyService:
             cancel_label="Keep my data",
         )
 
-    async def erase(self, actor: Actor, conversation: Conversation) -> ErasureReceipt:
+    async def erase(
+        self, actor: Actor, conversation: Conversation, *, asked_at: datetime | None = None
+    ) -> ErasureReceipt:
         """Cancel the user's jobs (returning holds), then erase everything that names them.
 
         Works with any balance and for banned users (P25). Refused only while a payment
         dispute is open (the records are needed to settle it); the refusal is logged and can
-        be appealed.
+        be appealed. ``asked_at`` is when the question being answered was asked (the
+        platform's time of the message the button is on): a question older than
+        :data:`ERASURE_QUESTION_TTL`, or one claiming to come from the future, raises
+        :class:`ConfirmationExpired` and erases nothing.
         """
         self.require_private(conversation)
+        if asked_at is not None:
+            age = self.clock.now() - asked_at
+            if age > ERASURE_QUESTION_TTL or age < -timedelta(minutes=1):
+                log.info("erasure refused: question expired age_s=%d", age.total_seconds())
+                raise ConfirmationExpired()
         user = await self._user(actor)
         if user is None:
             request_id = await self._log(actor, "erase", "completed", "nothing was stored")

@@ -505,6 +505,35 @@ class FakeDiscord:
             message=message,
         )
 
+    async def press_tampered(
+        self,
+        message: dict[str, Any],
+        custom_id: str,
+        *,
+        user: dict[str, Any],
+        guild_id: str | None = None,
+    ) -> FakeInteraction:
+        """What a tampered client can send: a press of ``custom_id`` on ``message`` (a real
+        message of the bot) whether or not that button is on it."""
+        guild_id = guild_id or message.get("guild_id")
+        return await self._interaction(
+            3,
+            {"custom_id": custom_id, "component_type": 2},
+            user=user,
+            guild_id=guild_id,
+            channel_id=message["channel_id"],
+            message=message,
+        )
+
+    def age_message(self, message: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Make a stored message ``seconds`` older: a new id (a snowflake carries its time)
+        and time stamp, as if it had been sent then. Returns the message as stored."""
+        stored = self.messages.pop(str(message["id"]), message)
+        stored["id"] = str(snowflake(time.time() - seconds))
+        stored["timestamp"] = _iso(time.time() - seconds)
+        self.messages[stored["id"]] = stored
+        return stored
+
     async def press_forged(
         self,
         custom_id: str,
