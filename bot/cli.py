@@ -67,7 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     reply = sub.add_parser("reply", help="answer a /feedback or /support message")
     reply.add_argument("message_id", type=int)
     reply.add_argument("text")
-    sub.add_parser("appeals", help="list privacy appeals waiting for an operator")
+    appeals = sub.add_parser("appeals", help="privacy appeals: list them (default) or decide one")
+    apsub = appeals.add_subparsers(dest="appeals_command")
+    apsub.add_parser("list", help="appeals waiting for an operator")
+    decide = apsub.add_parser(
+        "decide",
+        help="grant or deny an appeal; audited, and the user is told the outcome in a DM "
+        "(granting an appeal against a refused erasure erases the account)",
+    )
+    decide.add_argument("request", type=int, help="the request number, as `appeals` lists it")
+    verdict = decide.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--grant", action="store_true", help="the user was right")
+    verdict.add_argument("--deny", action="store_true", help="the refusal stands")
+    decide.add_argument("--reason", required=True, help="why; the user reads it")
 
     admin = sub.add_parser("admin", help="operator actions")
     asub = admin.add_subparsers(dest="admin_command", required=True)
@@ -310,12 +322,16 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
         elif args.command == "admin" and args.admin_command == "training-export":
             count = await _training_export(core, args.folder)
             print(f"exported {count} results of users who opted in")
+        elif args.command == "appeals" and getattr(args, "appeals_command", None) == "decide":
+            return await _decide_appeal(core, args)
         elif args.command == "appeals":
             appeals = await core.privacy.open_appeals()
             if not appeals:
                 print("no open appeals")
             for a in appeals:
                 print(f"#{a.id} {a.kind} refused: {a.reason}; appeal: {a.appeal_text}")
+            if appeals:
+                print("Decide with: imagebot appeals decide ID --grant|--deny --reason TEXT")
         else:
             await _start_platform_senders(core)
             if args.command == "broadcast":
@@ -326,6 +342,39 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await core.aclose()
+
+
+async def _decide_appeal(core: Any, args: argparse.Namespace) -> int:
+    """``imagebot appeals decide``: the operator's verdict, audited as the local operator,
+    and told to the user in a DM through the configured platform."""
+    import getpass
+
+    from core.errors import NotFound
+    from core.types import Actor
+
+    await _start_platform_senders(core)
+    operator = Actor("cli", os.environ.get("USER") or getpass.getuser())
+    try:
+        decision, told = await core.admin.decide_appeal(
+            operator, args.request, grant=args.grant, reason=args.reason
+        )
+    except NotFound as exc:
+        print(exc.user_message, file=sys.stderr)
+        return 1
+    print(f"appeal #{decision.request_id} {decision.decision}; recorded in the audit log")
+    if decision.receipt is not None:
+        print(f"the account was erased (request {decision.receipt.request_id})")
+    if decision.recipient is None:
+        print("the account no longer exists: nobody to tell")
+    elif told:
+        print("the user was told in a direct message")
+    else:
+        print(
+            "the user could not be reached (no token for their platform, or they blocked "
+            "the bot); the decision stands and is in their /privacy requests",
+            file=sys.stderr,
+        )
+    return 0
 
 
 async def _training_export(core: Any, folder: str) -> int:

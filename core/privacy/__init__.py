@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.privacy.messages import MessageService, parse_chat
+from core.privacy.messages import MessageService, dm_target, parse_chat
 from core.privacy.onboarding import OnboardingService, OnboardingStatus, Policy
 from core.privacy.ports import (
     ConsentRecord,
@@ -14,6 +14,7 @@ from core.privacy.retention import RetentionPolicy, RetentionService
 from core.privacy.service import (
     CONSENT_LABELS,
     ERASURE_QUESTION_TTL,
+    AppealDecision,
     ConfirmationExpired,
     ExportResult,
     PrivacyOverview,
@@ -25,6 +26,7 @@ from core.privacy.service import (
 __all__ = [
     "CONSENT_LABELS",
     "ERASURE_QUESTION_TTL",
+    "AppealDecision",
     "ConfirmationExpired",
     "ConsentRecord",
     "ExportResult",
@@ -41,5 +43,6 @@ __all__ = [
     "PrivateChatRequired",
     "RetentionPolicy",
     "RetentionService",
+    "dm_target",
     "parse_chat",
 ]
