@@ -224,6 +224,8 @@ class FakeDiscord:
         self.downloads: list[str] = []
         self.forbidden_channels: set[str] = set()
         self.dm_channels: dict[str, str] = {}
+        self.threads: dict[str, str] = {}
+        """Thread id -> parent channel id, from :meth:`thread`."""
         """user id -> DM channel id."""
         self.files: dict[str, tuple[str, str, bytes]] = {}
         """attachment id -> (filename, content type, bytes)."""
@@ -689,6 +691,8 @@ class FakeDiscord:
                 },
                 channel_id=str(channel_id),
             )
+            if str(channel_id) in self.threads:
+                payload["channel"] = self._thread_channel(str(channel_id), str(guild_id))
         else:
             channel_id = channel_id or self._dm_channel(user["id"])
             payload.update(
@@ -719,6 +723,35 @@ class FakeDiscord:
         self.interactions[interaction_id] = interaction
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return interaction
+
+    def thread(self, thread_id: str, parent_id: str) -> str:
+        """Make ``thread_id`` a public thread of the channel ``parent_id``: interactions in
+        it carry the thread as their channel (type 11, with ``parent_id``), as on Discord."""
+        self.threads[str(thread_id)] = str(parent_id)
+        return str(thread_id)
+
+    def _thread_channel(self, thread_id: str, guild_id: str) -> dict[str, Any]:
+        return {
+            "id": thread_id,
+            "type": 11,
+            "guild_id": guild_id,
+            "parent_id": self.threads[thread_id],
+            "name": "a thread",
+            "owner_id": "1",
+            "flags": 0,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _iso(),
+                "locked": False,
+            },
+            "permissions": "2248473465835073",
+        }
 
     def _dm_channel(self, user_id: str) -> str:
         if user_id not in self.dm_channels:
