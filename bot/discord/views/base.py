@@ -4,7 +4,7 @@ exception to the one error renderer."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import discord
@@ -32,7 +32,7 @@ def pressed_on_message(interaction: discord.Interaction) -> bool:
     press is not concerned."""
     if interaction.type is not discord.InteractionType.component:
         return True
-    data = interaction.data or {}
+    data: Mapping[str, Any] = interaction.data or {}
     custom_id = data.get("custom_id")
     message = interaction.message
     if message is None or not isinstance(custom_id, str):
@@ -48,7 +48,7 @@ async def refuse_foreign_press(interaction: discord.Interaction) -> None:
     drops it without an answer (the user would see "This interaction failed"), so it is
     answered here, kindly, and nothing else happens. Registered as the client's
     ``on_interaction`` listener."""
-    data = interaction.data or {}
+    data: Mapping[str, Any] = interaction.data or {}
     custom_id = data.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id.startswith("ib:"):
         return
