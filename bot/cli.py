@@ -15,7 +15,7 @@ from typing import Any
 from bot.logs import add_file_logging, configure_logging
 from bot.memory import tune_malloc
 from core.errors import ConfigurationError, ImagebotError, UserFacingError
-from core.settings import Settings, describe, load_settings
+from core.settings import Settings, describe, load_settings, load_settings_for_report
 
 log = logging.getLogger("imagebot")
 
@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imagebot",
         description="Self-hosted Discord and Telegram bot for GPT Image generation and editing.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="start every configured adapter and the worker (default)")
@@ -64,7 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     reply = sub.add_parser("reply", help="answer a /feedback or /support message")
     reply.add_argument("message_id", type=int)
     reply.add_argument("text")
-    sub.add_parser("appeals", help="list privacy appeals waiting for an operator")
+    appeals = sub.add_parser("appeals", help="privacy appeals: list them (default) or decide one")
+    apsub = appeals.add_subparsers(dest="appeals_command")
+    apsub.add_parser("list", help="appeals waiting for an operator")
+    decide = apsub.add_parser(
+        "decide",
+        help="grant or deny an appeal; audited, and the user is told the outcome in a DM "
+        "(granting an appeal against a refused erasure erases the account)",
+    )
+    decide.add_argument("request", type=int, help="the request number, as `appeals` lists it")
+    verdict = decide.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--grant", action="store_true", help="the user was right")
+    verdict.add_argument("--deny", action="store_true", help="the refusal stands")
+    decide.add_argument("--reason", required=True, help="why; the user reads it")
 
     admin = sub.add_parser("admin", help="operator actions")
     asub = admin.add_subparsers(dest="admin_command", required=True)
@@ -99,6 +114,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("imagebot")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+class _AlembicNoise(logging.Filter):
+    """Alembic's set-up lines (plugins, dialect, DDL mode) say nothing to an operator;
+    the "Running upgrade" lines do, and stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not message.startswith(("Context impl", "Will assume"))
+
+
+def _quiet_alembic() -> None:
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _AlembicNoise) for f in migration.filters):
+        migration.addFilter(_AlembicNoise())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -109,9 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet=command == "console",
         fmt=os.environ.get("IMAGEBOT_LOG_FORMAT", "text").lower(),
     )
+    _quiet_alembic()
     if command == "keys" and args.keys_command == "new":
         print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         return 0
+    if command == "check-config":
+        return _check_config()
     try:
         settings = load_settings()
     except ConfigurationError as exc:
@@ -120,8 +164,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.log_dir is not None:
         add_file_logging(settings.log_dir)
     try:
-        if command == "check-config":
-            return _check_config(settings)
         if command == "migrate":
             return asyncio.run(_migrate(settings))
         if command == "credits":
@@ -145,13 +187,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _check_config(settings: Settings) -> int:
-    report = describe(settings)
+def _check_config() -> int:
+    """Every variable on one line; a refused value is one line of the report (exit 2, as
+    the bot would not start with it), not the end of it."""
+    try:
+        settings, invalid = load_settings_for_report()
+    except ConfigurationError as exc:
+        print(f"Configuration problem:\n{exc}", file=sys.stderr)
+        return 2
+    report = describe(settings, invalid)
     width = max(len(var) for _, var, _ in report.lines)
-    marks = {"ok": "ok     ", "missing": "missing", "warning": "warning"}
+    marks = {"ok": "ok     ", "missing": "missing", "warning": "warning", "invalid": "INVALID"}
     for status, var, words in report.lines:
         print(f"{marks[status]}  {var.ljust(width)}  {words}")
-    return 0
+    print(_run_summary(settings))
+    return 2 if invalid else 0
+
+
+def _run_summary(settings: Settings) -> str:
+    """What ``imagebot run`` would do with these settings, in one sentence."""
+    tokens = (("Telegram", settings.telegram_token), ("Discord", settings.discord_token))
+    chats = [name for name, token in tokens if token]
+    if chats:
+        if settings.effective_provider(console=False) == "openai" and not settings.openai_api_key:
+            return "imagebot run: refuses to start (a chat token is set, OPENAI_API_KEY is not)."
+        bots = " and ".join(chats)
+        return f"imagebot run: starts the {bots} bot, the worker and the HTTP server."
+    if settings.stripe_secret_key is not None:
+        return (
+            "imagebot run: no chat token, so it serves the HTTP server only (Stripe webhooks, "
+            f"health, metrics) on {settings.http_host}:{settings.http_port}."
+        )
+    return "imagebot run: no chat token, so it opens the console (as `imagebot console` does)."
 
 
 async def _migrate(settings: Settings) -> int:
@@ -183,6 +250,18 @@ async def _run(settings: Settings, roles: list[str] | None) -> int:
         )
         if token
     ]
+    if not adapters and not roles and settings.stripe_secret_key is not None:
+        # Billing without a chat platform (yet): an operator expects the webhooks served.
+        url = f"http://{settings.http_host}:{settings.http_port}"
+        print(
+            "No IMAGEBOT_TELEGRAM_TOKEN or IMAGEBOT_DISCORD_TOKEN set, but Stripe is: serving "
+            f"the HTTP server only, Stripe webhooks at {url}/stripe/webhook, health at "
+            f"{url}/healthz. Use `imagebot console` to try the bot in a terminal.",
+            file=sys.stderr,
+        )
+        from bot.runner import run_service
+
+        return await run_service(settings, adapters=[], roles={"web", "scheduler"})
     if not adapters and not roles:
         # No platform configured: the README's first command lands here on a fresh machine.
         print(
@@ -243,12 +322,16 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
         elif args.command == "admin" and args.admin_command == "training-export":
             count = await _training_export(core, args.folder)
             print(f"exported {count} results of users who opted in")
+        elif args.command == "appeals" and getattr(args, "appeals_command", None) == "decide":
+            return await _decide_appeal(core, args)
         elif args.command == "appeals":
             appeals = await core.privacy.open_appeals()
             if not appeals:
                 print("no open appeals")
             for a in appeals:
                 print(f"#{a.id} {a.kind} refused: {a.reason}; appeal: {a.appeal_text}")
+            if appeals:
+                print("Decide with: imagebot appeals decide ID --grant|--deny --reason TEXT")
         else:
             await _start_platform_senders(core)
             if args.command == "broadcast":
@@ -259,6 +342,39 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await core.aclose()
+
+
+async def _decide_appeal(core: Any, args: argparse.Namespace) -> int:
+    """``imagebot appeals decide``: the operator's verdict, audited as the local operator,
+    and told to the user in a DM through the configured platform."""
+    import getpass
+
+    from core.errors import NotFound
+    from core.types import Actor
+
+    await _start_platform_senders(core)
+    operator = Actor("cli", os.environ.get("USER") or getpass.getuser())
+    try:
+        decision, told = await core.admin.decide_appeal(
+            operator, args.request, grant=args.grant, reason=args.reason
+        )
+    except NotFound as exc:
+        print(exc.user_message, file=sys.stderr)
+        return 1
+    print(f"appeal #{decision.request_id} {decision.decision}; recorded in the audit log")
+    if decision.receipt is not None:
+        print(f"the account was erased (request {decision.receipt.request_id})")
+    if decision.recipient is None:
+        print("the account no longer exists: nobody to tell")
+    elif told:
+        print("the user was told in a direct message")
+    else:
+        print(
+            "the user could not be reached (no token for their platform, or they blocked "
+            "the bot); the decision stands and is in their /privacy requests",
+            file=sys.stderr,
+        )
+    return 0
 
 
 async def _training_export(core: Any, folder: str) -> int:

@@ -59,10 +59,25 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
             starters[name] = module.start
             if hasattr(module, "install_routes"):
                 route_installers.append(module.install_routes)
-    core = await build_core(settings, console=False)
-    warning = await core.model.check()
-    if warning:
-        log.warning("model check: %s", warning)
+    model = None
+    http_only = not roles & {"bot", "worker"}
+    if http_only and settings.image_provider is None and settings.openai_api_key is None:
+        # An HTTP-only process (webhooks, health, gallery) makes no image: it needs no key.
+        from core.generation.providers.demo import DemoImageModel
+
+        model = DemoImageModel()
+    core = await build_core(settings, console=False, model=model)
+    if model is None:
+        warning = await core.model.check()
+        if warning:
+            log.warning("model check: %s", warning)
+    log.info(
+        "serving roles=%s adapters=%s http=%s:%s",
+        ",".join(sorted(roles)),
+        ",".join(adapters) or "none",
+        settings.http_host,
+        settings.http_port,
+    )
     stoppers: list[Callable[[], Awaitable[None]]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

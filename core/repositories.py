@@ -326,15 +326,47 @@ class JobRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction across every repository; rolls back unless committed."""
+    """One transaction across every repository; rolls back unless committed.
 
-    users: UserRepository
-    ledger: LedgerRepository
-    jobs: JobRepository
-    billing: BillingRepository
-    privacy: PrivacyRepository
-    safety: SafetyRepository
-    updates: UpdateRepository
+    The repositories are read-only members (properties), so an implementation may hold
+    its own concrete repository types: a plain attribute in a protocol would have to be
+    exactly the port's type.
+    """
+
+    @property
+    def users(self) -> UserRepository:
+        """Users."""
+        ...
+
+    @property
+    def ledger(self) -> LedgerRepository:
+        """The credit ledger."""
+        ...
+
+    @property
+    def jobs(self) -> JobRepository:
+        """Jobs."""
+        ...
+
+    @property
+    def billing(self) -> BillingRepository:
+        """Purchases, plans and checkout state."""
+        ...
+
+    @property
+    def privacy(self) -> PrivacyRepository:
+        """Privacy requests, consents, messages, the audit log."""
+        ...
+
+    @property
+    def safety(self) -> SafetyRepository:
+        """Bans, strikes, rate buckets, reviews, chat controls."""
+        ...
+
+    @property
+    def updates(self) -> UpdateRepository:
+        """Platform updates already seen."""
+        ...
 
     async def __aenter__(self) -> Self:
         """Begin."""

@@ -23,9 +23,12 @@ DEFAULT_MODEL = "gpt-image-2"
 """The image model used when ``IMAGEBOT_IMAGE_MODEL`` is not set."""
 
 _PLACEHOLDER = re.compile(
-    r"(your|changeme|change-me|replace|placeholder|example|xxxx|\.\.\.|<|>|\s|^sk-$|^test$)",
+    r"(your|changeme|change-me|replace|placeholder|example|xxx|\*\*\*|\.\.\.|<|>|\s|^sk-$|^test$)",
     re.IGNORECASE,
 )
+OPENAI_KEY_MIN_LENGTH = 20
+"""Shorter keys are placeholders: OpenAI's are 50 characters and more, and an
+OpenAI-compatible server's key is still a secret, not a word."""
 _TELEGRAM_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
 _DISCORD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 
@@ -38,10 +41,11 @@ def _secret(
     raw = value.get_secret_value().strip()
     if not raw:
         return None
+    # The messages do not repeat ``name``: load_settings puts the variable's name first.
     if _PLACEHOLDER.search(raw):
-        raise ValueError(f"{name} looks like a placeholder, not a real secret")
+        raise ValueError("looks like a placeholder, not a real secret")
     if pattern is not None and not pattern.match(raw):
-        raise ValueError(f"{name} is malformed{': ' + hint if hint else ''}")
+        raise ValueError(f"is malformed{': ' + hint if hint else ''}")
     return SecretStr(raw)
 
 
@@ -180,7 +184,13 @@ class Settings(BaseSettings):
     @field_validator("openai_api_key")
     @classmethod
     def _openai(cls, v: SecretStr | None) -> SecretStr | None:
-        return _secret(v, "OPENAI_API_KEY")
+        v = _secret(v, "OPENAI_API_KEY")
+        if v is not None and len(v.get_secret_value()) < OPENAI_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"is too short to be a real key ({OPENAI_KEY_MIN_LENGTH} characters at least): "
+                "copy it from https://platform.openai.com/api-keys"
+            )
+        return v
 
     @field_validator("stripe_secret_key")
     @classmethod
@@ -213,8 +223,7 @@ class Settings(BaseSettings):
                 raw = b""
             if len(raw) != 32:
                 raise ValueError(
-                    "IMAGEBOT_ENCRYPTION_KEY must be 32 random bytes in URL-safe base64 "
-                    "(make one with: imagebot keys new)"
+                    "must be 32 random bytes in URL-safe base64 (make one with: imagebot keys new)"
                 )
         return v
 
@@ -317,12 +326,46 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err.get("loc", ())) or "setting"
-            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            lines.append(f"{_env_name(field)}: {msg}")
+        lines = [f"{var}: {msg}" for _, var, msg in _problems(exc)]
         raise ConfigurationError("\n".join(lines)) from None
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str, str]]:
+    """(field, variable, words) for each refused value."""
+    found = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err.get("loc", ())) or "setting"
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        found.append((field, _env_name(field), msg))
+    return found
+
+
+def load_settings_for_report() -> tuple[Settings, dict[str, str]]:
+    """Settings for ``imagebot check-config``: every refused value is set aside (its
+    default used instead) and returned as ``{variable: words}``, so one bad value is one
+    line of the report rather than the end of it."""
+    invalid: dict[str, str] = {}
+    overrides: dict[str, object] = {}
+    for _ in range(len(Settings.model_fields) + 1):
+        try:
+            return Settings(**overrides), invalid  # type: ignore[arg-type]
+        except ValidationError as exc:
+            for field, var, msg in _problems(exc):
+                name = field.split(".", 1)[0]
+                info = Settings.model_fields.get(name) or next(
+                    (f for f in Settings.model_fields.values() if f.validation_alias == name),
+                    None,
+                )
+                if info is None:
+                    raise ConfigurationError(f"{var}: {msg}") from None
+                key = name if name in Settings.model_fields else _field_of(name)
+                overrides[key] = info.get_default(call_default_factory=True)
+                invalid.setdefault(var, msg)
+    raise ConfigurationError("\n".join(f"{v}: {m}" for v, m in invalid.items()))
+
+
+def _field_of(alias: str) -> str:
+    return next(n for n, f in Settings.model_fields.items() if f.validation_alias == alias)
 
 
 def _env_name(field: str) -> str:
@@ -336,15 +379,25 @@ class ConfigReport:
     """What ``imagebot check-config`` prints: set, missing, and what the missing disables."""
 
     lines: tuple[tuple[str, str, str], ...]
-    """(status, variable, words): status is ``ok``, ``missing`` or ``warning``."""
+    """(status, variable, words): status is ``ok``, ``missing``, ``warning`` or ``invalid``."""
 
 
-def describe(settings: Settings) -> ConfigReport:
-    """Plain-words report of the configuration; never prints a secret's value."""
+def describe(settings: Settings, invalid: dict[str, str] | None = None) -> ConfigReport:
+    """Plain-words report of the configuration; never prints a secret's value.
+
+    ``invalid`` (from :func:`load_settings_for_report`) are refused values: each is one
+    ``invalid`` line, where the variable's own line would be.
+    """
     rows: list[tuple[str, str, str]] = []
+    invalid = dict(invalid or {})
 
     def secret(var: str, value: SecretStr | None, missing: str) -> None:
-        rows.append(("ok", var, "set") if value is not None else ("missing", var, missing))
+        if var in invalid:
+            rows.append(("invalid", var, f"{invalid.pop(var)}; {missing} until it is fixed"))
+        elif value is not None:
+            rows.append(("ok", var, "set"))
+        else:
+            rows.append(("missing", var, missing))
 
     rows.append(("ok", "IMAGEBOT_DATABASE_URL", _redact_url(settings.database_url)))
     rows.append(("ok", "IMAGEBOT_DATA_DIR", str(settings.data_dir)))
@@ -363,8 +416,8 @@ def describe(settings: Settings) -> ConfigReport:
         secret(
             "OPENAI_API_KEY",
             settings.openai_api_key,
-            "no real images: `imagebot run` refuses to start; `imagebot console` uses "
-            "the demo model",
+            "no real images: with a chat token `imagebot run` refuses to start; without "
+            "one it (and `imagebot console`) opens the console with the demo model",
         )
     rows.append(("ok", "IMAGEBOT_IMAGE_MODEL", settings.image_model))
     rows.append(("ok", "OPENAI_BASE_URL", settings.openai_base_url or "OpenAI's"))
@@ -407,6 +460,9 @@ def describe(settings: Settings) -> ConfigReport:
         rows.append(("ok", "IMAGEBOT_ADMINS", f"{len(settings.admin_ids)} operator(s)"))
     rows.append(("ok", "IMAGEBOT_FREE_CREDITS", str(settings.free_credits)))
     rows.append(("ok", "IMAGEBOT_HTTP_HOST/PORT", f"{settings.http_host}:{settings.http_port}"))
+    if settings.encryption_key is None and "IMAGEBOT_ENCRYPTION_KEY" in invalid:
+        rows = [r for r in rows if r[1] != "IMAGEBOT_ENCRYPTION_KEY"]
+    rows += [("invalid", var, words) for var, words in invalid.items()]
     return ConfigReport(tuple(rows))
 
 

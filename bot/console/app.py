@@ -73,8 +73,8 @@ class ConsoleSession:
                 await self._imagine(rest, require_images=command == "/edit")
             elif command == "/history":
                 page = int(rest) if rest.strip().isdigit() else 1
-                result = await self.core.history.page(self.actor, page)
-                self.write(render_history(result, str(self.core.settings.data_dir)))
+                history = await self.core.history.page(self.actor, page)
+                self.write(render_history(history, str(self.core.settings.data_dir)))
             elif command == "/balance":
                 user = await self.core.users.register(self.actor)
                 self.write(render_balance(await self.core.credits.balance(user.id)))
@@ -83,9 +83,9 @@ class ConsoleSession:
             elif command == "/privacy":
                 await self._privacy(rest)
             elif command == "/export":
-                result = await self.core.privacy.export(self.actor, self.conversation)
-                path = await self.plain_copy(result.path)
-                self.write(f"Export ready ({result.size_bytes // 1024} KB): {path}")
+                export = await self.core.privacy.export(self.actor, self.conversation)
+                path = await self.plain_copy(export.path)
+                self.write(f"Export ready ({export.size_bytes // 1024} KB): {path}")
             elif command == "/delete_my_data":
                 await self._erase(rest)
             elif command in ("/feedback", "/support"):

@@ -82,6 +82,7 @@ class ImagebotBot(commands.AutoShardedBot):
         for cog in all_cogs(self.core, self.tree):
             await self.add_cog(cog)
         self.add_dynamic_items(*views.DYNAMIC_ITEMS)
+        self.add_listener(views.refuse_foreign_press, "on_interaction")
         await self.sync_commands()
 
     async def sync_commands(self) -> list[app_commands.AppCommand]:

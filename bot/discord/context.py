@@ -46,7 +46,18 @@ def is_dm(interaction: discord.Interaction) -> bool:
 
 
 def conversation_of(interaction: discord.Interaction) -> Conversation:
-    """The channel a command was used in."""
+    """The channel a command was used in. In a thread the chat is the thread's parent
+    channel and ``thread_id`` the thread (as a Telegram topic is a thread of its group), so
+    a server that limits imagebot to a channel allows the threads inside it."""
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id is not None:
+        return Conversation(
+            PLATFORM,
+            str(channel.parent_id),
+            thread_id=str(channel.id),
+            is_private=False,
+            group_id=str(interaction.guild_id) if interaction.guild_id else None,
+        )
     return Conversation(
         PLATFORM,
         str(interaction.channel_id or interaction.user.id),

@@ -29,7 +29,7 @@ from core.errors import (
 )
 from core.privacy.onboarding import OnboardingStatus
 from core.privacy.ports import PrivacyRequestRecord
-from core.privacy.service import ExportResult, PrivacyOverview
+from core.privacy.service import AppealDecision, ExportResult, PrivacyOverview
 from core.safety.ports import ChatControlRecord, ReviewRecord, Standing
 from core.types import (
     BalanceView,
@@ -548,6 +548,20 @@ def admin_appeals_text(items: Iterable[PrivacyRequestRecord]) -> str:
         )
     if len(items) > 15:
         lines.append(f"-# {len(items) - 15} more.")
+    return clip("\n".join(lines))
+
+
+def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
+    """/admin appeal: what was decided and whether the user heard of it."""
+    lines = [f"⚖️ Appeal `#{decision.request_id}` {decision.decision}. {AUDITED[3:]}"]
+    if decision.receipt is not None:
+        lines.append(f"The account was erased (request {decision.receipt.request_id}).")
+    if decision.recipient is None:
+        lines.append("The account no longer exists: there is nobody to tell.")
+    elif told:
+        lines.append("The user was told in a direct message.")
+    else:
+        lines.append("The user could not be reached; the decision is in their /privacy.")
     return clip("\n".join(lines))
 
 

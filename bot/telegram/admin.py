@@ -45,6 +45,7 @@ USAGE = {
     "ban": "/admin ban ID [HOURSh] REASON",
     "unban": "/admin unban ID REASON",
     "refund": "/admin refund JOB REASON",
+    "appeal": "/admin appeal NUMBER grant|deny REASON",
 }
 
 
@@ -118,6 +119,15 @@ async def _run(rt: Runtime, op: Actor, words: list[str], update_id: int) -> str:
         return render.admin_counts(title, done)
     if sub == "appeals":
         return render.admin_appeals_text(await admin.appeals(op))
+    if sub == "appeal":
+        _need(words, 4, sub)
+        verdict = words[2].lower()
+        if not words[1].isdigit() or len(words[1]) > 12 or verdict not in ("grant", "deny"):
+            raise InvalidRequest(f"Use {USAGE[sub]}.")
+        decision, told = await admin.decide_appeal(
+            op, int(words[1]), grant=verdict == "grant", reason=" ".join(words[3:])
+        )
+        return render.admin_appeal_decided(decision, told)
     return render.ADMIN_HELP
 
 

@@ -75,9 +75,23 @@ async def _dispatch(rt: Runtime, update: Update, query: CallbackQuery) -> Answer
     message = query.message
     if data is None or not isinstance(message, Message):
         return Answer(render.STALE)
+    if not _on_message(message, query.data or ""):
+        # A tampered client can send any callback data with any message of the bot: only a
+        # button that is really on the pressed message (Telegram sends the message as it
+        # stands, keyboard included) may act, so a forged "erase" or "delete" never
+        # reaches another message or a question nobody asked.
+        return Answer(render.STALE)
     if data.owner != query.from_user.id:
         return Answer(render.NOT_YOURS, alert=True)
     return await ACTIONS[data.action](rt, Press(query, message, data, update.update_id))
+
+
+def _on_message(message: Message, data: str) -> bool:
+    """Whether a button with ``data`` is on ``message``'s inline keyboard."""
+    markup = message.reply_markup
+    if markup is None:
+        return False
+    return any(button.callback_data == data for row in markup.inline_keyboard for button in row)
 
 
 # --- onboarding ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from bot.telegram.replies import (
     reply,
 )
 from bot.telegram.runtime import Runtime
-from core.privacy.service import CONSENT_LABELS, PrivacyRequestRefused
+from core.privacy import CONSENT_LABELS, ConfirmationExpired, PrivacyRequestRefused
 from core.types import Actor, Conversation
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -192,7 +192,15 @@ async def profile(rt: Runtime, press: Press) -> Answer:
 async def erase_yes(rt: Runtime, press: Press) -> Answer:
     """Erase everything, then show the receipt in place of the question (P08)."""
     try:
-        receipt = await rt.core.privacy.erase(press.actor, press.conversation)
+        # The question's age is the time Telegram says the message was sent: an old
+        # question, or a press replayed on it much later, erases nothing.
+        receipt = await rt.core.privacy.erase(
+            press.actor, press.conversation, asked_at=press.message.date
+        )
+    except ConfirmationExpired as exc:
+        rt.board.close(press.message.chat.id, press.message.message_id)
+        await edit_text(rt, press.message, render.esc(exc.user_message))
+        return Answer(render.ERASE_EXPIRED)
     except PrivacyRequestRefused as exc:
         # The reason and how to appeal are too long for an alert: they replace the question.
         await answer_error(rt, press.message, press.owner, exc, status_message=press.message)

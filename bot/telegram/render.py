@@ -19,7 +19,7 @@ from core.errors import GENERIC_SORRY, UserFacingError
 from core.generation.options import accepted_text
 from core.privacy.onboarding import OnboardingStatus
 from core.privacy.ports import PrivacyRequestRecord
-from core.privacy.service import CONSENT_LABELS, PrivacyOverview
+from core.privacy.service import CONSENT_LABELS, AppealDecision, PrivacyOverview
 from core.safety.ports import ReviewRecord, Standing
 from core.types import (
     BalanceView,
@@ -439,6 +439,7 @@ def receipt_text(text: str) -> str:
 
 
 ERASE_KEPT = "Nothing was erased. Your data stays as it was."
+ERASE_EXPIRED = "That question has expired: nothing was erased."
 PROFILE_REFRESHED = "Name refreshed from Telegram."
 PROFILE_CLEARED = "Name cleared."
 
@@ -483,6 +484,8 @@ ADMIN_HELP = (
     "<code>/admin stats</code> · <code>/admin retention [dry]</code>\n"
     "<code>/admin reviews</code> — withheld and flagged items, approve or dismiss\n"
     "<code>/admin appeals</code> — refused privacy requests that were appealed\n"
+    "<code>/admin appeal NUMBER grant|deny REASON</code> — decide one; the user is told "
+    "the outcome and the reason\n"
     "ID is a Telegram user id, or platform:id (discord:123)."
 )
 
@@ -571,6 +574,20 @@ def admin_appeals_text(items: Sequence[PrivacyRequestRecord]) -> str:
             f"   appeal: {esc(clip(item.appeal_text or '', 600))}"
         )
     return clip("\n".join(lines), MAX_MESSAGE)
+
+
+def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
+    """``/admin appeal``: what was decided and whether the user heard of it."""
+    lines = [f"Appeal #{decision.request_id} {decision.decision}. Recorded in the audit log."]
+    if decision.receipt is not None:
+        lines.append(f"The account was erased (request {decision.receipt.request_id}).")
+    if decision.recipient is None:
+        lines.append("The account no longer exists: there is nobody to tell.")
+    elif told:
+        lines.append("The user was told in a direct message.")
+    else:
+        lines.append("The user could not be reached; the decision is in their /privacy.")
+    return esc("\n".join(lines))
 
 
 # --- group controls ------------------------------------------------------------------------------

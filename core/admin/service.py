@@ -16,10 +16,24 @@ from core.files import FileStore
 from core.generation import image_dimensions
 from core.notifier import NotifierHub
 from core.ports import Clock
-from core.privacy import PrivacyRequestRecord, PrivacyService, RetentionService
+from core.privacy import (
+    AppealDecision,
+    PrivacyRequestRecord,
+    PrivacyService,
+    RetentionService,
+    dm_target,
+)
 from core.repositories import UnitOfWorkFactory, UserRecord
 from core.safety import ReviewRecord, SafetyService, Standing, audit
-from core.types import Actor, BalanceView, Delivered, JobState, ReplyTarget, StoredImage
+from core.types import (
+    Actor,
+    Announcement,
+    BalanceView,
+    Delivered,
+    JobState,
+    ReplyTarget,
+    StoredImage,
+)
 
 log = logging.getLogger("imagebot.admin")
 
@@ -277,3 +291,19 @@ class AdminService:
         """Privacy appeals waiting for a decision."""
         self._require(op)
         return await self.privacy.open_appeals()
+
+    async def decide_appeal(
+        self, op: Actor, request_id: int, *, grant: bool, reason: str
+    ) -> tuple[AppealDecision, bool]:
+        """Grant or deny an appeal (audited), then tell its owner in a DM. Returns the
+        decision and whether the message reached them."""
+        who = self._require(op)
+        decision = await self.privacy.decide_appeal(
+            request_id, grant=grant, reason=reason, operator=who
+        )
+        told = False
+        if decision.recipient is not None:
+            told = await self.notifier.notify(
+                dm_target(*decision.recipient), Announcement(decision.text), final=True
+            )
+        return decision, told

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.privacy.messages import MessageService, parse_chat
+from core.privacy.messages import MessageService, dm_target, parse_chat
 from core.privacy.onboarding import OnboardingService, OnboardingStatus, Policy
 from core.privacy.ports import (
     ConsentRecord,
@@ -13,6 +13,9 @@ from core.privacy.ports import (
 from core.privacy.retention import RetentionPolicy, RetentionService
 from core.privacy.service import (
     CONSENT_LABELS,
+    ERASURE_QUESTION_TTL,
+    AppealDecision,
+    ConfirmationExpired,
     ExportResult,
     PrivacyOverview,
     PrivacyRequestRefused,
@@ -22,6 +25,9 @@ from core.privacy.service import (
 
 __all__ = [
     "CONSENT_LABELS",
+    "ERASURE_QUESTION_TTL",
+    "AppealDecision",
+    "ConfirmationExpired",
     "ConsentRecord",
     "ExportResult",
     "FeedbackRecord",
@@ -37,5 +43,6 @@ __all__ = [
     "PrivateChatRequired",
     "RetentionPolicy",
     "RetentionService",
+    "dm_target",
     "parse_chat",
 ]

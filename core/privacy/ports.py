@@ -85,6 +85,15 @@ class PrivacyRepository(Protocol):
         """Appeals waiting for an operator."""
         ...
 
+    async def request(self, request_id: int) -> tuple[PrivacyRequestRecord, int | None] | None:
+        """One request and the id of the user it belongs to (None once erased)."""
+        ...
+
+    async def decide_appeal(self, request_id: int, decision: str) -> bool:
+        """Close an open appeal as ``granted`` or ``denied``; False when it was not open
+        (decided meanwhile, or never appealed)."""
+        ...
+
     async def add_feedback(self, user_id: int, kind: str, text_: str, now: datetime) -> int:
         """Store a message; returns its id."""
         ...

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.billing import CreditLedger
-from core.errors import InvalidRequest, UserFacingError
+from core.errors import InvalidRequest, NotFound, UserFacingError
 from core.files import FileStore
 from core.ports import Clock
 from core.privacy.onboarding import Policy
@@ -101,6 +101,51 @@ class PrivacyRequestRefused(UserFacingError):
             f"{reason} This request (number {request_id}) was logged. If you disagree, "
             f"reply with /appeal {request_id} and your reasons; an operator will review it."
         )
+
+
+class ConfirmationExpired(UserFacingError):
+    """A confirmation button was pressed on a question asked too long ago (or on a message
+    that is not the question): nothing was done, and the person may simply ask again."""
+
+    code = "confirmation_expired"
+    default_message = (
+        "This question has expired, so nothing was erased. "
+        "Send /delete_my_data again if you still want your data erased."
+    )
+
+
+ERASURE_QUESTION_TTL = timedelta(minutes=15)
+"""How long the erasure question can be answered: an old question answered by a stray
+press (or a forged one) erases nothing."""
+
+
+MAX_DECISION_REASON = 500
+MAX_REQUEST_ID = 2**31 - 1
+"""Request numbers are 32-bit integers in the database; a larger one names nothing (and
+PostgreSQL would refuse to compare it)."""
+
+APPEAL_GRANTED = (
+    "An operator reviewed your appeal of privacy request {number} and granted it. "
+    "Their reason: {reason}"
+)
+APPEAL_DENIED = (
+    "An operator reviewed your appeal of privacy request {number} and upheld the refusal. "
+    "Their reason: {reason}\nIf you still disagree, you can complain to your data "
+    "protection authority."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AppealDecision:
+    """The outcome of an appeal, and the message that tells its owner."""
+
+    request_id: int
+    decision: str
+    """``granted`` or ``denied``."""
+    recipient: tuple[str, str] | None
+    """(platform, platform user id) to tell; None when the account no longer exists."""
+    text: str
+    receipt: ErasureReceipt | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,14 +459,24 @@ class PrivacyService:
             cancel_label="Keep my data",
         )
 
-    async def erase(self, actor: Actor, conversation: Conversation) -> ErasureReceipt:
+    async def erase(
+        self, actor: Actor, conversation: Conversation, *, asked_at: datetime | None = None
+    ) -> ErasureReceipt:
         """Cancel the user's jobs (returning holds), then erase everything that names them.
 
         Works with any balance and for banned users (P25). Refused only while a payment
         dispute is open (the records are needed to settle it); the refusal is logged and can
-        be appealed.
+        be appealed. ``asked_at`` is when the question being answered was asked (the
+        platform's time of the message the button is on): a question older than
+        :data:`ERASURE_QUESTION_TTL`, or one claiming to come from the future, raises
+        :class:`ConfirmationExpired` and erases nothing.
         """
         self.require_private(conversation)
+        if asked_at is not None:
+            age = self.clock.now() - asked_at
+            if age > ERASURE_QUESTION_TTL or age < -timedelta(minutes=1):
+                log.info("erasure refused: question expired age_s=%d", age.total_seconds())
+                raise ConfirmationExpired()
         user = await self._user(actor)
         if user is None:
             request_id = await self._log(actor, "erase", "completed", "nothing was stored")
@@ -437,6 +492,11 @@ class PrivacyService:
                 "records are needed to settle it.",
                 request_id,
             )
+        return await self._erase_user(actor, user)
+
+    async def _erase_user(self, actor: Actor, user: UserRecord) -> ErasureReceipt:
+        """The erasure itself: jobs cancelled (holds returned), rows and files deleted,
+        kept ledger rows unlinked, the completed request logged."""
         await self._cancel_jobs(user.id)
         now = self.clock.now()
         async with self._uow() as uow:
@@ -494,6 +554,8 @@ class PrivacyService:
         text = text.strip()
         if not text:
             raise InvalidRequest("Please say why you disagree, e.g. /appeal 12 my reasons.")
+        if not 0 < request_id <= MAX_REQUEST_ID:
+            raise InvalidRequest("There is no refused request of yours with that number.")
         async with self._uow() as uow:
             subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
             ok = await uow.privacy.appeal(request_id, subject, text, self.clock.now())
@@ -506,3 +568,49 @@ class PrivacyService:
         """Appeals waiting for an operator."""
         async with self._uow() as uow:
             return await uow.privacy.open_appeals()
+
+    async def decide_appeal(
+        self, request_id: int, *, grant: bool, reason: str, operator: str
+    ) -> AppealDecision:
+        """An operator's decision on an open appeal, audited in the same transaction.
+
+        Granting an appeal against a refused erasure carries the erasure out (the operator
+        takes responsibility for what held it back, such as an open dispute). The returned
+        decision says whom to tell and what; the caller sends it. A second decision on the
+        same appeal raises :class:`NotFound` and changes nothing.
+        """
+        reason = " ".join(reason.split())
+        if not reason:
+            raise InvalidRequest("Give the reason for the decision; the user is told it.")
+        if len(reason) > MAX_DECISION_REASON:
+            raise InvalidRequest(f"Keep the reason under {MAX_DECISION_REASON} characters.")
+        if not 0 < request_id <= MAX_REQUEST_ID:
+            raise NotFound("There is no open appeal with that number.")
+        decision = "granted" if grant else "denied"
+        async with self._uow() as uow:
+            found = await uow.privacy.request(request_id)
+            if found is None or found[0].appeal_status != "open":
+                raise NotFound("There is no open appeal with that number.")
+            record, user_id = found
+            if not await uow.privacy.decide_appeal(request_id, decision):
+                raise NotFound("There is no open appeal with that number.")
+            user = await uow.users.get(user_id) if user_id is not None else None
+            await uow.privacy.audit(
+                actor=operator,
+                action=f"appeal_{'grant' if grant else 'deny'}",
+                subject_user_id=user_id,
+                subject_hash=None,
+                reason=reason,
+                details={"request": request_id, "kind": record.kind},
+                now=self.clock.now(),
+            )
+            await uow.commit()
+        log.info("appeal decided request=%s decision=%s", request_id, decision)
+        receipt = None
+        if grant and record.kind == "erase" and user is not None:
+            receipt = await self._erase_user(Actor(user.platform, user.platform_user_id), user)
+        text = (APPEAL_GRANTED if grant else APPEAL_DENIED).format(number=request_id, reason=reason)
+        if receipt is not None:
+            text = f"{text}\n\n{receipt.text}"
+        recipient = None if user is None else (user.platform, user.platform_user_id)
+        return AppealDecision(request_id, decision, recipient, text, receipt)

@@ -151,6 +151,22 @@ class SqlPrivacyRepository:
         )
         return [_request(r) for r in (await self.s.execute(stmt)).scalars().all()]
 
+    async def request(self, request_id: int) -> tuple[PrivacyRequestRecord, int | None] | None:
+        """One request and the id of the user it belongs to (None once erased)."""
+        row = await self.s.get(PrivacyRequest, request_id, populate_existing=True)
+        return None if row is None else (_request(row), row.user_id)
+
+    async def decide_appeal(self, request_id: int, decision: str) -> bool:
+        """Close an open appeal; the condition on ``open`` makes a second decision (a
+        double click, two operators at once) change nothing."""
+        result = await self.s.execute(
+            update(PrivacyRequest)
+            .where(PrivacyRequest.id == request_id, PrivacyRequest.appeal_status == "open")
+            .values(appeal_status=decision)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     # --- feedback ----------------------------------------------------------------------------
 
     async def add_feedback(self, user_id: int, kind: str, text_: str, now: datetime) -> int:

@@ -224,6 +224,8 @@ class FakeDiscord:
         self.downloads: list[str] = []
         self.forbidden_channels: set[str] = set()
         self.dm_channels: dict[str, str] = {}
+        self.threads: dict[str, str] = {}
+        """Thread id -> parent channel id, from :meth:`thread`."""
         """user id -> DM channel id."""
         self.files: dict[str, tuple[str, str, bytes]] = {}
         """attachment id -> (filename, content type, bytes)."""
@@ -505,6 +507,35 @@ class FakeDiscord:
             message=message,
         )
 
+    async def press_tampered(
+        self,
+        message: dict[str, Any],
+        custom_id: str,
+        *,
+        user: dict[str, Any],
+        guild_id: str | None = None,
+    ) -> FakeInteraction:
+        """What a tampered client can send: a press of ``custom_id`` on ``message`` (a real
+        message of the bot) whether or not that button is on it."""
+        guild_id = guild_id or message.get("guild_id")
+        return await self._interaction(
+            3,
+            {"custom_id": custom_id, "component_type": 2},
+            user=user,
+            guild_id=guild_id,
+            channel_id=message["channel_id"],
+            message=message,
+        )
+
+    def age_message(self, message: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Make a stored message ``seconds`` older: a new id (a snowflake carries its time)
+        and time stamp, as if it had been sent then. Returns the message as stored."""
+        stored = self.messages.pop(str(message["id"]), message)
+        stored["id"] = str(snowflake(time.time() - seconds))
+        stored["timestamp"] = _iso(time.time() - seconds)
+        self.messages[stored["id"]] = stored
+        return stored
+
     async def press_forged(
         self,
         custom_id: str,
@@ -660,6 +691,8 @@ class FakeDiscord:
                 },
                 channel_id=str(channel_id),
             )
+            if str(channel_id) in self.threads:
+                payload["channel"] = self._thread_channel(str(channel_id), str(guild_id))
         else:
             channel_id = channel_id or self._dm_channel(user["id"])
             payload.update(
@@ -690,6 +723,35 @@ class FakeDiscord:
         self.interactions[interaction_id] = interaction
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return interaction
+
+    def thread(self, thread_id: str, parent_id: str) -> str:
+        """Make ``thread_id`` a public thread of the channel ``parent_id``: interactions in
+        it carry the thread as their channel (type 11, with ``parent_id``), as on Discord."""
+        self.threads[str(thread_id)] = str(parent_id)
+        return str(thread_id)
+
+    def _thread_channel(self, thread_id: str, guild_id: str) -> dict[str, Any]:
+        return {
+            "id": thread_id,
+            "type": 11,
+            "guild_id": guild_id,
+            "parent_id": self.threads[thread_id],
+            "name": "a thread",
+            "owner_id": "1",
+            "flags": 0,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _iso(),
+                "locked": False,
+            },
+            "permissions": "2248473465835073",
+        }
 
     def _dm_channel(self, user_id: str) -> str:
         if user_id not in self.dm_channels:

@@ -7,7 +7,7 @@ import io
 from types import SimpleNamespace
 
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from core.generation.ports import ImageModel, ModelCall, ModelEvent, ModelImage, ModelPartial
 from core.generation.providers import demo
@@ -336,3 +336,57 @@ async def test_transparent_with_jpeg_is_flattened_not_an_error() -> None:
     decoded = decode(image.data)
     assert decoded.format == "JPEG"
     assert decoded.mode == "RGB"
+
+
+# --- edits as "before -> after" (issue 18, defect 9) ----------------------------------------
+
+
+def _checkerboard(size: tuple[int, int], cell: int = 8) -> Image.Image:
+    board = Image.new("RGB", size, (250, 250, 250))
+    draw = ImageDraw.Draw(board)
+    for y in range(0, size[1], cell):
+        for x in range((y // cell) % 2 * cell, size[0], 2 * cell):
+            draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=(10, 10, 10))
+    return board
+
+
+def _detail(picture: Image.Image) -> float:
+    """How much fine detail: the spread of brightness left after removing smooth shading."""
+    grey = picture.convert("L")
+    smooth = grey.filter(ImageFilter.BoxBlur(6))
+    return float(ImageStat.Stat(ImageChops.difference(grey, smooth)).mean[0])
+
+
+async def test_an_edit_shows_the_reference_as_a_before_thumbnail_beside_the_after() -> None:
+    red = InputImage(png_bytes(Image.new("RGB", (400, 400), (230, 20, 20))), "image/png")
+    (image,) = finals(await collect(make_call("make it blue", size="1024x1024", inputs=(red,))))
+    picture = decode(image.data).convert("RGB")
+    w, h = picture.size
+    # Left of centre: the reference itself, sharp and untinted; right: the result.
+    before = picture.getpixel((round(w * 0.28), round(h * 0.42)))
+    after = picture.getpixel((round(w * 0.72), round(h * 0.42)))
+    assert isinstance(before, tuple) and isinstance(after, tuple)
+    assert max(abs(a - b) for a, b in zip(before, (230, 20, 20), strict=True)) <= 6, before
+    assert before != after
+    # Between them, an arrow: white on the centre line.
+    assert min(picture.getpixel((w // 2, round(h * 0.42)))) > 200  # type: ignore[arg-type]
+
+
+async def test_the_references_own_detail_does_not_compete_with_the_new_text() -> None:
+    """The old prompt was drawn over a faded copy of the reference, so the two texts
+    overlapped; the background is now a blurred copy with nothing legible left."""
+    busy = InputImage(png_bytes(_checkerboard((1024, 1024))), "image/png")
+    (image,) = finals(await collect(make_call("add a hat", size="1024x1024", inputs=(busy,))))
+    picture = decode(image.data).convert("RGB")
+    margin = picture.crop((0, 300, 40, 600))  # background only, beside the thumbnails
+    assert _detail(margin) < 2.0
+    thumbnail = picture.crop((150, 350, 350, 550))  # inside the "before" thumbnail
+    assert _detail(thumbnail) > 20.0  # the reference itself stays sharp
+
+
+async def test_the_instruction_is_drawn_once_on_its_own_panel_at_every_shape() -> None:
+    ref = InputImage(png_bytes(Image.new("RGB", (300, 200), (20, 120, 220))), "image/png")
+    for size in ("1024x1024", "1536x1024", "1024x1536", "64x64", "16x16", "4096x16"):
+        call = make_call("a long instruction " * 30, size=size, inputs=(ref,))
+        images = finals(await collect(call))
+        assert decode(images[0].data).size == demo.image_size(size)

@@ -62,7 +62,7 @@ def test_prompt_cleaning_removes_invisible_and_control_characters(text: str) -> 
     except InvalidRequest:
         return
     assert cleaned == cleaned.strip()
-    assert not any(ch in cleaned for ch in "\u202e\u202d\u2066\u200b\u200d\ufeff\x00\x1b")
+    assert not any(ch in cleaned for ch in "\u202e\u202d\u2066\u200b\u200e\u200f\ufeff\x00\x1b")
 
 
 def test_huge_prompt_is_refused_with_its_length() -> None:

@@ -208,3 +208,33 @@ class AdminCog(BaseCog):
             return
         items = await self.core.admin.appeals(context.actor_of(interaction))
         await respond.reply(interaction, render.admin_appeals_text(items))
+
+    @admin.command(name="appeal", description="Decide a privacy appeal; the user is told why")
+    @app_commands.describe(
+        request="The request number, as /admin appeals lists it",
+        decision="Grant (a refused erasure is then carried out) or deny",
+        reason="Why; the user reads it, and it goes to the audit log",
+    )
+    @app_commands.choices(
+        decision=[
+            app_commands.Choice(name="grant", value="grant"),
+            app_commands.Choice(name="deny", value="deny"),
+        ]
+    )
+    async def appeal(
+        self,
+        interaction: discord.Interaction,
+        request: Range[int, 1, 2_147_483_647],
+        decision: app_commands.Choice[str],
+        reason: Range[str, 1, 500],
+    ) -> None:
+        """Grant or deny one appeal; audited, and the user is told in a DM."""
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        outcome, told = await self.core.admin.decide_appeal(
+            context.actor_of(interaction),
+            request,
+            grant=decision.value == "grant",
+            reason=reason,
+        )
+        await respond.reply(interaction, render.admin_appeal_decided(outcome, told))

@@ -16,6 +16,7 @@ from bot.discord.views.account import (
     terms_view,
 )
 from bot.discord.views.admin import ReviewButton, reviews_view
+from bot.discord.views.base import refuse_foreign_press
 from bot.discord.views.history import PageButton, history_view
 from bot.discord.views.results import EditImagesModal, EditResultModal, JobButton, result_view
 
@@ -41,6 +42,7 @@ __all__ = [
     "erase_view",
     "history_view",
     "offers_view",
+    "refuse_foreign_press",
     "result_view",
     "reviews_view",
     "send_link",

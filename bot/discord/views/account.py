@@ -12,6 +12,7 @@ from discord import ui
 from bot.discord import context, render, respond
 from bot.discord.views.base import Handled, core_of
 from core.billing.offers import Offer
+from core.privacy import ConfirmationExpired
 from core.privacy.onboarding import Policy
 from core.privacy.ports import ConsentRecord
 from core.types import ConfirmationRequest, PaymentLinkReply
@@ -282,9 +283,18 @@ class EraseButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:erase:(
         if self.choice != "yes":
             await respond.update(interaction, render.ERASE_KEPT, view=None)
             return
-        receipt = await core_of(interaction).privacy.erase(
-            context.actor_of(interaction), context.conversation_of(interaction)
-        )
+        # The question's age is the time of the message the button is on: an old question,
+        # or a press replayed on it much later, erases nothing.
+        asked_at = interaction.message.created_at if interaction.message else None
+        try:
+            receipt = await core_of(interaction).privacy.erase(
+                context.actor_of(interaction),
+                context.conversation_of(interaction),
+                asked_at=asked_at,
+            )
+        except ConfirmationExpired as exc:
+            await respond.update(interaction, exc.user_message, view=None)
+            return
         await respond.update(interaction, receipt.text, view=None)
 
 

@@ -85,6 +85,7 @@ async def test_P19_admin_is_hidden_by_default_permissions_and_dm_only(
         "retention",
         "reviews",
         "appeals",
+        "appeal",
     }
     assert all(o["type"] == 1 for o in group["options"])
     # The operator in a server is pointed to the DM; nothing is done there.
@@ -201,6 +202,7 @@ async def test_P19_for_anyone_else_admin_answers_as_an_unknown_command(
         ("retention", {"dry_run": False}),
         ("reviews", {}),
         ("appeals", {}),
+        ("appeal", {"request": 1, "decision": "grant", "reason": "mine"}),
         # What a tampered client could send: options out of range, wrong types, and a
         # subcommand that does not exist. None of it may tell /admin apart.
         ("grant", {"user": "nobody", "amount": -5, "reason": ""}),
@@ -259,3 +261,19 @@ async def test_P12_admin_lists_open_appeals_without_pinging_anyone(
     assert "a payment dispute is open" in listed["content"]
     assert "the dispute is @everyone's mistake" in listed["content"]
     assert listed["allowed_mentions"] == {"parse": []}
+
+    # The operator decides (issue 18, item 10): audited, and Ada is told in her DM.
+    dm = fake.dm_channels[ADA["id"]]
+    before = len(fake.channel_messages(dm))
+    decided = await admin(
+        fake, "appeal", {"request": number, "decision": "deny", "reason": "Still disputed."}
+    )
+    assert f"Appeal `#{number}` denied" in decided["content"]
+    assert "told in a direct message" in decided["content"]
+    [told] = fake.channel_messages(dm)[before:]
+    assert "upheld the refusal" in told["content"] and "Still disputed." in told["content"]
+    again = await admin(
+        fake, "appeal", {"request": number, "decision": "grant", "reason": "changed my mind"}
+    )
+    assert "no open appeal" in again["content"]
+    assert "No open appeals." in (await admin(fake, "appeals"))["content"]

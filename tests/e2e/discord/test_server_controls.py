@@ -114,3 +114,18 @@ async def test_managers_limit_channels_cap_members_and_switch_the_bot_off(
     ]
     assert rows[0]["details"]["channels"] == [ART] and rows[0]["details"]["chat"] == GUILD
     assert rows[2]["details"]["enabled"] is False
+
+
+async def test_a_thread_inside_an_allowed_channel_is_allowed(
+    bot_any_db: DiscordHarness, fake: FakeDiscord
+) -> None:
+    """Issue 18, item 10: a thread is a channel of its own to Discord, but a server that
+    allows #art allows the threads in it; a thread of another channel stays refused."""
+    in_art = fake.thread("900000000000000020", parent_id=ART)
+    in_chat = fake.thread("900000000000000021", parent_id=CHAT)
+    await server(fake, "channels", {"channel1": FakeDiscord.channel(ART, "art")})
+    answer = await imagine(fake, in_art)
+    assert "1 credit" in answer
+    assert "limited imagebot to other channels" in await imagine(fake, in_chat)
+    # The result went to the thread itself.
+    assert any(m["channel_id"] == in_art and m.get("attachments") for m in fake.messages.values())
