@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     # The unit of work gathers every area's repository port; the kernel names them for
     # typing only, so no area is imported at run time.
     from core.billing import BillingRepository
+    from core.generation import GalleryRepository
     from core.privacy import PrivacyRepository
     from core.safety import SafetyRepository, UpdateRepository
 
@@ -335,6 +336,7 @@ class UnitOfWork(Protocol):
     privacy: PrivacyRepository
     safety: SafetyRepository
     updates: UpdateRepository
+    gallery: GalleryRepository
 
     async def __aenter__(self) -> Self:
         """Begin."""
