@@ -16,12 +16,14 @@ from bot.discord.views.account import (
     terms_view,
 )
 from bot.discord.views.admin import ReviewButton, reviews_view
+from bot.discord.views.gallery import GalleryButton, send_gallery_link
 from bot.discord.views.history import PageButton, history_view
 from bot.discord.views.results import EditImagesModal, EditResultModal, JobButton, result_view
 
 DYNAMIC_ITEMS = (
     JobButton,
     PageButton,
+    GalleryButton,
     TermsButton,
     OfferButton,
     ConsentButton,
@@ -36,6 +38,7 @@ __all__ = [
     "DYNAMIC_ITEMS",
     "EditImagesModal",
     "EditResultModal",
+    "GalleryButton",
     "JobButton",
     "consent_view",
     "erase_view",
@@ -43,6 +46,7 @@ __all__ = [
     "offers_view",
     "result_view",
     "reviews_view",
+    "send_gallery_link",
     "send_link",
     "terms_view",
 ]
