@@ -161,7 +161,9 @@ def install_gallery_routes(
         headers = response.headers
         headers["Content-Security-Policy"] = _csp(mini_app)
         headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on
+        # our own form posts, and the Origin check below needs the real one.
+        headers["Referrer-Policy"] = "same-origin"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Cross-Origin-Resource-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
@@ -189,6 +191,9 @@ def install_gallery_routes(
 
     def same_origin(request: web.Request) -> bool:
         # Browsers send Origin on every POST; a foreign one is a cross-site request.
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return False
         origin = request.headers.get("Origin")
         if origin is None:
             return True

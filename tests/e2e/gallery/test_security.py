@@ -192,7 +192,7 @@ async def test_headers_on_every_page(gallery: Gallery) -> None:
             assert "default-src 'none'" in csp and "unsafe-inline" not in csp, path
             assert "unsafe-eval" not in csp and "base-uri 'none'" in csp, path
             assert r.headers["X-Content-Type-Options"] == "nosniff", path
-            assert r.headers["Referrer-Policy"] == "no-referrer", path
+            assert r.headers["Referrer-Policy"] == "same-origin", path
             body = await r.read()
             if path == "/gallery/app":
                 # The one third-party origin: Telegram's Mini App script, on the Mini App.

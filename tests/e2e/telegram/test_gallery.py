@@ -14,6 +14,10 @@ from tests.e2e.telegram.conftest import TelegramHarness, free_port, launch
 from tests.fakes.telegram_server import FakeTelegram
 
 
+def has_link(call: object) -> bool:
+    return any("/gallery/signin/" in url for _, url in call.buttons())  # type: ignore[attr-defined]
+
+
 def link_button(call: object) -> str:
     buttons = call.buttons()  # type: ignore[attr-defined]
     return next(url for text, url in buttons if "gallery" in text.lower() and "/signin/" in url)
@@ -38,7 +42,9 @@ async def test_gallery_link_signs_in_once(
 
         mark = harness.mark()
         ada.say("/gallery")
-        answer = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
+        answer = await fake.wait_call(
+            "sendMessage", chat_id=ada.chat.id, after=mark, where=has_link
+        )
         assert "private gallery" in answer.text and "do not forward" in answer.text
         url = link_button(answer)
         assert url.startswith(f"{base}/gallery/signin/")
@@ -64,7 +70,7 @@ async def test_gallery_link_signs_in_once(
         mark = harness.mark()
         query = ada.press(result.result, harness.button(result, "gl:"))
         await fake.wait_answer(query)
-        fresh = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
+        fresh = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark, where=has_link)
         assert link_button(fresh) != url
 
         # And so does the one under /history.
@@ -73,14 +79,16 @@ async def test_gallery_link_signs_in_once(
         sheet = await fake.wait_call("sendPhoto", chat_id=ada.chat.id, after=mark)
         mark = harness.mark()
         await fake.wait_answer(ada.press(sheet.result, harness.button(sheet, "gl:")))
-        assert link_button(await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark))
+        assert link_button(
+            await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark, where=has_link)
+        )
 
         # Someone else pressing Ada's button gets nothing.
         eve = await harness.person("Eve")
         mark = harness.mark()
         query = eve.press(sheet.result, harness.button(sheet, "gl:"), check=False)
         await fake.wait_answer(query)
-        assert not [c for c in fake.calls[mark:] if c.method == "sendMessage"]
+        assert not [c for c in fake.calls[mark:] if c.method == "sendMessage" and has_link(c)]
     finally:
         await runner.cleanup()
         await harness.stop()
@@ -105,7 +113,9 @@ async def test_mini_app_button_when_the_public_url_is_https(
         ada = await harness.person()
         mark = harness.mark()
         ada.say("/gallery")
-        answer = await fake_telegram.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
+        answer = await fake_telegram.wait_call(
+            "sendMessage", chat_id=ada.chat.id, after=mark, where=has_link
+        )
         buttons = [b for row in answer.params["reply_markup"]["inline_keyboard"] for b in row]
         assert buttons[0]["url"].startswith("https://bot.example.net/gallery/signin/")
         assert buttons[1]["web_app"] == {"url": "https://bot.example.net/gallery/app"}
