@@ -4,9 +4,9 @@ the loopback Telegram fake; the grid, the detail view, the download of the origi
 delete (gone from /history too), a forwarded link refused, another user's image not found,
 and the Mini App with valid and forged initData.
 
-Screenshots go to ``tests/output/screenshots/`` (git-ignored), or to the folder named by
-``IMAGEBOT_SCREENSHOTS_DIR``: ``IMAGEBOT_SCREENSHOTS_DIR=docs/screenshots pytest -m browser``
-makes the README's pictures.
+Screenshots go to ``tests/output/screenshots/`` (git-ignored; the path is printed with
+``-s``). ``IMAGEBOT_SCREENSHOTS_DIR=docs/screenshots pytest -m browser`` also writes the
+README's pictures there, from the SQLite run.
 """
 
 from __future__ import annotations
@@ -52,13 +52,28 @@ pytestmark = [
 ]
 
 
-def screenshots_dir() -> Path:
+OUTPUT = ROOT / "tests" / "output" / "screenshots"
+README_SHOTS = ("gallery", "detail", "mini-app")
+
+
+def readme_dir() -> Path | None:
+    """Where the README's screenshots go, when ``IMAGEBOT_SCREENSHOTS_DIR`` asks for them."""
     chosen = os.environ.get("IMAGEBOT_SCREENSHOTS_DIR")
-    folder = Path(chosen) if chosen else ROOT / "tests" / "output" / "screenshots"
-    if not folder.is_absolute():
-        folder = ROOT / folder
+    if not chosen:
+        return None
+    folder = Path(chosen) if Path(chosen).is_absolute() else ROOT / chosen
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+async def shot(page: Any, name: str, database: Database, **options: Any) -> None:
+    """A screenshot into the test run's output folder (and the README's, on SQLite)."""
+    kind = database.url.split(":", 1)[0].split("+", 1)[0]
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / f"{name}-{kind}.png"), **options)
+    folder = readme_dir()
+    if folder is not None and kind == "sqlite" and name in README_SHOTS:
+        shutil.copy(OUTPUT / f"{name}-{kind}.png", folder / f"{name}.png")
 
 
 @dataclass
@@ -67,7 +82,6 @@ class Site:
 
     telegram: TelegramHarness
     base: str
-    shots: Path
 
     @property
     def fake(self) -> FakeTelegram:
@@ -114,10 +128,9 @@ async def site(
     runner = web.AppRunner(build_http_app(harness.core), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    shots = screenshots_dir()
-    print(f"\nscreenshots: {shots}")
+    print(f"\nscreenshots: {OUTPUT}")
     try:
-        yield Site(harness, base, shots)
+        yield Site(harness, base)
     finally:
         await runner.cleanup()
         await harness.stop()
@@ -181,7 +194,6 @@ async def test_gallery_in_a_real_browser(site: Site, browser: Any, database: Dat
     link = await site.gallery_link(ada)
     assert link.startswith(f"{site.base}/gallery/signin/")
     problems: list[str] = []
-    prefix = database.url.split(":", 1)[0].split("+", 1)[0]
 
     # Sign in from the link: the page posts the token and lands on the grid.
     context, page = await new_page(
@@ -192,9 +204,7 @@ async def test_gallery_in_a_real_browser(site: Site, browser: Any, database: Dat
     tiles = page.locator("li.tile")
     assert await tiles.count() == 4
     await loaded(page, "li.tile img")
-    await page.screenshot(path=str(site.shots / f"gallery-{prefix}.png"), full_page=True)
-    if prefix == "sqlite":
-        shutil.copy(site.shots / f"gallery-{prefix}.png", site.shots / "gallery.png")
+    await shot(page, "gallery", database, full_page=True)
     # Cookies: HttpOnly and SameSite=Lax, unreadable by scripts.
     [cookie] = await context.cookies()
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
@@ -210,7 +220,7 @@ async def test_gallery_in_a_real_browser(site: Site, browser: Any, database: Dat
     assert await page.locator("#quality").inner_text() == "low"
     assert "credit" in await page.locator("#cost").inner_text()
     await loaded(page, "#full")
-    await page.screenshot(path=str(site.shots / f"detail-{prefix}.png"))
+    await shot(page, "detail", database)
 
     # Download the original: the same bytes as the stored file.
     async with page.expect_download() as info:
@@ -268,7 +278,7 @@ async def test_gallery_in_a_real_browser(site: Site, browser: Any, database: Dat
         response = await page.goto(site.base + path)
         assert response is not None and response.status == 404
         assert "secret" not in await page.content()
-    await page.screenshot(path=str(site.shots / f"not-found-{prefix}.png"))
+    await shot(page, "not-found", database)
 
     # The Mini App: valid initData signs in (Telegram's script absent: read from the
     # launch URL's fragment, where Telegram puts it), forged initData does not.
@@ -286,9 +296,7 @@ async def test_gallery_in_a_real_browser(site: Site, browser: Any, database: Dat
     await mini.wait_for_url(f"{site.base}/gallery/")
     assert await mini.locator("li.tile").count() == 3
     await loaded(mini, "li.tile img")
-    await mini.screenshot(path=str(site.shots / f"mini-app-{prefix}.png"))
-    if prefix == "sqlite":
-        shutil.copy(site.shots / f"mini-app-{prefix}.png", site.shots / "mini-app.png")
+    await shot(mini, "mini-app", database)
 
     forged_context, forged = await new_page(browser, problems)
     await forged.goto(
