@@ -159,8 +159,10 @@ async def test_another_users_ids_are_not_found(gallery: Gallery) -> None:
     ) as r:
         assert r.status == 404
     assert (await gallery.core.history.page(MALLORY)).total == 1
+    owner = await gallery.core.credits.user_for(actor())
+    assert owner is not None
     with pytest.raises(NotFound):
-        await gallery.core.gallery.item(1, theirs, 0)
+        await gallery.core.gallery.item(owner, theirs, 0)
 
 
 async def test_headers_on_every_page(gallery: Gallery) -> None:
@@ -363,14 +365,16 @@ async def test_filter_and_pages(gallery: Gallery) -> None:
     await gallery.make(3, prompt="a lighthouse at dusk")
     await gallery.make(2, prompt="a Red Fox in snow")
     client = await gallery.signed_in()
-    result = await gallery.core.gallery.page(1, query="RED fox")
+    owner = await gallery.core.credits.user_for(actor())
+    assert owner is not None
+    result = await gallery.core.gallery.page(owner, query="RED fox")
     assert result.total == 2 and all("Fox" in i.prompt for i in result.items)
     _, html = await get(client, gallery, "/gallery/?q=lighthouse")
     assert html.count('class="tile"') == 3
     _, html = await get(client, gallery, "/gallery/?q=%3Cscript%3E")
     assert html.count('class="tile"') == 0 and "<script>" not in html
     gallery.core.gallery.page_size = 2
-    first = await gallery.core.gallery.page(1)
+    first = await gallery.core.gallery.page(owner)
     assert [len(first.items), first.pages, first.total] == [2, 3, 5]
     assert first.items[0].created_at >= first.items[1].created_at  # newest first
     _, html = await get(client, gallery, "/gallery/more?page=3")
@@ -429,3 +433,59 @@ async def test_secure_cookie_when_the_public_url_is_https(
     finally:
         await runner.cleanup()
         await core.aclose()
+
+
+async def test_double_clicks_and_concurrent_thumbnails(gallery: Gallery) -> None:
+    import asyncio
+
+    [job] = await gallery.make(1)
+    client = await gallery.signed_in()
+    urls = [f"{gallery.base_url}/gallery/thumb/{job}/0"] * 6
+
+    async def fetch(url: str) -> bytes:
+        async with client.get(url) as r:
+            assert r.status == 200
+            return await r.read()
+
+    bodies = await asyncio.gather(*(fetch(u) for u in urls))
+    assert len(set(bodies)) == 1
+    async with gallery.db.engine.connect() as conn:
+        thumbs = (
+            await conn.execute(
+                select(func.count()).where(JobImage.job_id == job, JobImage.role == "thumb")
+            )
+        ).scalar()
+    assert thumbs == 1
+    _, html = await get(client, gallery, f"/gallery/delete/{job}/0")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert csrf is not None
+    url = f"{gallery.base_url}/gallery/delete/{job}/0"
+
+    async def press() -> int:
+        async with client.post(url, data={"csrf": csrf.group(1)}, allow_redirects=False) as r:
+            return r.status
+
+    statuses = sorted(await asyncio.gather(press(), press()))
+    assert statuses in ([303, 404], [303, 303])
+    assert await press() == 404
+    assert (await gallery.core.history.page(actor())).total == 0
+    owner = await gallery.core.credits.user_for(actor())
+    assert owner is not None
+    assert [p for p in gallery.core.files.user_files(owner) if "/jobs/" in p] == []
+
+
+async def test_hostile_query_values(gallery: Gallery) -> None:
+    await gallery.make(2)
+    client = await gallery.signed_in()
+    for path in (
+        "/gallery/?page=-5",
+        "/gallery/?page=99999999999999999999",
+        "/gallery/?page=abc",
+        "/gallery/?q=" + "%F0%9F%A6%8A" * 500,
+        "/gallery/?q=%00%01%02",
+        "/gallery/more?page=0",
+    ):
+        status, _ = await get(client, gallery, path)
+        assert status == 200, path
+    assert (await get(client, gallery, "/gallery/i/" + "a" * 40 + "/0"))[0] == 404
+    assert (await get(client, gallery, "/gallery/i/abc/99999"))[0] == 404
