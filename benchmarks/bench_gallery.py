@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import socket
 import statistics
 import sys
@@ -140,6 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await runner.cleanup()
         await core.aclose()
+        shutil.rmtree(workdir, ignore_errors=True)
     return figures
 
 
