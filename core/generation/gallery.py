@@ -17,7 +17,7 @@ import io
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
@@ -40,6 +40,8 @@ THUMB_EDGE = 512
 """Longest side of a thumbnail, in pixels."""
 MAX_QUERY = 200
 """Characters of a text filter that are used."""
+MAX_FILTER_JOBS = 10_000
+"""A filter shows at most the newest this many matching results (one SQL ``IN`` list)."""
 
 
 class GalleryNotConfigured(UserFacingError):
@@ -174,7 +176,7 @@ class GalleryService:
                 needle = query.casefold()
                 job_ids = [
                     j for j, p in await uow.gallery.prompts(user_id) if needle in p.casefold()
-                ]
+                ][:MAX_FILTER_JOBS]
             _, total = await uow.gallery.outputs(user_id, 0, 0, job_ids)
             pages = max(1, -(-total // self.page_size))
             page = min(max(1, page), pages)
@@ -292,7 +294,6 @@ class GalleryAccess:
         self.link_ttl = link_ttl
         self.session_ttl = session_ttl
         self.init_data_max_age = init_data_max_age
-        self.on_sign_in: list[Callable[[int, str], Awaitable[None]]] = []
 
     @property
     def enabled(self) -> bool:
