@@ -12,6 +12,7 @@ from core.billing.ledger import CreditLedger, CreditsService
 from core.billing.offers import BillingService, CheckoutGateway, parse_offers
 from core.billing.purchases import PurchaseService
 from core.clock import SystemClock
+from core.generation import GalleryAccess, GalleryService
 from core.generation.history import HistoryService
 from core.generation.intake import ImageLimits
 from core.generation.models import resolve_options
@@ -191,11 +192,21 @@ async def build_core(
         notifier=notifier,
         files=files,
     )
+    history = HistoryService(uow, files)
+    telegram_token = settings.telegram_token
     core = Core(
         settings=settings,
         generation=generation,
         credits=credits,
-        history=HistoryService(uow, files),
+        history=history,
+        gallery=GalleryService(uow, files, history, clock),
+        gallery_access=GalleryAccess(
+            uow,
+            users,
+            clock,
+            public_url=settings.public_url,
+            telegram_token=lambda: telegram_token.get_secret_value() if telegram_token else None,
+        ),
         users=users,
         onboarding=onboarding,
         billing=billing,

@@ -9,7 +9,14 @@ from typing import Protocol
 from core.admin import AdminService
 from core.billing import BillingService, CreditsService
 from core.files import FileStore
-from core.generation import GenerationService, HistoryService, ImageModel, Worker
+from core.generation import (
+    GalleryAccess,
+    GalleryService,
+    GenerationService,
+    HistoryService,
+    ImageModel,
+    Worker,
+)
 from core.metrics import Metrics
 from core.notifier import NotifierHub
 from core.ports import Clock
@@ -43,6 +50,8 @@ class Core:
     generation: GenerationService
     credits: CreditsService
     history: HistoryService
+    gallery: GalleryService
+    gallery_access: GalleryAccess
     users: UserService
     onboarding: OnboardingService
     billing: BillingService

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     # The unit of work gathers every area's repository port; the kernel names them for
     # typing only, so no area is imported at run time.
     from core.billing import BillingRepository
+    from core.generation import GalleryRepository
     from core.privacy import PrivacyRepository
     from core.safety import SafetyRepository, UpdateRepository
 
@@ -366,6 +367,11 @@ class UnitOfWork(Protocol):
     @property
     def updates(self) -> UpdateRepository:
         """Platform updates already seen."""
+        ...
+
+    @property
+    def gallery(self) -> GalleryRepository:
+        """Gallery sign-in links and sessions."""
         ...
 
     async def __aenter__(self) -> Self:

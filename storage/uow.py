@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.billing.repository import SqlBillingRepository
 from storage.database import Database
+from storage.gallery.repository import SqlGalleryRepository
 from storage.privacy.repository import SqlPrivacyRepository
 from storage.privacy.retention import SqlRetentionRepository
 from storage.repositories import SqlJobRepository, SqlLedgerRepository, SqlUserRepository
@@ -32,6 +33,7 @@ class SqlUnitOfWork:
         self.retention = SqlRetentionRepository(self.session)
         self.safety = SqlSafetyRepository(self.session)
         self.updates = SqlUpdateRepository(self.session)
+        self.gallery = SqlGalleryRepository(self.session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

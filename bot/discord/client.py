@@ -71,7 +71,7 @@ class ImagebotBot(commands.AutoShardedBot):
         self.core = core
         self.guild_id = guild_id
         self.serve_commands = serve_commands
-        self.notifier = DiscordNotifier(self, core.files)
+        self.notifier = DiscordNotifier(self, core.files, gallery=core.gallery_access.enabled)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:

@@ -75,8 +75,11 @@ class DiscordNotifier:
         token_lifetime: float = TOKEN_LIFETIME,
         clock: Callable[[], float] = time.time,
         max_tracked: int = 10_000,
+        gallery: bool = False,
     ) -> None:
         self.client = client
+        self.gallery = gallery
+        """A Gallery button goes under results (the web gallery is served)."""
         self.files = files
         self.min_interval = min_interval
         self.token_lifetime = token_lifetime
@@ -244,7 +247,11 @@ class DiscordNotifier:
             )
         notes = dict.fromkeys(u.note for u in uploads if u.note)
         owner = int(target.extra.get(context.USER) or 0)
-        view = views.result_view(event.job_id, len(uploads), owner) if owner else None
+        view = (
+            views.result_view(event.job_id, len(uploads), owner, gallery=self.gallery)
+            if owner
+            else None
+        )
         return render.delivered_text(event, notes), [u.file for u in uploads], view
 
     async def _post(

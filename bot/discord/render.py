@@ -76,7 +76,8 @@ HELP = """**imagebot** makes and edits images with AI, paid with credits.
 background and `private` (only you see the answer). Attach up to four images to edit them.
 `/edit prompt: image1:` edit images (up to four).
 Right-click a message → **Apps → Edit with imagebot** to edit the images of any message.
-`/settings` your defaults · `/history` past results, to download
+`/settings` your defaults · `/history` past results, to download · `/gallery` your \
+private web gallery
 `/feedback` and `/support` reach the operators
 `/balance` your credits · `/buy` credit packs · `/subscribe` monthly plans · \
 `/billing` manage payments
@@ -184,6 +185,14 @@ def history_text(page: HistoryPage) -> str:
 
 
 EMPTY_HISTORY = "No images yet. Try `/imagine prompt: a red fox in snow`."
+
+GALLERY_LINK = (
+    "🖼 **Your private gallery**: every picture you made, to browse, filter, download or "
+    "delete. The button signs you in once, within 15 minutes, and only you: do not share "
+    "it. Use `/gallery` again for a new one."
+)
+GALLERY_BUTTON = "Open my gallery"
+GALLERY_SHORT = "Gallery"
 NOT_YOURS = "These buttons belong to the person who made this request."
 STALE = "This is no longer available: it was deleted, or it is older than what we keep."
 DELETED = "🗑 Deleted: the images and the prompt are gone."

@@ -73,6 +73,7 @@ PRIVATE_MENU = [
     BotCommand("buy", "Buy credits"),
     BotCommand("subscribe", "Monthly plans"),
     BotCommand("billing", "Manage payments and plans"),
+    BotCommand("gallery", "Your private web gallery"),
     GROUP_MENU[-1],
 ]
 PRIVACY_MENU = [
@@ -160,6 +161,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     )
     add(CommandHandler("settings", handlers.settings_command))
     add(CommandHandler("history", handlers.history_command))
+    add(CommandHandler("gallery", handlers.gallery_command))
     add(CommandHandler("balance", handlers.balance_command))
     add(CommandHandler(["buy", "subscribe"], handlers.offers_command))
     add(CommandHandler("billing", handlers.billing_command))

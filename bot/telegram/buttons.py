@@ -17,6 +17,7 @@ from telegram.ext import ContextTypes
 from bot.telegram import admin, keyboards, privacy, render
 from bot.telegram import callbacks as cb
 from bot.telegram.delivery import Picture, send_original, send_result
+from bot.telegram.gallery import gallery_offered, send_gallery_link
 from bot.telegram.history_view import show_page
 from bot.telegram.outbox import ChatBlocked
 from bot.telegram.press import Action, Answer, Press
@@ -220,7 +221,13 @@ async def delete_no(rt: Runtime, press: Press) -> Answer:
     await edit_markup(
         rt,
         press.message,
-        keyboards.result(press.owner, job.id, max(len(job.outputs), 1), press.data.arg),
+        keyboards.result(
+            press.owner,
+            job.id,
+            max(len(job.outputs), 1),
+            press.data.arg,
+            gallery=gallery_offered(rt, press.message.chat.id),
+        ),
     )
     return Answer()
 
@@ -252,7 +259,11 @@ async def history_page(rt: Runtime, press: Press) -> Answer:
 async def history_keep(rt: Runtime, press: Press) -> Answer:
     """Deletion not confirmed: the page's buttons come back."""
     page = await rt.core.history.page(press.actor, _page_number(press))
-    await edit_markup(rt, press.message, keyboards.history(press.owner, page))
+    await edit_markup(
+        rt,
+        press.message,
+        keyboards.history(press.owner, page, gallery=gallery_offered(rt, press.message.chat.id)),
+    )
     return Answer()
 
 
@@ -290,7 +301,16 @@ async def history_delete_ask(rt: Runtime, press: Press) -> Answer:
     page = await rt.core.history.page(press.actor, _page_number(press))
     if press.data.job_id not in {job.id for job in page.items}:
         raise NotFound()
-    await edit_markup(rt, press.message, keyboards.history(press.owner, page, press.data.job_id))
+    await edit_markup(
+        rt,
+        press.message,
+        keyboards.history(
+            press.owner,
+            page,
+            press.data.job_id,
+            gallery=gallery_offered(rt, press.message.chat.id),
+        ),
+    )
     return Answer()
 
 
@@ -354,7 +374,16 @@ async def buy(rt: Runtime, press: Press) -> Answer:
     return Answer()
 
 
+async def gallery_link(rt: Runtime, press: Press) -> Answer:
+    """The Gallery button: a fresh one-time link as a new message, in a private chat only."""
+    if press.message.chat.type != "private":
+        return Answer(render.GALLERY_PRIVATE_ONLY, alert=True)
+    await send_gallery_link(rt, press.message, press.actor)
+    return Answer(render.GALLERY_SENT)
+
+
 ACTIONS: dict[str, Action] = {
+    cb.GALLERY: gallery_link,
     cb.TERMS_ACCEPT: terms_accept,
     cb.TERMS_REFUSE: terms_refuse,
     cb.REROLL: reroll,

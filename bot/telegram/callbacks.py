@@ -47,11 +47,14 @@ ERASE_NO = "en"
 # /admin (the owner is the operator who asked)
 REVIEW_APPROVE = "ra"
 REVIEW_DISMISS = "rd"
+# /gallery: a new one-time sign-in link (under /history and under results)
+GALLERY = "gl"
 
 ACTIONS = frozenset(
     {
         TERMS_ACCEPT,
         TERMS_REFUSE,
+        GALLERY,
         REROLL,
         VARIATION,
         EDIT,

@@ -29,6 +29,7 @@ from telegram.constants import FileSizeLimit
 from telegram.error import BadRequest
 
 from bot.telegram import keyboards
+from bot.telegram.gallery import gallery_offered
 from bot.telegram.render import full_res_caption
 from bot.telegram.runtime import Runtime
 from core.files import FileStore
@@ -162,7 +163,13 @@ async def send_result(
             return [await _single(rt, dest, owner, job_id, pictures[0], caption)]
         album = await _album(rt, dest, job_id, pictures)
         ids = [m.message_id for m in album]
-        markup = keyboards.result(owner, job_id, len(pictures), keyboards.album_ref(ids))
+        markup = keyboards.result(
+            owner,
+            job_id,
+            len(pictures),
+            keyboards.album_ref(ids),
+            gallery=gallery_offered(rt, dest.chat_id),
+        )
         anchor = Destination(dest.chat_id, ids[0] if ids else dest.reply_to, dest.thread_id)
         buttons = await rt.outbox.call(
             dest.chat_id,
@@ -181,7 +188,7 @@ async def send_result(
 async def _single(
     rt: Runtime, dest: Destination, owner: int, job_id: str, pic: Picture, caption: str
 ) -> Message:
-    markup = keyboards.result(owner, job_id, 1)
+    markup = keyboards.result(owner, job_id, 1, gallery=gallery_offered(rt, dest.chat_id))
     name = filename(job_id, 0, pic.image.content_type)
 
     async def as_photo() -> Message:

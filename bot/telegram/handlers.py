@@ -15,6 +15,7 @@ from telegram import Message, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.telegram import keyboards, render
+from bot.telegram.gallery import send_gallery_link
 from bot.telegram.history_view import send_history
 from bot.telegram.media import attachments_of, download, referenced
 from bot.telegram.outbox import ChatBlocked
@@ -249,6 +250,19 @@ async def history_command(rt: Runtime, update: Update, context: Context) -> None
     await send_history(rt, message, _owner(update), page)
 
 
+@guarded
+async def gallery_command(rt: Runtime, update: Update, context: Context) -> None:
+    """``/gallery``: a one-time sign-in link to the private web gallery (and its Mini App);
+    in a group, a pointer to the private chat, since the link must reach only its owner."""
+    message = _message(update)
+    if not await gate(rt, update):
+        return
+    if message.chat.type != "private":
+        await private_pointer(rt, message, "/gallery")
+        return
+    await send_gallery_link(rt, message, actor_of(_user(update)))
+
+
 # --- billing -------------------------------------------------------------------------------------
 
 
@@ -310,6 +324,7 @@ __all__ = [
     "balance_command",
     "billing_command",
     "edit_instruction",
+    "gallery_command",
     "help_command",
     "history_command",
     "imagine_command",

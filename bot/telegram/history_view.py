@@ -7,6 +7,7 @@ import asyncio
 from telegram import InputMediaPhoto, Message
 
 from bot.telegram import keyboards, render
+from bot.telegram.gallery import gallery_offered
 from bot.telegram.replies import destination, reply
 from bot.telegram.runtime import Runtime
 from bot.telegram.sheet import Tile, draw_sheet
@@ -40,7 +41,7 @@ async def send_history(rt: Runtime, message: Message, owner: int, page: HistoryP
             dest.chat_id,
             data,
             caption=render.history_caption(page),
-            reply_markup=keyboards.history(owner, page),
+            reply_markup=keyboards.history(owner, page, gallery=gallery_offered(rt, dest.chat_id)),
             reply_parameters=dest.reply(),
             message_thread_id=dest.thread_id,
         ),
@@ -69,7 +70,7 @@ async def show_page(rt: Runtime, sheet_message: Message, owner: int, page: Histo
             InputMediaPhoto(data, caption=render.history_caption(page)),
             chat_id=chat_id,
             message_id=sheet_message.message_id,
-            reply_markup=keyboards.history(owner, page),
+            reply_markup=keyboards.history(owner, page, gallery=gallery_offered(rt, chat_id)),
         ),
     )
     rt.board.sent(chat_id)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bot.telegram import callbacks as cb
-from bot.telegram.render import SETTING_LABELS, consent_button, offer_label
+from bot.telegram.render import (
+    GALLERY_BUTTON,
+    GALLERY_MINI_APP_BUTTON,
+    GALLERY_SHORT,
+    SETTING_LABELS,
+    consent_button,
+    offer_label,
+)
 from core.billing.offers import Offer
 from core.generation.models import MAX_N_PER_JOB, ModelSpec
 from core.privacy.ports import ConsentRecord
@@ -57,8 +64,11 @@ def album_ids(ref: str) -> list[int]:
     return list(range(int(first), int(first) + min(int(count), 10)))
 
 
-def result(owner: int, job_id: str, count: int, album: str = "") -> InlineKeyboardMarkup:
-    """Reroll, Edit, Variation, Full resolution and Delete for a result of ``count`` images."""
+def result(
+    owner: int, job_id: str, count: int, album: str = "", *, gallery: bool = False
+) -> InlineKeyboardMarkup:
+    """Reroll, Edit, Variation, Full resolution and Delete for a result of ``count`` images
+    (and Gallery when the web gallery is served)."""
     rows = [[_button("🎲 Reroll", cb.REROLL, owner, job_id)]]
     if count == 1:
         rows[0].append(_button("✏️ Edit", cb.EDIT, owner, job_id, 0))
@@ -74,6 +84,8 @@ def result(owner: int, job_id: str, count: int, album: str = "") -> InlineKeyboa
         rows.append([_button(f"🔀 {i + 1}", cb.VARIATION, owner, job_id, i) for i in numbers])
         rows.append([_button(f"📄 {i + 1}", cb.FULL_RES, owner, job_id, i) for i in numbers])
     rows.append([_button("🗑 Delete", cb.DELETE_ASK, owner, job_id, 0, album)])
+    if gallery:
+        rows[-1].append(gallery_button(owner))
     return InlineKeyboardMarkup(rows)
 
 
@@ -89,8 +101,10 @@ def confirm_delete(owner: int, job_id: str, album: str = "") -> InlineKeyboardMa
     )
 
 
-def history(owner: int, page: HistoryPage, confirm: str = "") -> InlineKeyboardMarkup:
-    """Open, download or delete each numbered item; previous and next page.
+def history(
+    owner: int, page: HistoryPage, confirm: str = "", *, gallery: bool = False
+) -> InlineKeyboardMarkup:
+    """Open, download or delete each numbered item; previous and next page; the gallery.
 
     With ``confirm`` (a job id), that item's row asks for confirmation of the deletion.
     """
@@ -117,6 +131,8 @@ def history(owner: int, page: HistoryPage, confirm: str = "") -> InlineKeyboardM
         nav.append(_button("◀ Newer", cb.HISTORY_PAGE, owner, "", 0, str(page.page - 1)))
     if page.page < page.pages:
         nav.append(_button("Older ▶", cb.HISTORY_PAGE, owner, "", 0, str(page.page + 1)))
+    if gallery:
+        nav.append(gallery_button(owner))
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(rows)
@@ -214,6 +230,22 @@ def reviews(owner: int, items: Sequence[ReviewRecord]) -> InlineKeyboardMarkup |
         for item in items
     ]
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def gallery(link_url: str, mini_app_url: str | None) -> InlineKeyboardMarkup:
+    """/gallery: the one-time sign-in link, and the Mini App (private chats, https only)."""
+    rows = [[InlineKeyboardButton(GALLERY_BUTTON, url=link_url)]]
+    if mini_app_url:
+        rows.append(
+            [InlineKeyboardButton(GALLERY_MINI_APP_BUTTON, web_app=WebAppInfo(mini_app_url))]
+        )
+    return InlineKeyboardMarkup(rows)
+
+
+def gallery_button(owner: int) -> InlineKeyboardButton:
+    """Under /history and results: asks for a fresh /gallery link (links expire, so
+    none is baked into an old message)."""
+    return _button(GALLERY_SHORT, cb.GALLERY, owner)
 
 
 def link(text: str, url: str) -> InlineKeyboardMarkup:

@@ -82,6 +82,7 @@ HELP = (
     "or send a photo with the caption /imagine …\n"
     "/settings — your default size, quality, format, number and background\n"
     "/history — your past results, to open, download or delete\n"
+    "/gallery — your private web gallery (in a private chat)\n"
     "/balance — your credits\n"
     "/buy — buy credits · /subscribe — monthly plans · /billing — manage payments\n"
     "/privacy — what is stored and your choices · /export — a copy of your data · "
@@ -304,6 +305,17 @@ def history_caption(page: HistoryPage) -> str:
 
 
 EMPTY_HISTORY = "No images yet. Try <code>/imagine a red fox in snow</code>."
+
+GALLERY_LINK = (
+    "🖼 <b>Your private gallery</b>: every picture you made, to browse, filter, download "
+    "or delete.\nThe link below signs you in once, within 15 minutes, and only you: "
+    "do not forward it. Send /gallery again for a new one."
+)
+GALLERY_BUTTON = "🖼 Open my gallery"
+GALLERY_MINI_APP_BUTTON = "📱 Open in Telegram"
+GALLERY_SHORT = "🖼 Gallery"
+GALLERY_SENT = "Your gallery link is below."
+GALLERY_PRIVATE_ONLY = "The gallery link is sent only in our private chat: send me /gallery there."
 
 
 def offers_text(kind: str, offers: Iterable[Offer]) -> str:

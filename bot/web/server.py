@@ -1,5 +1,6 @@
-"""imagebot's own HTTP server: /healthz, /readyz, /metrics, export downloads, and the
-webhook routes that adapters and payments mount."""
+"""imagebot's own HTTP server: /healthz, /readyz, /metrics, export downloads, the private
+web gallery (when IMAGEBOT_PUBLIC_URL is set), and the webhook routes that adapters and
+payments mount."""
 
 from __future__ import annotations
 
@@ -59,6 +60,10 @@ def build_http_app(core: Core) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    if core.gallery_access.enabled:
+        from bot.web.gallery import install_gallery_routes
+
+        install_gallery_routes(core, app)
     if core.billing.gateway is not None:
         from payments.stripe.webhook import install_stripe_routes
 

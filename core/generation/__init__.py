@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from core.generation.gallery import (
+    GalleryAccess,
+    GalleryItem,
+    GalleryNotConfigured,
+    GalleryPage,
+    GalleryService,
+    GallerySession,
+    SessionGrant,
+    SignInRefused,
+    verify_init_data,
+)
 from core.generation.history import HistoryService
 from core.generation.intake import (
     ImageLimits,
@@ -20,7 +31,15 @@ from core.generation.models import (
     spec_for,
 )
 from core.generation.options import accepted_text, parse_options
-from core.generation.ports import ImageModel, ModelCall, ModelEvent, ModelImage, ModelPartial
+from core.generation.ports import (
+    GalleryRepository,
+    GalleryRow,
+    ImageModel,
+    ModelCall,
+    ModelEvent,
+    ModelImage,
+    ModelPartial,
+)
 from core.generation.pricing import PriceTable
 from core.generation.providers import build_image_model, demo
 from core.generation.providers.demo import DemoImageModel
@@ -34,6 +53,14 @@ __all__ = [
     "MAX_N_PER_JOB",
     "QUALITIES",
     "DemoImageModel",
+    "GalleryAccess",
+    "GalleryItem",
+    "GalleryNotConfigured",
+    "GalleryPage",
+    "GalleryRepository",
+    "GalleryRow",
+    "GalleryService",
+    "GallerySession",
     "GenerationLimits",
     "GenerationService",
     "HistoryService",
@@ -48,6 +75,8 @@ __all__ = [
     "PriceTable",
     "SSEEvent",
     "SSEParser",
+    "SessionGrant",
+    "SignInRefused",
     "Worker",
     "accepted_text",
     "build_image_model",
@@ -59,4 +88,5 @@ __all__ = [
     "resolve_options",
     "sniff_image_type",
     "spec_for",
+    "verify_init_data",
 ]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 from core.types import InputImage, ResolvedOptions
 
@@ -70,4 +71,75 @@ class ImageModel(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+# --- the gallery's storage ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryRow:
+    """One stored output of a finished job, with what the gallery shows beside it."""
+
+    job_id: str
+    index: int
+    path: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    prompt: str
+    options: dict[str, Any]
+    cost: int
+    kind: str
+    created_at: datetime
+    outputs: int
+    """How many outputs the job has (a delete removes them all)."""
+
+
+class GalleryRepository(Protocol):
+    """The gallery's queries (outputs of succeeded jobs, newest first), its sign-in links
+    and its web sessions. Secrets are stored only as hashes."""
+
+    async def outputs(
+        self, user_id: int, offset: int, limit: int, job_ids: list[str] | None = None
+    ) -> tuple[list[GalleryRow], int]:
+        """A page of the user's outputs (only of ``job_ids`` when given) and their total."""
+        ...
+
+    async def prompts(self, user_id: int) -> list[tuple[str, str]]:
+        """(job id, prompt) of the user's succeeded jobs, newest first (for the text filter,
+        done in Python because prompts may be encrypted at rest)."""
+        ...
+
+    async def output(self, user_id: int, job_id: str, index: int) -> GalleryRow | None:
+        """One output of one of the user's succeeded jobs; None when not theirs."""
+        ...
+
+    async def add_sign_in(
+        self, token_hash: str, user_id: int, now: datetime, expires_at: datetime
+    ) -> None:
+        """Record an issued sign-in link."""
+        ...
+
+    async def use_sign_in(self, token_hash: str, now: datetime) -> int | None:
+        """Mark an unexpired, unused link used; the user id when this call used it."""
+        ...
+
+    async def add_session(
+        self, session_hash: str, user_id: int, via: str, now: datetime, expires_at: datetime
+    ) -> None:
+        """Record a signed-in browser."""
+        ...
+
+    async def session(self, session_hash: str, now: datetime) -> tuple[int, str] | None:
+        """(user id, via) of an unexpired session."""
+        ...
+
+    async def end_session(self, session_hash: str) -> None:
+        """Forget one session (sign-out)."""
+        ...
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete expired sessions and links; how many rows went."""
         ...

@@ -276,8 +276,8 @@ class GenerationService:
         inputs = []
         mask = None
         for image in images:
-            if image.role == "output":
-                continue
+            if image.role not in ("input", "mask"):
+                continue  # outputs, and the gallery's thumbnails of them
             data = await self.files.read(image.path)
             item = InputImage(data, image.content_type, image.path.rsplit("/", 1)[-1])
             if image.role == "mask":

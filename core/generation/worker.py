@@ -251,8 +251,8 @@ class Worker:
         inputs: list[InputImage] = []
         mask: InputImage | None = None
         for image in images:
-            if image.role == "output":
-                continue
+            if image.role not in ("input", "mask"):
+                continue  # outputs, and the gallery's thumbnails of them
             item = InputImage(
                 await self.files.read(image.path),
                 image.content_type,

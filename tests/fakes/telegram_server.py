@@ -238,7 +238,10 @@ class BotCall:
         """(text, callback_data or url) of every inline button sent with the call."""
         markup = self.params.get("reply_markup") or {}
         return [
-            (b["text"], b.get("callback_data") or b.get("url") or "")
+            (
+                b["text"],
+                b.get("callback_data") or b.get("url") or (b.get("web_app") or {}).get("url", ""),
+            )
             for row in markup.get("inline_keyboard", [])
             for b in row
         ]
@@ -1141,6 +1144,20 @@ class FakeTelegram:
         message["message_id"] = self._new_message_id(chat_id)
         return message
 
+    @staticmethod
+    def _check_web_app_button(button: dict[str, Any], call: BotCall) -> None:
+        """Mini App buttons as Telegram takes them: only in private chats (elsewhere
+        BUTTON_TYPE_INVALID), and only with an https URL (BUTTON_URL_INVALID)."""
+        try:
+            private = int(call.params.get("chat_id", 0)) > 0
+        except (TypeError, ValueError):
+            private = False  # a @channel username
+        if not private:
+            raise ApiError(400, "Bad Request: BUTTON_TYPE_INVALID")
+        url = str((button.get("web_app") or {}).get("url", ""))
+        if not url.startswith("https://") or len(url) > 2048:
+            raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+
     def _set_markup(self, message: dict[str, Any], call: BotCall) -> None:
         markup = call.params.get("reply_markup")
         if markup is None:
@@ -1155,6 +1172,8 @@ class FakeTelegram:
                         raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
                     if not button.get("text"):
                         raise ApiError(400, "Bad Request: text buttons are unallowed")
+                    if "web_app" in button:
+                        self._check_web_app_button(button, call)
             if markup["inline_keyboard"]:
                 message["reply_markup"] = markup
             else:

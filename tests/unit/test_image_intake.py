@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
-from core.generation import intake as images
 from core.errors import InvalidImage
+from core.generation import intake as images
 from core.generation.intake import (
     ImageLimits,
     image_dimensions,

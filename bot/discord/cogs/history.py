@@ -25,5 +25,14 @@ class HistoryCog(BaseCog):
         await respond.reply(
             interaction,
             render.history_text(result),
-            view=views.history_view(result, interaction.user.id),
+            view=views.history_view(
+                result, interaction.user.id, gallery=self.core.gallery_access.enabled
+            ),
         )
+
+    @app_commands.command(name="gallery", description="Your private web gallery")
+    async def gallery(self, interaction: discord.Interaction) -> None:
+        """A one-time sign-in link to the web gallery, as a button only the user sees."""
+        if not await respond.defer(interaction, ephemeral=True):
+            return
+        await views.send_gallery_link(interaction)

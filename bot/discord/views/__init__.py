@@ -17,12 +17,14 @@ from bot.discord.views.account import (
 )
 from bot.discord.views.admin import ReviewButton, reviews_view
 from bot.discord.views.base import refuse_foreign_press
+from bot.discord.views.gallery import GalleryButton, send_gallery_link
 from bot.discord.views.history import PageButton, history_view
 from bot.discord.views.results import EditImagesModal, EditResultModal, JobButton, result_view
 
 DYNAMIC_ITEMS = (
     JobButton,
     PageButton,
+    GalleryButton,
     TermsButton,
     OfferButton,
     ConsentButton,
@@ -37,6 +39,7 @@ __all__ = [
     "DYNAMIC_ITEMS",
     "EditImagesModal",
     "EditResultModal",
+    "GalleryButton",
     "JobButton",
     "consent_view",
     "erase_view",
@@ -45,6 +48,7 @@ __all__ = [
     "refuse_foreign_press",
     "result_view",
     "reviews_view",
+    "send_gallery_link",
     "send_link",
     "terms_view",
 ]

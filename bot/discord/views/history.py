@@ -10,6 +10,7 @@ from discord import ui
 
 from bot.discord import context, render, respond
 from bot.discord.views.base import Handled, core_of
+from bot.discord.views.gallery import GalleryButton
 from bot.discord.views.results import JobButton
 from core.types import HistoryPage
 
@@ -42,12 +43,17 @@ class PageButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:hist:(?P
         await respond.update(
             interaction,
             render.history_text(page),
-            view=history_view(page, interaction.user.id),
+            view=history_view(
+                page,
+                interaction.user.id,
+                gallery=core_of(interaction).gallery_access.enabled,
+            ),
         )
 
 
-def history_view(page: HistoryPage, owner_id: int) -> ui.View | None:
-    """A download button per finished line of a /history page, and the pager."""
+def history_view(page: HistoryPage, owner_id: int, *, gallery: bool = False) -> ui.View | None:
+    """A download button per finished line of a /history page, the pager, and the gallery
+    when it is served."""
     view = ui.View(timeout=None)
     for number, job in enumerate(page.items, 1):
         if job.outputs:
@@ -58,4 +64,6 @@ def history_view(page: HistoryPage, owner_id: int) -> ui.View | None:
         view.add_item(
             PageButton(min(page.page + 1, page.pages), "Older ▶", disabled=page.page >= page.pages)
         )
+    if gallery:
+        view.add_item(GalleryButton(row=2))
     return view if view.children else None

@@ -158,16 +158,23 @@ class JobButton(
         await respond.update(interaction, render.DELETED, view=None, attachments=[])
 
 
-def result_view(job_id: str, count: int, owner_id: int) -> ui.View:
+def result_view(job_id: str, count: int, owner_id: int, *, gallery: bool = False) -> ui.View:
     """The buttons under a result: one row for one image; with several, Reroll and Delete
-    on the first row and Edit, Variation and Full resolution per image below."""
+    on the first row and Edit, Variation and Full resolution per image below. With
+    ``gallery``, a Gallery button (a row of its own for one image: five fill a row)."""
+    from bot.discord.views.gallery import GalleryButton
+
     view = ui.View(timeout=None)
     if count <= 1:
         for action in ("reroll", "edit", "var", "full", "del"):
             view.add_item(JobButton(action, job_id, owner_id, 0, row=0))
+        if gallery:
+            view.add_item(GalleryButton(row=1))
         return view
     view.add_item(JobButton("reroll", job_id, owner_id, 0, row=0))
     view.add_item(JobButton("del", job_id, owner_id, 0, row=0))
+    if gallery:
+        view.add_item(GalleryButton(row=0))
     for index in range(min(count, 4)):
         number = index + 1
         view.add_item(

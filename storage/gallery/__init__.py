@@ -1,0 +1,1 @@
+"""Gallery storage: sign-in links used once and web sessions (issue 16)."""
