@@ -37,7 +37,10 @@ from core.types import Announcement, ReplyTarget
 log = logging.getLogger("imagebot.billing")
 
 MIN_CHECKOUT_LIFETIME = timedelta(minutes=31)
-"""Stripe wants a checkout to live at least 30 minutes from its creation."""
+"""Stripe wants a checkout to live at least 30 minutes from when it receives the request;
+the extra minute covers the time on the wire and clocks a little apart."""
+MAX_CHECKOUT_LIFETIME = timedelta(hours=24) - timedelta(minutes=2)
+"""...and at most 24 hours, with the same margin the other way."""
 REUSE_MARGIN = timedelta(minutes=5)
 """A link this close to its expiry is not handed out again."""
 
@@ -187,7 +190,11 @@ class PurchaseService:
         """
         ref = hashlib.sha256(f"{user_id}:{offer.id}:{request_key}".encode()).hexdigest()
         now = self.clock.now()
-        fresh_expiry = (now + lifetime).replace(microsecond=0)
+        lifetime = min(max(lifetime, MIN_CHECKOUT_LIFETIME), MAX_CHECKOUT_LIFETIME)
+        # Rounded up to the second, so truncation never takes it under the minimum.
+        fresh_expiry = now + lifetime
+        if fresh_expiry.microsecond:
+            fresh_expiry = fresh_expiry.replace(microsecond=0) + timedelta(seconds=1)
         async with self._uow() as uow:
             row = await uow.billing.claim_checkout(
                 ref=ref,
