@@ -386,6 +386,11 @@ class PurchaseService:
             row = await uow.billing.checkout(ref) if 0 < len(ref) <= 64 else None
         return row is not None and not row.session_id
 
+    async def rail_plan_is_new(self, rail: str, plan_id: str) -> bool:
+        """True while a rail's subscription is not known here yet (its first period)."""
+        async with self._uow() as uow:
+            return await uow.billing.subscription(rail_id(rail, plan_id)) is None
+
     async def rail_plans(self, user_id: int) -> SubscriptionRecord | None:
         """The user's current plan (of any rail)."""
         async with self._uow() as uow:

@@ -12,6 +12,7 @@ from bot.discord.views.account import (
     consent_view,
     erase_view,
     offers_view,
+    premium_offers_view,
     send_link,
     terms_view,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "erase_view",
     "history_view",
     "offers_view",
+    "premium_offers_view",
     "result_view",
     "reviews_view",
     "send_link",
