@@ -93,7 +93,8 @@ async def test_P05_a_consumable_grants_once_is_consumed_once_and_redelivery_gran
     assert await premium.balance() == 150
     assert fake.consumed == [entitlement["id"]]
     consumes = fake.requests_to("POST", r"/entitlements/\d+/consume$")
-    assert [r.status for r in consumes][0] == 204 and all(r.status != 500 for r in consumes)
+    statuses = [r.status for r in consumes]
+    assert statuses[0] == 204 and set(statuses[1:]) <= {400}  # Discord refuses a second
     # A refund by Discord (ENTITLEMENT_DELETE) takes the credits back, once.
     await fake.withdraw(entitlement["id"])
     await premium.until(0)
