@@ -167,12 +167,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_config(settings: Settings) -> int:
-    report = describe(settings)
-    width = max(len(var) for _, var, _ in report.lines)
+    lines = list(describe(settings).lines) + payment_rails_report(settings)
+    width = max(len(var) for _, var, _ in lines)
     marks = {"ok": "ok     ", "missing": "missing", "warning": "warning"}
-    for status, var, words in report.lines:
+    for status, var, words in lines:
         print(f"{marks[status]}  {var.ljust(width)}  {words}")
     return 0
+
+
+def payment_rails_report(settings: Settings) -> list[tuple[str, str, str]]:
+    """``check-config`` rows per payment rail: what is on sale there and what is missing."""
+    from core.billing import parse_offers, rail_report
+
+    try:
+        offers = parse_offers(settings.offers)
+    except ConfigurationError as exc:
+        return [("missing", "IMAGEBOT_OFFERS", str(exc))]
+    return rail_report(
+        offers,
+        telegram=settings.telegram_payments,
+        discord=settings.discord_payments,
+        stripe=settings.stripe_secret_key is not None,
+    )
 
 
 async def _migrate(settings: Settings) -> int:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest_asyncio
+from sqlalchemy import select
 
 from bot.cli import discord_reconcile
 from storage.database import Database
+from storage.schema import Base
 from tests.conftest import make_settings
 from tests.e2e.discord.conftest import DiscordHarness
 from tests.e2e.discord.support import actor, answered
@@ -81,7 +84,7 @@ async def test_P05_buy_shows_premium_buttons_for_offers_with_a_sku(
     assert not any(b.get("label") or b.get("custom_id") for b in buttons)
 
 
-async def test_P05_a_consumable_grants_once_is_consumed_once_and_redelivery_grants_nothing(
+async def test_P05_P06_P20_a_consumable_grants_once_is_consumed_once_replays_grant_nothing(
     premium: Premium, fake: FakeDiscord
 ) -> None:
     entitlement = await fake.buy(ADA["id"], premium.pack_sku)
@@ -103,7 +106,7 @@ async def test_P05_a_consumable_grants_once_is_consumed_once_and_redelivery_gran
     assert await premium.balance() == 0
 
 
-async def test_P05_a_subscription_grants_each_period_and_stops_when_it_ends(
+async def test_P05_P20_a_subscription_grants_each_period_and_stops_when_it_ends(
     premium: Premium, fake: FakeDiscord
 ) -> None:
     entitlement = await fake.buy(ADA["id"], premium.plan_sku)
@@ -157,3 +160,18 @@ async def test_P05_discord_reconcile_applies_a_lost_purchase_once(
     assert await discord_reconcile(settings, days=3) == 0
     assert await premium.balance() == 150
     assert fake.consumed == [entitlement["id"]]
+
+
+async def test_P04_a_discord_purchase_stores_ids_and_credits_only(
+    premium: Premium, fake: FakeDiscord, database: Database
+) -> None:
+    await fake.buy(ADA["id"], premium.pack_sku)
+    await premium.until(150)
+    found: list[str] = []
+    async with database.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            if table.name.startswith(("billing_", "stripe_", "welcome_")):
+                for row in (await conn.execute(select(table))).all():
+                    found.extend(v for v in row if isinstance(v, str))
+    blob = " ".join(found)
+    assert not re.search(rf"\b{ADA['id']}\b", blob) and "Ada" not in blob

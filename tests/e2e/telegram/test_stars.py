@@ -4,6 +4,7 @@ fake, which validates invoices like the Bot API and plays the buyer. On both dat
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from bot.cli import stars_reconcile, stars_refund
 from core.errors import InsufficientCredits, SpendingBlocked
 from storage.billing.models import BillingPurchase
 from storage.database import Database
+from storage.schema import Base
 from tests.conftest import make_settings
 from tests.e2e.telegram.conftest import Person, TelegramHarness, launch
 from tests.fakes.telegram_server import TOKEN, BotCall, FakeTelegram
@@ -258,3 +260,24 @@ async def test_paysupport_answers_with_help_and_refunds(stars: TelegramHarness) 
     answer = await h.fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
     assert "/support" in answer.text and "refund" in answer.text.lower()
     assert TOKEN not in answer.text
+
+
+async def test_P04_a_stars_purchase_stores_ids_amounts_and_credits_only(
+    stars: TelegramHarness, database: Database
+) -> None:
+    h, fake = stars, stars.fake
+    ada = await h.person("Adalberta")
+    paid = await fake.pay(ada.user, await _invoice(h, ada, "pack_s"))
+    await _receipt(h, ada, 0, "50 credits added")
+    assert paid.charge is not None
+    found: list[str] = []
+    async with database.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            if not table.name.startswith(("billing_", "stripe_", "welcome_")):
+                continue
+            for row in (await conn.execute(select(table))).all():
+                found.extend(v for v in row if isinstance(v, str))
+    blob = " ".join(found)
+    assert "Adalberta" not in blob  # no name
+    assert not re.search(rf"\b{ada.id}\b", blob)  # no platform id
+    assert f"telegram:{paid.charge.charge_id}" in blob and "xtr" in blob
