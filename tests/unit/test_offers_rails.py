@@ -33,7 +33,7 @@ def test_an_offer_without_a_rails_price_is_not_sold_there() -> None:
                 },
                 {"id": "b", "kind": "pack", "name": "B", "credits": 10, "price_minor": 100},
             ]
-        )  # fmt: skip
+        )
     )
     assert [o.id for o in offers_on_rail(offers, "stars")] == ["a"]
     assert [o.id for o in offers_on_rail(offers, "discord")] == ["a"]
