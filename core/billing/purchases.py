@@ -1,12 +1,15 @@
 """Payments that move credits: packs, plan periods, refunds and disputes (P05, P06).
 
-Processor-neutral: ``payments/`` turns Stripe's objects into the changes below and
-calls :meth:`PurchaseService.apply`. Each change is one transaction, and every credit it
-moves is keyed by the processor's own object ids (checkout session, invoice, charge,
-dispute), so webhooks, their replays and the reconcile job never apply anything twice.
-Changes may arrive in any order: a refund or dispute whose payment is not known yet is
-kept and settled when the payment arrives. Rows hold ids, amounts, currency, credits and
-plan state only (P04).
+Rail-neutral: each payment rail is a thin translator into the changes below, applied
+with :meth:`PurchaseService.apply`. Stripe (``payments/stripe``) reports checkouts,
+invoices, subscription states, refunds and disputes; Telegram Stars and Discord premium
+(in their adapters) report :class:`RailPaid`, :class:`RailRefunded` and
+:class:`RailPlanChanged`. Each change is one transaction, and every credit it moves is
+keyed by the rail's own ids, in a key space per rail (Stripe's object ids as they are;
+``telegram:<charge id>``, ``discord:<entitlement id>``), so redeliveries, replicas and the
+reconcile jobs never apply anything twice. Changes may arrive in any order: a refund or
+dispute whose payment is not known yet is kept and settled when the payment arrives. Rows
+hold ids, amounts, currency, credits and plan state only (P04).
 """
 
 from __future__ import annotations

@@ -149,6 +149,10 @@ async def test_P20_pre_checkout_refuses_forged_stale_other_users_and_banned(
     assert theirs.ok is False and "someone else" in (theirs.error_message or "")
     cheap = await answer(ada.user, invoice.payload, 1)
     assert cheap.ok is False and "price" in (cheap.error_message or "")
+    huge = await answer(ada.user, invoice.payload, 10**18)
+    assert huge.ok is False
+    long = await answer(ada.user, "f" * 32 + ":" + "x" * 500, 50)
+    assert long.ok is False
     user_id = await h.core.credits.user_for(ada.actor)
     assert user_id is not None
     await h.core.safety.set_ban(user_id, by="operator", reason="test", hours=1)
@@ -281,3 +285,32 @@ async def test_P04_a_stars_purchase_stores_ids_amounts_and_credits_only(
     assert "Adalberta" not in blob  # no name
     assert not re.search(rf"\b{ada.id}\b", blob)  # no platform id
     assert f"telegram:{paid.charge.charge_id}" in blob and "xtr" in blob
+
+
+async def test_P20_forged_and_double_pressed_stars_buttons(stars: TelegramHarness) -> None:
+    h, fake = stars, stars.fake
+    ada, bob = await h.person("Ada"), await h.person("Bob")
+    listing = await _offers(h, ada)
+    data = next(d for _, d in listing.buttons() if d.startswith("bs:") and d.endswith("pack_s"))
+    # A double click: two invoices at most, each one a valid order of Ada's.
+    presses = [ada.press(listing.result, data), ada.press(listing.result, data)]
+    await asyncio.gather(*(fake.wait_answer(q) for q in presses))
+    # Forged presses: an offer that does not exist, and Ada's button pressed by Bob.
+    owner = data.split(":")[1]
+    forged = ada.press(listing.result, f"bs:{owner}::0:pack_zzz", check=False)
+    await fake.wait_answer(forged)
+    theirs = bob.press(listing.result, data, check=False)
+    await fake.wait_answer(theirs)
+    invoices = fake.calls_of("sendInvoice")
+    assert 1 <= len([c for c in invoices if c.ok]) <= 2
+    assert all(c.chat_id == ada.chat.id for c in invoices)
+    assert not any(i.payload.endswith("pack_zzz") for i in fake.invoices)
+    for invoice in list(fake.invoices):
+        paid = await fake.pay(ada.user, invoice)
+        assert paid.pre_checkout.ok
+    expected = 20 + 50 * len(fake.invoices)  # each invoice paid is one grant
+    for _ in range(100):
+        if await ada.balance() == expected:
+            break
+        await asyncio.sleep(0.05)
+    assert await ada.balance() == expected
