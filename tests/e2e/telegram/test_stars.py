@@ -20,6 +20,7 @@ from storage.database import Database
 from storage.schema import Base
 from tests.conftest import make_settings
 from tests.e2e.telegram.conftest import Person, TelegramHarness, launch
+from tests.fakes.stripe_server import API_KEY, FakeStripe
 from tests.fakes.telegram_server import TOKEN, BotCall, FakeTelegram
 from tests.fakes.telegram_stars import SUBSCRIPTION_PERIOD
 from tests.helpers import request
@@ -314,3 +315,35 @@ async def test_P20_forged_and_double_pressed_stars_buttons(stars: TelegramHarnes
             break
         await asyncio.sleep(0.05)
     assert await ada.balance() == expected
+
+
+async def test_P05_both_shows_stars_and_card_offers(
+    database: Database, tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    stripe = FakeStripe()
+    await stripe.start()
+    h = await launch(
+        database,
+        tmp_path,
+        fake_telegram,
+        worker=False,
+        telegram_payments="both",
+        stripe_secret_key=API_KEY,
+        stripe_api_url=stripe.base_url,
+        stripe_max_network_retries=0,
+        **PRICED,
+    )
+    try:
+        ada = await h.person()
+        listing = await _offers(h, ada)
+        kinds = [d.split(":")[0] for _, d in listing.buttons()]
+        assert kinds.count("bs") == 3 and kinds.count("by") == 3
+        card = next(d for _, d in listing.buttons() if d.startswith("by:"))
+        mark = h.mark()
+        await fake_telegram.wait_answer(ada.press(listing.result, card))
+        link = await fake_telegram.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
+        assert link.buttons()[0][1].startswith("http")
+        assert stripe.errors == []
+    finally:
+        await h.stop()
+        await stripe.stop()
