@@ -103,6 +103,21 @@ def _parser() -> argparse.ArgumentParser:
         "--days", type=int, default=7, help="how far back to look, 1..30 (default 7)"
     )
 
+    stars_cmd = sub.add_parser("stars", help="Telegram Stars tools")
+    stsub = stars_cmd.add_subparsers(dest="stars_command", required=True)
+    srefund = stsub.add_parser("refund", help="refund a Stars payment and take its credits back")
+    srefund.add_argument("charge_id", help="the telegram_payment_charge_id")
+    srefund.add_argument("--reason", required=True, help="why (kept in the operator log)")
+    sreconcile = stsub.add_parser(
+        "reconcile", help="apply Stars payments and refunds that lost updates missed"
+    )
+    sreconcile.add_argument("--days", type=int, default=3, help="how far back (1..90)")
+    discord_cmd = sub.add_parser("discord", help="Discord premium tools")
+    dsub = discord_cmd.add_subparsers(dest="discord_command", required=True)
+    dreconcile = dsub.add_parser(
+        "reconcile", help="apply Discord entitlements that lost events missed"
+    )
+    dreconcile.add_argument("--days", type=int, default=30, help="how far back (1..365)")
     keys = sub.add_parser("keys", help="encryption keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("new", help="print a new random IMAGEBOT_ENCRYPTION_KEY")
@@ -172,6 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_rotate_keys(settings))
         if command == "stripe":
             return asyncio.run(_stripe(settings, args))
+        if command == "stars":
+            if args.stars_command == "refund":
+                return asyncio.run(stars_refund(settings, args.charge_id, reason=args.reason))
+            return asyncio.run(stars_reconcile(settings, days=args.days))
+        if command == "discord":
+            return asyncio.run(discord_reconcile(settings, days=args.days))
         if command in ("retention", "broadcast", "reply", "appeals", "admin"):
             return asyncio.run(_operator(settings, args))
         if command == "console":
@@ -196,9 +217,10 @@ def _check_config() -> int:
         print(f"Configuration problem:\n{exc}", file=sys.stderr)
         return 2
     report = describe(settings, invalid)
-    width = max(len(var) for _, var, _ in report.lines)
+    lines = list(report.lines) + payment_rails_report(settings)
+    width = max(len(var) for _, var, _ in lines)
     marks = {"ok": "ok     ", "missing": "missing", "warning": "warning", "invalid": "INVALID"}
-    for status, var, words in report.lines:
+    for status, var, words in lines:
         print(f"{marks[status]}  {var.ljust(width)}  {words}")
     print(_run_summary(settings))
     return 2 if invalid else 0
@@ -219,6 +241,22 @@ def _run_summary(settings: Settings) -> str:
             f"health, metrics) on {settings.http_host}:{settings.http_port}."
         )
     return "imagebot run: no chat token, so it opens the console (as `imagebot console` does)."
+
+
+def payment_rails_report(settings: Settings) -> list[tuple[str, str, str]]:
+    """``check-config`` rows per payment rail: what is on sale there and what is missing."""
+    from core.billing import parse_offers, rail_report
+
+    try:
+        offers = parse_offers(settings.offers)
+    except ConfigurationError as exc:
+        return [("missing", "IMAGEBOT_OFFERS", str(exc))]
+    return rail_report(
+        offers,
+        telegram=settings.telegram_payments,
+        discord=settings.discord_payments,
+        stripe=settings.stripe_secret_key is not None,
+    )
 
 
 async def _migrate(settings: Settings) -> int:
@@ -443,6 +481,87 @@ async def _stripe(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        await core.aclose()
+
+
+async def stars_refund(settings: Settings, charge_id: str, *, reason: str) -> int:
+    """``imagebot stars refund <charge id> --reason …``: refund at Telegram, then the ledger."""
+    if not reason.strip():
+        print("Give a reason with --reason.", file=sys.stderr)
+        return 2
+    from telegram.error import TelegramError
+
+    from bot.telegram.payments import make_bot, refund_stars
+    from bot.wiring import build_core
+    from core.generation.providers.demo import DemoImageModel
+
+    bot = make_bot(settings)
+    core = await build_core(settings, model=DemoImageModel())
+    try:
+        await _start_platform_senders(core)
+        async with bot:
+            outcome = await refund_stars(core, bot, charge_id)
+        log.info(
+            "stars refund charge=%s applied=%s reason=%r",
+            charge_id[:64],
+            outcome.applied,
+            reason[:200],
+        )
+        print(
+            "Refunded; credits taken back."
+            if outcome.applied
+            else "Refunded at Telegram; the ledger had it already."
+        )
+        return 0
+    except TelegramError as exc:
+        print(f"Telegram refused: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await core.aclose()
+
+
+async def stars_reconcile(settings: Settings, *, days: int) -> int:
+    """``imagebot stars reconcile [--days N]``: what lost updates missed, applied once."""
+    if not 1 <= days <= 90:
+        print("--days must be 1..90.", file=sys.stderr)
+        return 2
+    from telegram.error import TelegramError
+
+    from bot.telegram.payments import make_bot, reconcile_stars
+    from bot.wiring import build_core
+    from core.generation.providers.demo import DemoImageModel
+
+    bot = make_bot(settings)
+    core = await build_core(settings, model=DemoImageModel())
+    try:
+        await _start_platform_senders(core)
+        async with bot:
+            report = await reconcile_stars(core, bot, days=days)
+        print(report.text())
+        return 0
+    except TelegramError as exc:
+        print(f"Telegram failed: {type(exc).__name__}; run it again.", file=sys.stderr)
+        return 1
+    finally:
+        await core.aclose()
+
+
+async def discord_reconcile(settings: Settings, *, days: int) -> int:
+    """``imagebot discord reconcile``: entitlements that lost events missed, applied once."""
+    if not 1 <= days <= 365:
+        print("--days must be 1..365.", file=sys.stderr)
+        return 2
+    from bot.discord.premium import reconcile_entitlements
+    from bot.wiring import build_core
+    from core.generation.providers.demo import DemoImageModel
+
+    core = await build_core(settings, model=DemoImageModel())
+    try:
+        await _start_platform_senders(core)
+        report = await reconcile_entitlements(core, days=days)
+        print(report.text())
+        return 0
     finally:
         await core.aclose()
 

@@ -155,12 +155,14 @@ async def build_core(
 
     offers = parse_offers(settings.offers)
     stripe_gateway = None
+    # One purchase core for every rail: Stripe (payments/), Telegram Stars and Discord
+    # premium (through their adapters).
+    purchases = PurchaseService(uow, ledger, notifier, clock, offers, metrics)
     if gateway is None and settings.stripe_secret_key is not None:
         from payments.stripe.gateway import build_stripe_gateway
 
-        purchases = PurchaseService(uow, ledger, notifier, clock, offers, metrics)
         gateway = stripe_gateway = build_stripe_gateway(settings, purchases)
-    billing = BillingService(offers, gateway, ensure_user=ensure_user_id)
+    billing = BillingService(offers, gateway, ensure_user=ensure_user_id, purchases=purchases)
     retention_policy = RetentionPolicy.from_json(settings.retention)
     privacy = PrivacyService(
         uow,

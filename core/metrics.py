@@ -33,7 +33,8 @@ class Metrics(Protocol):
         ...
 
     def webhook_event(self, event_type: str, outcome: str) -> None:
-        """A payment webhook was handled (``applied``, ``replay``, ``ignored``, ``error``)."""
+        """A payment webhook was handled (``applied``, ``replay``, ``ignored``,
+        ``refused``, ``malformed``, ``error``)."""
         ...
 
     def queue_depth(self, states: dict[str, int]) -> None:

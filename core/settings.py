@@ -118,6 +118,11 @@ class Settings(BaseSettings):
 
     offers: str = ""
     """Credit packs and plans as JSON (see core/billing/offers.py); empty: the built-in ones."""
+    telegram_payments: Literal["stars", "stripe", "both"] = "stars"
+    """How Telegram users pay: Telegram Stars (Telegram's rule for digital goods), Stripe
+    Checkout links, or both."""
+    discord_payments: Literal["stripe", "premium", "both"] = "stripe"
+    """How Discord users pay: Stripe Checkout links, Discord premium (SKUs), or both."""
 
     moderation: bool = True
     """Screen prompts, reference images and outputs with the provider's moderation endpoint."""

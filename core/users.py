@@ -58,7 +58,11 @@ class UserService:
             )
         if created:
             await uow.ledger.ensure_account(user.id, now)
-            if self.free_credits > 0:
+            # Once per platform account, also across erasures: a keyed hash remembers it.
+            welcome = f"{actor.platform}:{actor.user_id}".encode()
+            if self.free_credits > 0 and await uow.billing.mark_welcome(
+                await self.sign(uow, "welcome", welcome), now
+            ):
                 await self.ledger.grant(
                     uow,
                     user.id,

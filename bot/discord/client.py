@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.discord import errors, render, views
 from bot.discord.cogs import all_cogs
 from bot.discord.notifier import DiscordNotifier
+from bot.discord.premium import PremiumCog
 
 log = logging.getLogger("imagebot.discord")
 
@@ -81,6 +82,7 @@ class ImagebotBot(commands.AutoShardedBot):
             return
         for cog in all_cogs(self.core, self.tree):
             await self.add_cog(cog)
+        await self.add_cog(PremiumCog(self.core, self))
         self.add_dynamic_items(*views.DYNAMIC_ITEMS)
         self.add_listener(views.refuse_foreign_press, "on_interaction")
         await self.sync_commands()

@@ -654,3 +654,28 @@ def describe_error(exc: BaseException) -> ErrorView:
         # Discord still shows an older version of the commands (they sync on start-up).
         return ErrorView("outdated_command", f"⚠️ {OUTDATED_COMMAND}", private=False)
     return ErrorView("internal", f"⚠️ {GENERIC_SORRY}", private=False)
+
+
+# --- Discord premium (bot/discord/premium.py) ----------------------------------------------------
+
+PREMIUM_BILLING = (
+    "Purchases made through Discord are managed by Discord: open User Settings → "
+    "Subscriptions to see or cancel a plan. /balance shows your credits."
+)
+
+
+def premium_offers_text(kind: str, premium: Iterable[Offer], cards: Iterable[Offer]) -> str:
+    """The /buy or /subscribe answer when offers are sold through Discord's checkout."""
+    title = "Monthly plans" if kind == "plan" else "Credit packs"
+    lines = [f"💎 **{title}**, bought through Discord"]
+    for offer in premium:
+        per = " every month" if offer.kind == "plan" else ""
+        lines.append(f"• {offer.name}: {credits(offer.credits)}{per}")
+    rest = list(cards)
+    if rest:
+        lines.append("Or pay by card:")
+        for offer in rest:
+            per = " a month" if offer.kind == "plan" else ""
+            lines.append(f"• {offer.name}: {credits(offer.credits)} for {offer.price_text}{per}")
+    lines.append("Credits arrive here as soon as Discord confirms the purchase.")
+    return "\n".join(lines)

@@ -34,11 +34,12 @@ from telegram.ext import (
     CommandHandler,
     Defaults,
     MessageHandler,
+    PreCheckoutQueryHandler,
     TypeHandler,
     filters,
 )
 
-from bot.telegram import admin, handlers, privacy
+from bot.telegram import admin, handlers, payments, privacy
 from bot.telegram.buttons import on_button
 from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.replies import log_failure
@@ -50,7 +51,7 @@ from core.errors import ConfigurationError
 
 log = logging.getLogger("imagebot.telegram")
 
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
 CONCURRENT_UPDATES = 512
@@ -74,6 +75,7 @@ PRIVATE_MENU = [
     BotCommand("subscribe", "Monthly plans"),
     BotCommand("billing", "Manage payments and plans"),
     BotCommand("gallery", "Your private web gallery"),
+    BotCommand("paysupport", "Help with a payment"),
     GROUP_MENU[-1],
 ]
 PRIVACY_MENU = [
@@ -165,6 +167,10 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     add(CommandHandler("balance", handlers.balance_command))
     add(CommandHandler(["buy", "subscribe"], handlers.offers_command))
     add(CommandHandler("billing", handlers.billing_command))
+    add(CommandHandler("paysupport", handlers.paysupport_command))
+    add(PreCheckoutQueryHandler(payments.pre_checkout))
+    add(MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.successful_payment))
+    add(MessageHandler(filters.StatusUpdate.REFUNDED_PAYMENT, payments.refunded_payment))
     for name, handler in {**privacy.COMMANDS, **admin.COMMANDS}.items():
         add(CommandHandler(name, handler))
     add(CallbackQueryHandler(on_button))

@@ -14,7 +14,7 @@ from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.telegram import admin, keyboards, privacy, render
+from bot.telegram import admin, keyboards, payments, privacy, render
 from bot.telegram import callbacks as cb
 from bot.telegram.delivery import Picture, send_original, send_result
 from bot.telegram.gallery import gallery_offered, send_gallery_link
@@ -404,6 +404,7 @@ ACTIONS: dict[str, Action] = {
     cb.SETTINGS_SET: settings_set,
     cb.SETTINGS_BACK: settings_back,
     cb.BUY: buy,
+    **payments.BUTTONS,
     **privacy.BUTTONS,
     **admin.BUTTONS,
 }

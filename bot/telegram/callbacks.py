@@ -39,6 +39,8 @@ SETTINGS_SET = "ss"
 SETTINGS_BACK = "sb"
 # /buy, /subscribe
 BUY = "by"
+BUY_STARS = "bs"
+STARS_CANCEL = "bx"
 # /privacy, /delete_my_data
 CONSENT = "pc"
 PROFILE = "pp"
@@ -73,6 +75,8 @@ ACTIONS = frozenset(
         SETTINGS_SET,
         SETTINGS_BACK,
         BUY,
+        BUY_STARS,
+        STARS_CANCEL,
         CONSENT,
         PROFILE,
         ERASE_YES,

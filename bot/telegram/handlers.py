@@ -14,7 +14,7 @@ from typing import Any, Literal
 from telegram import Message, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.telegram import keyboards, render
+from bot.telegram import keyboards, payments, render
 from bot.telegram.gallery import send_gallery_link
 from bot.telegram.history_view import send_history
 from bot.telegram.media import attachments_of, download, referenced
@@ -281,6 +281,9 @@ async def offers_command(rt: Runtime, update: Update, context: Context) -> None:
     if message.chat.type != "private":
         await private_pointer(rt, message, f"/{command}")
         return
+    if payments.sells_stars(rt):
+        await payments.guarded_offers(rt, update, message, command)
+        return
     if not await gate(rt, update):
         return
     if not rt.core.billing.enabled:
@@ -301,11 +304,19 @@ async def billing_command(rt: Runtime, update: Update, context: Context) -> None
         return
     if not await gate(rt, update):
         return
+    if payments.sells_stars(rt) and await payments.stars_billing(rt, update, message):
+        return
     link = await rt.core.billing.portal_link(actor_of(_user(update)))
     await reply(rt, message, render.payment_text(link), keyboards.link("Manage billing", link.url))
 
 
 # --- everything else -----------------------------------------------------------------------------
+
+
+@guarded
+async def paysupport_command(rt: Runtime, update: Update, context: Context) -> None:
+    """``/paysupport``: help with payments (Telegram asks payment bots to answer it)."""
+    await payments.paysupport_command(update, context)
 
 
 @guarded
@@ -329,6 +340,7 @@ __all__ = [
     "history_command",
     "imagine_command",
     "offers_command",
+    "paysupport_command",
     "plain_text",
     "private_pointer",
     "screen_update",

@@ -12,8 +12,10 @@ from bot.telegram.render import (
     GALLERY_MINI_APP_BUTTON,
     GALLERY_SHORT,
     SETTING_LABELS,
+    STARS_CANCEL_BUTTON,
     consent_button,
     offer_label,
+    stars_offer_label,
 )
 from core.billing.offers import Offer
 from core.generation.models import MAX_N_PER_JOB, ModelSpec
@@ -256,3 +258,27 @@ def link(text: str, url: str) -> InlineKeyboardMarkup:
 def edit_question() -> ForceReply:
     """The reply box opened by the Edit button (for the person it was asked of)."""
     return ForceReply(selective=True, input_field_placeholder="e.g. make the sky pink")
+
+
+def stars_offers(
+    owner: int, stars: Sequence[Offer], cards: Sequence[Offer]
+) -> InlineKeyboardMarkup:
+    """/buy and /subscribe with Telegram Stars: one button per Stars offer, then (in
+    ``both`` mode) the card offers."""
+    rows = []
+    for offer in stars:
+        try:
+            rows.append([_button(stars_offer_label(offer), cb.BUY_STARS, owner, arg=offer.id)])
+        except ValueError:
+            continue
+    for offer in cards:
+        try:
+            rows.append([_button(offer_label(offer), cb.BUY, owner, arg=offer.id)])
+        except ValueError:
+            continue
+    return InlineKeyboardMarkup(rows)
+
+
+def stars_cancel(owner: int, offer_id: str) -> InlineKeyboardMarkup:
+    """/billing with a Stars plan: cancel it (it runs to the end of the period)."""
+    return InlineKeyboardMarkup([[_button(STARS_CANCEL_BUTTON, cb.STARS_CANCEL, owner)]])

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from core.admin.service import UserSummary
 from core.billing.offers import Offer
+from core.billing.ports import SubscriptionRecord
 from core.errors import GENERIC_SORRY, UserFacingError
 from core.generation.options import accepted_text
 from core.privacy.onboarding import OnboardingStatus
@@ -621,3 +622,100 @@ GROUP_ONLY = "/bot_on and /bot_off switch imagebot on or off in a group; send th
 
 UNKNOWN_COMMAND = "I do not know that command. /help lists what I can do."
 PROMPT_HINT = "To make an image, send <code>/imagine</code> followed by a description."
+
+
+# --- Telegram Stars (bot/telegram/payments.py) ---------------------------------------------------
+
+STARS_REFUSALS = {
+    "unknown": "This invoice is not valid any more. Please use /buy for a new one.",
+    "expired": "This invoice has expired. Please use /buy for a new one.",
+    "other_user": "This invoice was made for someone else. Please use /buy for your own.",
+    "price_changed": "The price has changed since this invoice was made. Please use /buy again.",
+    "banned": "This account cannot make purchases right now. /paysupport explains why.",
+    "error": "Payments are not available right now. Please try again in a few minutes.",
+}
+STARS_UNKNOWN_PAYMENT = (
+    "Your payment arrived but does not match an order of ours. Nothing is lost: "
+    "please write /paysupport and we will sort it out or refund it."
+)
+STARS_NOTHING_TO_CANCEL = "You have no plan paid in Stars to cancel."
+STARS_CANCELLED_ALERT = "Your plan is cancelled; it runs until the end of the paid month."
+STARS_CANCEL_BUTTON = "Cancel my plan"
+
+
+def stars_offer_label(offer: Offer) -> str:
+    """The button of one offer priced in Stars."""
+    per = " a month" if offer.kind == "plan" else ""
+    return f"{offer.name} · {offer.credits} credits · ⭐ {offer.stars}{per}"
+
+
+def stars_offers_text(kind: str, offers: Iterable[Offer], *, in_stars: bool) -> str:
+    """The /buy or /subscribe message when Stars are on sale."""
+    items = list(offers)
+    if not in_stars:
+        return offers_text(kind, items)
+    if not items:
+        return "Nothing is on sale right now."
+    title = "Monthly plans" if kind == "plan" else "Credit packs"
+    lines = [f"⭐ <b>{title}</b>, paid in Telegram Stars"]
+    for offer in items:
+        per = " a month" if offer.kind == "plan" else ""
+        lines.append(f"• {esc(offer.name)}: {offer.credits} credits for ⭐ {offer.stars}{per}")
+    return "\n".join(lines)
+
+
+def stars_invoice(offer: Offer) -> tuple[str, str]:
+    """(title, description) of a Stars invoice: 1-32 and 1-255 characters."""
+    per = " every month" if offer.kind == "plan" else ""
+    description = f"{offer.credits} image credits{per}, added to your balance as soon as you pay."
+    return offer.name[:32] or "Credits", description[:255]
+
+
+def stars_subscription_text(offer: Offer) -> str:
+    """The message that carries a plan's subscription link."""
+    return (
+        f"{esc(offer.name)}: {offer.credits} credits every month for ⭐ {offer.stars}. "
+        "Telegram renews it monthly; cancel any time with /billing."
+    )
+
+
+def stars_subscribe_button(offer: Offer) -> str:
+    """The button that opens a plan's Stars subscription."""
+    return f"Subscribe for ⭐ {offer.stars} a month"
+
+
+def stars_refusal(reason: str) -> str:
+    """Why a payment was stopped before it was charged (shown by Telegram, plain text)."""
+    return STARS_REFUSALS.get(reason, STARS_REFUSALS["unknown"])
+
+
+def paysupport_text() -> str:
+    """/paysupport: how to get help with a payment and a refund."""
+    return (
+        "💬 <b>Help with a payment</b>\n"
+        "Write /support followed by what happened (for example: "
+        "<code>/support I paid but got no credits</code>). An operator answers here.\n"
+        "Credits normally arrive within seconds of paying; /balance shows them.\n"
+        "Refunds: if something went wrong, an operator refunds the Stars to your Telegram "
+        "account; the credits of that purchase are taken back from your balance.\n"
+        "Plans: /billing shows your plan and cancels it."
+    )
+
+
+def stars_no_plan_text() -> str:
+    """/billing without a plan."""
+    return "You have no monthly plan. /subscribe shows the plans; /balance your credits."
+
+
+def stars_plan_text(plan: SubscriptionRecord) -> str:
+    """/billing with a Stars plan."""
+    until = f"{plan.current_period_end:%Y-%m-%d}" if plan.current_period_end else "the month's end"
+    if plan.cancel_at_period_end:
+        return (
+            f"Your plan <b>{esc(plan.plan_name)}</b> is cancelled and ends on {until}. "
+            "Your credits stay yours."
+        )
+    return (
+        f"Your plan <b>{esc(plan.plan_name)}</b>: {plan.credits} credits a month, "
+        f"paid in Stars, renews on {until}."
+    )

@@ -9,7 +9,9 @@ from core.billing.offers import (
     BillingService,
     CheckoutGateway,
     Offer,
+    offers_on_rail,
     parse_offers,
+    rail_report,
 )
 from core.billing.ports import (
     ENDED_PLAN_STATES,
@@ -29,8 +31,13 @@ from core.billing.purchases import (
     CheckoutTicket,
     DisputeChanged,
     InvoicePaid,
+    OrderRefusal,
     PurchaseService,
+    RailPaid,
+    RailPlanChanged,
+    RailRefunded,
     SubscriptionChanged,
+    rail_id,
 )
 
 __all__ = [
@@ -53,10 +60,17 @@ __all__ = [
     "InvoicePaid",
     "NewPurchase",
     "Offer",
+    "OrderRefusal",
     "PurchaseRecord",
     "PurchaseService",
+    "RailPaid",
+    "RailPlanChanged",
+    "RailRefunded",
     "ReversalRecord",
     "SubscriptionChanged",
     "SubscriptionRecord",
+    "offers_on_rail",
     "parse_offers",
+    "rail_id",
+    "rail_report",
 ]

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from core.errors import ConfigurationError, InvalidRequest, UserFacingError
 from core.types import Actor, PaymentLinkReply
+
+if TYPE_CHECKING:
+    from core.billing.purchases import PurchaseService
 
 
 class BillingDisabled(UserFacingError):
@@ -33,6 +36,10 @@ class Offer:
     price_minor: int
     currency: str = "usd"
     stripe_price_id: str | None = None
+    stars: int | None = None
+    """The price in Telegram Stars; None: not sold in Stars."""
+    discord_sku_id: str | None = None
+    """The Discord SKU (consumable for packs, subscription for plans); None: not sold there."""
 
     @property
     def price_text(self) -> str:
@@ -41,20 +48,31 @@ class Offer:
         return f"${major}" if self.currency.lower() == "usd" else f"{major} {self.currency.upper()}"
 
 
+# Stars prices: a buyer pays Apple or Google about 2 cents a Star and the operator is
+# paid about 1.3 cents, so these keep the card prices' margin roughly (USD/0.013, rounded).
 DEFAULT_OFFERS = (
-    Offer("pack_s", "pack", "Starter pack", 50, 499),
-    Offer("pack_m", "pack", "Creator pack", 150, 1299),
-    Offer("pack_l", "pack", "Studio pack", 500, 3999),
-    Offer("plan_basic", "plan", "Monthly 200", 200, 999),
-    Offer("plan_pro", "plan", "Monthly 800", 800, 2999),
+    Offer("pack_s", "pack", "Starter pack", 50, 499, stars=350),
+    Offer("pack_m", "pack", "Creator pack", 150, 1299, stars=900),
+    Offer("pack_l", "pack", "Studio pack", 500, 3999, stars=2800),
+    Offer("plan_basic", "plan", "Monthly 200", 200, 999, stars=700),
+    Offer("plan_pro", "plan", "Monthly 800", 800, 2999, stars=2100),
 )
+
+MAX_STARS = 10_000
+"""Telegram's ceiling for one Stars invoice and for a subscription's price."""
+MAX_OFFER_ID_BYTES = 64
+"""Offer ids travel in invoice payloads (at most 128 bytes with the order reference)."""
+RAILS = ("stripe", "stars", "discord")
+"""The payment rails: Stripe Checkout links, Telegram Stars, Discord premium (SKUs)."""
 
 
 def parse_offers(text: str) -> tuple[Offer, ...]:
     """The operator's catalogue from JSON (``IMAGEBOT_OFFERS``); empty means the defaults.
 
     Each item: ``{"id", "kind": "pack"|"plan", "name", "credits", "price_minor",
-    "currency"?, "stripe_price_id"?}``.
+    "currency"?, "stripe_price_id"?, "stars"?, "discord_sku_id"?}``. An offer without
+    ``stars`` is not sold in Telegram Stars; one without ``discord_sku_id`` not through
+    Discord's premium checkout.
     """
     if not text.strip():
         return DEFAULT_OFFERS
@@ -69,6 +87,8 @@ def parse_offers(text: str) -> tuple[Offer, ...]:
                 price_minor=int(i["price_minor"]),
                 currency=str(i.get("currency", "usd")).lower(),
                 stripe_price_id=i.get("stripe_price_id"),
+                stars=_stars(i.get("stars")),
+                discord_sku_id=_snowflake(i.get("discord_sku_id")),
             )
             for i in items
         )
@@ -80,9 +100,100 @@ def parse_offers(text: str) -> tuple[Offer, ...]:
     for offer in offers:
         if offer.kind not in ("pack", "plan") or offer.credits <= 0 or offer.price_minor <= 0:
             raise ConfigurationError(f"IMAGEBOT_OFFERS: offer {offer.id!r} is not valid")
+        if not offer.id or len(offer.id.encode()) > MAX_OFFER_ID_BYTES or ":" in offer.id:
+            raise ConfigurationError(
+                f"IMAGEBOT_OFFERS: offer id {offer.id[:80]!r} must be 1-64 bytes without ':'"
+            )
+        if offer.stars is not None and not 1 <= offer.stars <= MAX_STARS:
+            raise ConfigurationError(
+                f"IMAGEBOT_OFFERS: offer {offer.id!r}: stars must be 1-{MAX_STARS}"
+            )
     if len({o.id for o in offers}) != len(offers):
         raise ConfigurationError("IMAGEBOT_OFFERS: offer ids must be unique")
+    skus = [o.discord_sku_id for o in offers if o.discord_sku_id]
+    if len(set(skus)) != len(skus):
+        raise ConfigurationError("IMAGEBOT_OFFERS: a discord_sku_id is used by two offers")
     return offers
+
+
+def _stars(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("stars must be a whole number")
+    return value
+
+
+def _snowflake(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 20):
+        raise ValueError("discord_sku_id must be a snowflake")
+    return text
+
+
+def offers_on_rail(offers: tuple[Offer, ...], rail: str) -> tuple[Offer, ...]:
+    """The offers sold on ``rail`` (``stripe``: all; ``stars``: those with a Stars price;
+    ``discord``: those with a SKU)."""
+    if rail == "stars":
+        return tuple(o for o in offers if o.stars is not None)
+    if rail == "discord":
+        return tuple(o for o in offers if o.discord_sku_id is not None)
+    return offers
+
+
+def rail_report(
+    offers: tuple[Offer, ...], *, telegram: str, discord: str, stripe: bool
+) -> list[tuple[str, str, str]]:
+    """``check-config`` rows: per rail in use, what is on sale and what is missing.
+
+    ``telegram`` and ``discord`` are ``IMAGEBOT_TELEGRAM_PAYMENTS`` and
+    ``IMAGEBOT_DISCORD_PAYMENTS``; ``stripe`` says whether a Stripe key is set.
+    """
+    rows: list[tuple[str, str, str]] = []
+    rows.append(("ok", "IMAGEBOT_TELEGRAM_PAYMENTS", telegram))
+    rows.append(("ok", "IMAGEBOT_DISCORD_PAYMENTS", discord))
+    used = set()
+    if telegram in ("stars", "both"):
+        used.add("stars")
+    if discord in ("premium", "both"):
+        used.add("discord")
+    if telegram in ("stripe", "both") or discord in ("stripe", "both"):
+        used.add("stripe")
+    labels = {"stars": "Telegram Stars", "discord": "Discord premium", "stripe": "Stripe"}
+    for rail in ("stars", "discord", "stripe"):
+        if rail not in used:
+            continue
+        selling = offers_on_rail(offers, rail)
+        missing = [o.id for o in offers if o not in selling]
+        if rail == "stripe" and not stripe:
+            rows.append(
+                (
+                    "missing",
+                    "IMAGEBOT_STRIPE_SECRET_KEY",
+                    "Stripe is chosen as a payment rail but not set up: nothing is sold by card",
+                )
+            )
+            continue
+        on_sale = ", ".join(o.id for o in selling) or "nothing"
+        status = "ok" if selling else "missing"
+        text = f"{labels[rail]}: on sale {on_sale}"
+        if missing:
+            key = "stars" if rail == "stars" else "discord_sku_id"
+            text += f'; without "{key}" (not sold there): {", ".join(missing)}'
+            status = "warning" if selling else "missing"
+        rows.append((status, "IMAGEBOT_OFFERS", text))
+    if telegram == "both":
+        rows.append(
+            (
+                "warning",
+                "IMAGEBOT_TELEGRAM_PAYMENTS",
+                "both: Telegram's rules sell digital goods in Stars only; card links risk "
+                "the bot's removal",
+            )
+        )
+    return rows
 
 
 class CheckoutGateway(Protocol):
@@ -106,10 +217,24 @@ class BillingService:
         gateway: CheckoutGateway | None,
         *,
         ensure_user: UserEnsurer,
+        purchases: PurchaseService | None = None,
     ) -> None:
         self._offers = offers
         self.gateway = gateway
         self._ensure_user = ensure_user
+        self.purchases = purchases
+        """The rail-neutral purchase core (Stars and Discord premium use it directly)."""
+
+    def on_rail(self, kind: Literal["pack", "plan"], rail: str) -> tuple[Offer, ...]:
+        """The packs or plans sold on ``rail`` (``stripe``, ``stars``, ``discord``)."""
+        return tuple(o for o in offers_on_rail(self._offers, rail) if o.kind == kind)
+
+    def by_sku(self, sku_id: str) -> Offer | None:
+        """The offer sold as a Discord SKU, if any."""
+        for offer in self._offers:
+            if offer.discord_sku_id == sku_id:
+                return offer
+        return None
 
     @property
     def enabled(self) -> bool:

@@ -266,3 +266,8 @@ class BillingRepository(Protocol):
     async def open_disputes(self, user_id: int) -> int:
         """How many disputes of the user's payments are not closed."""
         ...
+
+    async def mark_welcome(self, mark: str, now: datetime) -> bool:
+        """Remember that the account behind ``mark`` got the welcome credits; False when
+        it had them before (a concurrent insert counts as before)."""
+        ...

@@ -1,12 +1,15 @@
 """Payments that move credits: packs, plan periods, refunds and disputes (P05, P06).
 
-Processor-neutral: ``payments/`` turns Stripe's objects into the changes below and
-calls :meth:`PurchaseService.apply`. Each change is one transaction, and every credit it
-moves is keyed by the processor's own object ids (checkout session, invoice, charge,
-dispute), so webhooks, their replays and the reconcile job never apply anything twice.
-Changes may arrive in any order: a refund or dispute whose payment is not known yet is
-kept and settled when the payment arrives. Rows hold ids, amounts, currency, credits and
-plan state only (P04).
+Rail-neutral: each payment rail is a thin translator into the changes below, applied
+with :meth:`PurchaseService.apply`. Stripe (``payments/stripe``) reports checkouts,
+invoices, subscription states, refunds and disputes; Telegram Stars and Discord premium
+(in their adapters) report :class:`RailPaid`, :class:`RailRefunded` and
+:class:`RailPlanChanged`. Each change is one transaction, and every credit it moves is
+keyed by the rail's own ids, in a key space per rail (Stripe's object ids as they are;
+``telegram:<charge id>``, ``discord:<entitlement id>``), so redeliveries, replicas and the
+reconcile jobs never apply anything twice. Changes may arrive in any order: a refund or
+dispute whose payment is not known yet is kept and settled when the payment arrives. Rows
+hold ids, amounts, currency, credits and plan state only (P04).
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ from core.types import Announcement, ReplyTarget
 log = logging.getLogger("imagebot.billing")
 
 MIN_CHECKOUT_LIFETIME = timedelta(minutes=31)
-"""Stripe wants a checkout to live at least 30 minutes from its creation."""
+"""Stripe wants a checkout to live at least 30 minutes from when it receives the request;
+the extra minute covers the time on the wire and clocks a little apart."""
+MAX_CHECKOUT_LIFETIME = timedelta(hours=24) - timedelta(minutes=2)
+"""...and at most 24 hours, with the same margin the other way."""
 REUSE_MARGIN = timedelta(minutes=5)
 """A link this close to its expiry is not handed out again."""
 
@@ -122,7 +128,74 @@ class DisputeChanged:
     at: datetime
 
 
-BillingChange = CheckoutPaid | InvoicePaid | SubscriptionChanged | ChargeRefunded | DisputeChanged
+@dataclass(frozen=True, slots=True)
+class RailPaid:
+    """A payment on a chat platform's own rail: a Telegram Stars payment (a pack, or one
+    period of a Stars subscription) or a Discord entitlement (a consumable, or one period
+    of a subscription SKU).
+
+    ``payment_id`` is the rail's own unique id of this payment (``telegram_payment_charge_id``;
+    the entitlement id, with the period for subscriptions): it keys the credits, so a
+    redelivered update grants nothing. ``plan_id`` names the rail's subscription for plans.
+    """
+
+    rail: Literal["telegram", "discord"]
+    payment_id: str
+    user_id: int
+    offer_id: str
+    amount: int
+    currency: str
+    plan_id: str | None = None
+    period_end: datetime | None = None
+    first_period: bool = True
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RailRefunded:
+    """A rail payment was refunded (Stars ``refundStarPayment`` / ``refunded_payment``) or
+    withdrawn (a Discord entitlement deleted): its credits are taken back, once."""
+
+    rail: Literal["telegram", "discord"]
+    payment_id: str
+    amount: int
+    currency: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RailPlanChanged:
+    """A rail subscription was cancelled (it runs to ``period_end``) or has ended."""
+
+    rail: Literal["telegram", "discord"]
+    plan_id: str
+    status: str
+    cancel_at_period_end: bool
+    period_end: datetime | None
+    at: datetime
+
+
+BillingChange = (
+    CheckoutPaid
+    | InvoicePaid
+    | SubscriptionChanged
+    | ChargeRefunded
+    | DisputeChanged
+    | RailPaid
+    | RailRefunded
+    | RailPlanChanged
+)
+
+ORDER_LIFETIME = timedelta(hours=24)
+"""How long a Stars invoice can be paid after it was sent; later pre-checkouts are refused."""
+
+OrderRefusal = Literal["unknown", "expired", "other_user", "price_changed", "banned"]
+"""Why a rail's pre-checkout is refused (each has a sentence in the adapter's renderer)."""
+
+
+def rail_id(rail: str, rail_object_id: str) -> str:
+    """The stored id of a rail's object: its own key space beside Stripe's ids."""
+    return f"{rail}:{rail_object_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +260,11 @@ class PurchaseService:
         """
         ref = hashlib.sha256(f"{user_id}:{offer.id}:{request_key}".encode()).hexdigest()
         now = self.clock.now()
-        fresh_expiry = (now + lifetime).replace(microsecond=0)
+        lifetime = min(max(lifetime, MIN_CHECKOUT_LIFETIME), MAX_CHECKOUT_LIFETIME)
+        # Rounded up to the second, so truncation never takes it under the minimum.
+        fresh_expiry = now + lifetime
+        if fresh_expiry.microsecond:
+            fresh_expiry = fresh_expiry.replace(microsecond=0) + timedelta(seconds=1)
         async with self._uow() as uow:
             row = await uow.billing.claim_checkout(
                 ref=ref,
@@ -241,6 +318,100 @@ class PurchaseService:
             await uow.commit()
         return n
 
+    # --- orders that a rail carries back (Telegram Stars invoice payloads) -----------------------
+
+    async def open_order(self, user_id: int, offer: Offer, *, rail: str, request_key: str) -> str:
+        """An opaque order reference for an invoice of ``offer`` to ``user_id``.
+
+        The same press (``request_key``) gives the same reference. The reference names the
+        buyer only in our own table, never in what the platform carries.
+        """
+        ref = hashlib.sha256(f"{rail}:{user_id}:{offer.id}:{request_key}".encode()).hexdigest()
+        ref = ref[:32]
+        now = self.clock.now()
+        async with self._uow() as uow:
+            row = await uow.billing.claim_checkout(
+                ref=ref,
+                user_id=user_id,
+                offer_id=offer.id,
+                kind=offer.kind,
+                credits=offer.credits,
+                offer_name=offer.name,
+                expires_at=(now + ORDER_LIFETIME).replace(microsecond=0),
+                now=now,
+            )
+            if row.expires_at <= now:
+                await uow.billing.renew_checkout(ref, (now + ORDER_LIFETIME).replace(microsecond=0))
+            await uow.commit()
+        return ref
+
+    async def check_order(
+        self,
+        ref: str,
+        offer_id: str,
+        *,
+        platform: str,
+        platform_user_id: str,
+        amount: int,
+        currency: str,
+    ) -> tuple[OrderRefusal | None, Offer | None]:
+        """Whether a pre-checkout may go ahead: (None, offer) when yes, else the reason.
+
+        Nothing is granted here (the payment itself arrives later). One read-only
+        transaction, so it answers well within a platform's deadline.
+        """
+        now = self.clock.now()
+        async with self._uow() as uow:
+            row = await uow.billing.checkout(ref) if 0 < len(ref) <= 64 else None
+            if row is None or row.offer_id != offer_id:
+                return "unknown", None
+            user = await uow.users.find(platform, platform_user_id)
+            if user is None or user.id != row.user_id:
+                return "other_user", None
+            if row.expires_at <= now:
+                return "expired", None
+            offer = self._offers.get(offer_id)
+            price = offer.stars if offer is not None and currency.upper() == "XTR" else None
+            if offer is None or price is None or price != amount:
+                return "price_changed", None
+            if (await uow.safety.standing(user.id)).banned_at(now):
+                return "banned", None
+        return None, offer
+
+    async def order(self, ref: str) -> CheckoutRecord | None:
+        """An order by its reference."""
+        async with self._uow() as uow:
+            return await uow.billing.checkout(ref)
+
+    async def order_is_new(self, ref: str) -> bool:
+        """True while no payment has been tied to an order (a plan's first period)."""
+        async with self._uow() as uow:
+            row = await uow.billing.checkout(ref) if 0 < len(ref) <= 64 else None
+        return row is not None and not row.session_id
+
+    async def rail_plan_is_new(self, rail: str, plan_id: str) -> bool:
+        """True while a rail's subscription is not known here yet (its first period)."""
+        async with self._uow() as uow:
+            return await uow.billing.subscription(rail_id(rail, plan_id)) is None
+
+    async def rail_plans(self, user_id: int) -> SubscriptionRecord | None:
+        """The user's current plan (of any rail)."""
+        async with self._uow() as uow:
+            return await uow.billing.current_plan(user_id)
+
+    async def purchase_by_rail(self, rail: str, payment_id: str) -> PurchaseRecord | None:
+        """A rail payment's purchase row (for refunds by the operator)."""
+        async with self._uow() as uow:
+            return await uow.billing.purchase(rail_id(rail, payment_id))
+
+    async def platform_user(self, user_id: int | None) -> tuple[str, str] | None:
+        """(platform, platform user id) of a stored user; None once erased."""
+        if user_id is None:
+            return None
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+        return (user.platform, user.platform_user_id) if user else None
+
     # --- changes --------------------------------------------------------------------------------
 
     async def apply(
@@ -270,6 +441,12 @@ class PurchaseService:
                 applied = await self._refund(uow, change, notes)
             elif isinstance(change, DisputeChanged):
                 applied = await self._dispute(uow, change, notes)
+            elif isinstance(change, RailPaid):
+                applied = await self._rail_paid(uow, change, notes)
+            elif isinstance(change, RailRefunded):
+                applied = await self._rail_refunded(uow, change, notes)
+            elif isinstance(change, RailPlanChanged):
+                applied = await self._rail_plan(uow, change, notes)
             notices = []
             for user_id, text in notes.items:
                 user = await uow.users.get(user_id)
@@ -564,6 +741,128 @@ class PurchaseService:
         await self._settle(uow, d.payment_intent_id, notes)
         return True
 
+    async def _rail_paid(self, uow: UnitOfWork, p: RailPaid, notes: _Notes) -> bool:
+        """A pack, or one plan period, paid on a chat platform's rail: granted once per
+        ``payment_id`` (the purchase row's unique id and the ledger key both carry it)."""
+        stored = rail_id(p.rail, p.payment_id)
+        await uow.billing.lock(f"payment:{stored}")
+        now = self.clock.now()
+        at = p.at or now
+        offer = self._offers.get(p.offer_id)
+        if offer is None:
+            log.warning("%s payment for an unknown offer; kept unapplied", p.rail)
+            return False
+        if await uow.users.get(p.user_id) is None:
+            return False
+        plan_key = rail_id(p.rail, p.plan_id) if p.plan_id else None
+        if offer.kind == "plan" and plan_key is not None:
+            sub = await uow.billing.subscription(plan_key)
+            if sub is None:
+                await uow.billing.insert_subscription(
+                    SubscriptionRecord(
+                        subscription_id=plan_key,
+                        user_id=p.user_id,
+                        offer_id=offer.id,
+                        plan_name=offer.name,
+                        credits=offer.credits,
+                        status="active",
+                        cancel_at_period_end=False,
+                        current_period_end=p.period_end,
+                        state_at=at,
+                    ),
+                    now,
+                )
+            elif p.period_end is not None:
+                await uow.billing.extend_subscription_period(plan_key, p.period_end, now)
+        inserted = await uow.billing.insert_purchase(
+            NewPurchase(
+                user_id=p.user_id,
+                kind=offer.kind,
+                offer_id=offer.id,
+                stripe_object_id=stored,
+                payment_intent_id=stored,
+                subscription_id=plan_key,
+                amount_minor=p.amount,
+                currency=p.currency.lower()[:3],
+                credits=offer.credits,
+                status="paid",
+            ),
+            now,
+        )
+        if not inserted:
+            return False
+        if await self.ledger.grant(
+            uow,
+            p.user_id,
+            offer.credits,
+            key=f"{stored}:purchase",
+            kind="purchase",
+            note=offer.name,
+        ):
+            notes.sold += offer.credits
+            balance = await _balance(uow, p.user_id)
+            until = f" until {p.period_end:%Y-%m-%d}" if p.period_end else ""
+            if offer.kind == "plan" and p.first_period:
+                head = f"Your plan {offer.name} is active{until}"
+            elif offer.kind == "plan":
+                head = f"Your plan {offer.name} renewed{until}"
+            else:
+                head = f"Payment received ({offer.name})"
+            notes.add(
+                p.user_id, f"{head}: {offer.credits} credits added. Your balance is {balance}."
+            )
+            log.info("%s payment granted user=%s credits=%s", p.rail, p.user_id, offer.credits)
+        # A refund that arrived before the payment is settled now.
+        await self._settle(uow, stored, notes)
+        return True
+
+    async def _rail_refunded(self, uow: UnitOfWork, r: RailRefunded, notes: _Notes) -> bool:
+        stored = rail_id(r.rail, r.payment_id)
+        await uow.billing.lock(f"payment:{stored}")
+        now = self.clock.now()
+        if await uow.billing.reversal("refund", stored) is not None:
+            return False  # refunded once already: a repeated report changes nothing
+        await uow.billing.insert_reversal(
+            kind="refund",
+            stripe_object_id=stored,
+            payment_intent_id=stored,
+            # No amount (a Discord entitlement withdrawn) means the whole payment.
+            amount_minor=r.amount if r.amount > 0 else 1,
+            payment_amount_minor=r.amount if r.amount > 0 else 0,
+            currency=r.currency.lower()[:3],
+            status="refunded",
+            now=now,
+        )
+        await self._settle(uow, stored, notes)
+        return True
+
+    async def _rail_plan(self, uow: UnitOfWork, c: RailPlanChanged, notes: _Notes) -> bool:
+        plan_key = rail_id(c.rail, c.plan_id)
+        sub = await uow.billing.subscription(plan_key)
+        if sub is None:
+            return False
+        applied = await uow.billing.update_subscription_state(
+            plan_key,
+            status=c.status,
+            cancel_at_period_end=c.cancel_at_period_end,
+            current_period_end=c.period_end or sub.current_period_end,
+            state_at=c.at,
+            now=self.clock.now(),
+        )
+        if not applied:
+            return False
+        if c.status in ENDED_PLAN_STATES and not sub.ended:
+            notes.add(sub.user_id, _text_plan_ended(sub.plan_name))
+        elif c.cancel_at_period_end and not sub.cancel_at_period_end:
+            end = c.period_end or sub.current_period_end
+            when = f" on {end:%Y-%m-%d}" if end else ""
+            notes.add(
+                sub.user_id,
+                f"Your plan {sub.plan_name} is cancelled and ends{when}; no more monthly "
+                "credits will be added after that. Your credits stay yours.",
+            )
+        return True
+
     # --- settling refunds and disputes against their payment ------------------------------------
 
     async def _settle(self, uow: UnitOfWork, payment_intent_id: str, notes: _Notes) -> None:
@@ -599,11 +898,13 @@ class PurchaseService:
             await uow.billing.add_purchase_revoked(purchase.id, delta, now)
             if user_id is None:
                 continue  # the buyer was erased: nothing left to take from
+            # Stripe's ids keep their old key space; a rail's stored ids carry their own.
+            space = "" if ":" in rev.stripe_object_id else "stripe:"
             await self.ledger.grant(
                 uow,
                 user_id,
                 -delta,
-                key=f"stripe:{rev.kind}:{rev.stripe_object_id}:{taken}",
+                key=f"{space}{rev.kind}:{rev.stripe_object_id}:{taken}",
                 kind=rev.kind,
                 note=name,
             )
@@ -612,6 +913,9 @@ class PurchaseService:
                 text = (
                     f"A refund of {_money(rev.amount_minor, rev.currency)} was made for "
                     f"{name}: {delta} credits were taken back. Your balance is {balance}."
+                    if rev.currency not in RAIL_CURRENCIES
+                    else f"A refund was made for {name}: {delta} credits were taken back. "
+                    f"Your balance is {balance}."
                 )
             else:
                 text = (
@@ -697,6 +1001,10 @@ def _target(rev: ReversalRecord, purchase: PurchaseRecord) -> int:
 async def _balance(uow: UnitOfWork, user_id: int) -> int:
     account = await uow.ledger.account(user_id)
     return account.balance if account else 0
+
+
+RAIL_CURRENCIES = frozenset({"xtr", "sku"})
+"""Telegram Stars and Discord SKUs: amounts not shown as money in minor units."""
 
 
 def _money(minor: int, currency: str) -> str:

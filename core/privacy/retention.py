@@ -31,6 +31,10 @@ CATEGORIES: dict[str, tuple[str, int | None]] = {
     "privacy_requests": ("The log of privacy requests", 1095),
     "audit_log": ("Decisions by operators and safety systems", 730),
     "ledger": ("Payment and credit records after an erasure (tax law)", 3650),
+    "welcome_marks": (
+        "A keyed hash of your account saying the free credits were given (nothing else)",
+        3650,
+    ),
     "seen_updates": ("Ids of chat updates already handled (no content)", 2),
 }
 

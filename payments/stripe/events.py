@@ -19,7 +19,9 @@ from payments.stripe.translate import (
     CHECKOUT_EVENTS,
     DISPUTE_EVENTS,
     HANDLED_EVENTS,
+    MAX_ID_LENGTH,
     SUBSCRIPTION_EVENTS,
+    MalformedEvent,
     Obj,
     checkout_change,
     dispute_change,
@@ -51,8 +53,8 @@ class StripeEventProcessor:
         """
         event_id = str(event.get("id") or "")
         event_type = str(event.get("type") or "")
-        if not event_id.startswith("evt_"):
-            raise ValueError("not a Stripe event")
+        if not event_id.startswith("evt_") or len(event_id) > MAX_ID_LENGTH:
+            raise MalformedEvent("not a Stripe event id")
         if await self.purchases.seen(event_id):
             return BillingOutcome(duplicate=True)
         change: BillingChange | None = None

@@ -24,6 +24,9 @@ from payments.stripe.translate import META_CREDITS, META_OFFER, META_REF, META_U
 
 log = logging.getLogger("imagebot.stripe")
 
+STRIPE_API_VERSION: str = stripe.api_version
+"""The API version every request names: the one the installed stripe library was built for."""
+
 
 class PaymentsUnavailable(UserFacingError):
     """Stripe could not be reached or refused the request."""
@@ -180,6 +183,9 @@ def build_stripe_gateway(settings: Settings, purchases: PurchaseService) -> Stri
         base["api"] = settings.stripe_api_url.rstrip("/")
     client = stripe.StripeClient(
         settings.stripe_secret_key.get_secret_value(),
+        # Pinned: the object shapes translate.py reads belong to this version (basil+
+        # invoices), whatever version the account's Dashboard defaults to.
+        stripe_version=STRIPE_API_VERSION,
         base_addresses=base,  # type: ignore[arg-type]
         http_client=http_client,
         max_network_retries=settings.stripe_max_network_retries,

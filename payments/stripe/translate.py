@@ -46,21 +46,36 @@ HANDLED_EVENTS = (
 
 Obj = Mapping[str, Any]
 
+MAX_AMOUNT = 10**15
+"""No Stripe amount comes near this (Stripe caps a charge at eight digits of minor units);
+anything above it is a malformed event, not money."""
+MAX_ID_LENGTH = 255
+"""Stripe documents object ids as at most 255 characters."""
+
+
+class MalformedEvent(ValueError):
+    """A validly signed event that can never be applied, however often it is retried
+    (an id that is not Stripe's, an amount out of any range): answered 400 and counted."""
+
 
 def object_id(value: Any) -> str | None:
     """The id of an expandable field: a plain id, or an expanded object's ``id``."""
-    if isinstance(value, str) and value:
-        return value
     if isinstance(value, Mapping):
-        inner = value.get("id")
-        return inner if isinstance(inner, str) and inner else None
-    return None
+        value = value.get("id")
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) > MAX_ID_LENGTH:
+        raise MalformedEvent("an object id longer than Stripe's")
+    return value
 
 
 def timestamp(value: Any) -> datetime | None:
     """Unix seconds as an aware UTC datetime."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise MalformedEvent("a time stamp out of range") from None
     return None
 
 
@@ -70,12 +85,23 @@ def ours(metadata: Any, client_reference_id: Any = None) -> tuple[str | None, in
     ref = meta.get(META_REF)
     ref = ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
     claimed = meta.get(META_USER, client_reference_id)
-    user = int(claimed) if isinstance(claimed, str) and claimed.isdigit() else None
+    user = (
+        int(claimed)
+        if isinstance(claimed, str)
+        and claimed.isascii()
+        and claimed.isdigit()
+        and len(claimed) < 19
+        else None
+    )
     return ref, user
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        return 0
+    if not -MAX_AMOUNT <= value <= MAX_AMOUNT:
+        raise MalformedEvent("an amount out of any range")
+    return value
 
 
 def _currency(value: Any) -> str:

@@ -2,10 +2,15 @@
 HTTP server (P20).
 
 The raw body is verified against ``IMAGEBOT_STRIPE_WEBHOOK_SECRET`` with Stripe's own
-check (HMAC-SHA256 over ``"{t}.{body}"``, any ``v1`` matching, time stamp at most 300 s
-old) before anything is parsed: unsigned, forged or stale requests get 400 and change
+check (HMAC-SHA256 over ``"{t}.{body}"``, any ``v1`` matching) before anything is
+parsed, and its time stamp must be within 300 s of now in either direction (Stripe's own
+check lets any future time stamp through: a request signed "an hour from now" would stay
+replayable for that hour). Unsigned, forged, stale or future requests get 400 and change
 nothing. A verified event is applied in one transaction; a replay answers 200 and
-changes nothing; a failure answers 500 so Stripe delivers it again. Logs carry event ids
+changes nothing. A signed event that can never be applied (not a Stripe event id, amounts
+out of any range) answers 400 and counts as ``malformed`` in the metrics, since Stripe's
+retries could not help; a failure a retry can fix (the database, Stripe's API) answers
+500 so Stripe delivers it again. Logs carry event ids
 and types only, never payloads or secrets.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import stripe
 from aiohttp import web
@@ -20,6 +26,7 @@ from aiohttp import web
 from core.app import Core
 from core.metrics import Metrics, NoMetrics
 from payments.stripe.gateway import StripeGateway
+from payments.stripe.translate import MalformedEvent
 
 log = logging.getLogger("imagebot.stripe")
 
@@ -65,9 +72,10 @@ class StripeWebhook:
         """Verify the signature over the raw body, then apply the event."""
         body = await request.read()
         try:
-            stripe.WebhookSignature.verify_header(
-                body, request.headers.get("Stripe-Signature"), self._secret, TOLERANCE_SECONDS
-            )
+            header = request.headers.get("Stripe-Signature")
+            stripe.WebhookSignature.verify_header(body, header, self._secret, TOLERANCE_SECONDS)
+            if not _timely(header):
+                raise ValueError("time stamp from the future")
             event = json.loads(body)
             if not isinstance(event, dict) or event.get("object") != "event":
                 raise ValueError("not an event")
@@ -78,6 +86,14 @@ class StripeWebhook:
             return web.json_response({"error": "invalid signature or payload"}, status=400)
         try:
             outcome = await self.gateway.events.process(event)
+        except MalformedEvent:
+            log.warning(
+                "stripe event %s (%s) is signed but malformed; refused for good",
+                str(event.get("id"))[:80],
+                str(event.get("type"))[:64],
+            )
+            self.metrics.webhook_event(str(event.get("type"))[:64], "malformed")
+            return web.json_response({"error": "malformed event"}, status=400)
         except Exception:
             log.exception(
                 "stripe event %s (%s) failed; Stripe will retry",
@@ -92,6 +108,20 @@ class StripeWebhook:
         )
         self.gateway.deliver_later(outcome)
         return web.json_response({"received": True, "duplicate": outcome.duplicate})
+
+
+def _timely(header: str | None, now: float | None = None) -> bool:
+    """True when the header's time stamp is not more than the tolerance ahead of now
+    (``verify_header`` already refused those too far behind)."""
+    now = time.time() if now is None else now
+    for part in (header or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value) <= now + TOLERANCE_SECONDS
+            except ValueError:
+                return False
+    return False
 
 
 def _page(kind: str) -> web.Response:

@@ -125,3 +125,14 @@ class StripeEvent(Base):
     event_id: Mapped[str] = mapped_column(String(STRIPE_ID), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WelcomeMark(Base):
+    """ "This platform account was given the welcome credits": a keyed hash of the platform
+    and account id (HMAC under the installation secret), nothing else, no link to a user.
+    Kept after an erasure for the ledger's retention period, so that erasing and coming
+    back does not give the free credits again."""
+
+    __tablename__ = "welcome_marks"
+    mark: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -25,6 +25,7 @@ from storage.billing.models import (
     BillingReversal,
     BillingSubscription,
     StripeEvent,
+    WelcomeMark,
 )
 from storage.repositories import dialect_insert, is_postgres
 
@@ -468,3 +469,13 @@ class SqlBillingRepository:
             )
         )
         return int((await self.s.execute(stmt)).scalar_one())
+
+    async def mark_welcome(self, mark: str, now: datetime) -> bool:
+        """Insert the welcome mark unless present; True when inserted."""
+        stmt = (
+            dialect_insert(self.s, WelcomeMark)
+            .values(mark=mark, created_at=now)
+            .on_conflict_do_nothing(index_elements=["mark"])
+            .returning(WelcomeMark.mark)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none() is not None

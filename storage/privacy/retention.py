@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.billing.models import WelcomeMark
 from storage.models import Job, JobImage, LedgerEntry
 from storage.privacy.models import AuditEntry, PrivacyRequest
 from storage.safety.models import SeenUpdate
@@ -19,6 +20,8 @@ _ROW_CATEGORIES: dict[str, tuple[Any, ColumnElement[bool] | None, Any]] = {
     # to its balance.
     "ledger": (LedgerEntry, LedgerEntry.user_id.is_(None), LedgerEntry.created_at),
     "seen_updates": (SeenUpdate, None, SeenUpdate.seen_at),
+    # As long as the ledger: the free credits are given once per account in that time.
+    "welcome_marks": (WelcomeMark, None, WelcomeMark.created_at),
 }
 
 

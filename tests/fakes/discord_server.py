@@ -64,6 +64,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.discord_premium import PremiumFake
+
 __all__ = [
     "ADMINISTRATOR",
     "MANAGE_GUILD",
@@ -186,7 +188,7 @@ class _Shard:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class FakeDiscord:
+class FakeDiscord(PremiumFake):
     """Discord's REST API and gateway on 127.0.0.1 (see the module docstring)."""
 
     def __init__(
@@ -659,7 +661,7 @@ class FakeDiscord:
             "version": 1,
             "data": data,
             "locale": "en-US",
-            "entitlements": [],
+            "entitlements": self._interaction_entitlements(user["id"]),
             "app_permissions": "2248473465835073",
             "attachment_size_limit": attachment_size_limit or self.upload_limit,
         }
@@ -992,6 +994,10 @@ class FakeDiscord:
                     "flags": 0,
                 }
             )
+        premium = self._premium_route(method, parts, request.query, payload)
+        if premium is not None:
+            status, body = premium
+            return web.Response(status=204) if status == 204 else _json(body, status=status)
         self.errors.append(f"unhandled {method} {path}")
         return _json({"message": "404: Not Found", "code": 0}, status=404)
 
@@ -1438,6 +1444,13 @@ def _check_message(
             problems.append("components: at most 5 buttons per row")
         for child in children:
             custom_id = child.get("custom_id")
+            if child.get("type") == 2 and child.get("style") == 6:
+                # A premium button: a SKU, and none of label, emoji, custom_id or url.
+                if not child.get("sku_id") or any(
+                    child.get(k) for k in ("label", "emoji", "custom_id", "url")
+                ):
+                    problems.append("a premium button has a sku_id and nothing else")
+                continue
             if child.get("type") == 2 and child.get("style") == 5:
                 if not child.get("url") or len(child["url"]) > 512 or custom_id:
                     problems.append("a link button needs a url of at most 512 characters")

@@ -34,6 +34,8 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
+from tests.fakes.telegram_stars import StarsFake
+
 TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz0123"
 BOT_ID = 123456
 MAX_TEXT = 4096
@@ -320,7 +322,7 @@ class WebhookResult:
     body: str
 
 
-class FakeTelegram:
+class FakeTelegram(StarsFake):
     """The loopback Bot API server; see the module docstring."""
 
     def __init__(

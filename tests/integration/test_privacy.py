@@ -14,7 +14,7 @@ from sqlalchemy import String, Text, select, text
 
 from bot.logs import configure_logging
 from core.app import Core
-from core.errors import InvalidRequest
+from core.errors import InsufficientCredits, InvalidRequest
 from core.privacy.service import PrivacyRequestRefused, PrivateChatRequired
 from core.types import Announcement, Conversation, Delivered
 from storage.database import Database
@@ -134,9 +134,11 @@ async def test_P08_erasure_leaves_no_trace(database: Database, tmp_path: Path) -
             for f in db_file.parent.glob(db_file.name + "*"):
                 raw += f.read_bytes()
             assert b"zebracorn" not in raw and NAME.encode() not in raw
-        # The same account starts again as a new user.
-        again = await core.generation.submit(request(actor(), "a fresh start"))
-        assert again.balance == 20 - again.job.cost
+        # The same account starts again as a new user, without a second welcome grant
+        # (issue 12: free credits are given once per platform account).
+        with pytest.raises(InsufficientCredits):
+            await core.generation.submit(request(actor(), "a fresh start"))
+        assert await core.users.register(actor())
     finally:
         await core.aclose()
 

@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.discord import context, render, respond, views
 from bot.discord.cogs.base import BaseCog, require_terms
+from bot.discord.premium import premium_offers, sells_cards, sells_premium
 from core.billing.offers import BillingDisabled
 
 
@@ -32,6 +33,9 @@ class BillingCog(BaseCog):
             return
         actor = context.actor_of(interaction)
         await require_terms(self.core, actor)
+        if sells_premium(self.core) and not sells_cards(self.core):
+            await respond.reply(interaction, render.PREMIUM_BILLING)
+            return
         link = await self.core.billing.portal_link(actor)
         await views.send_link(interaction, link)
 
@@ -41,7 +45,17 @@ class BillingCog(BaseCog):
         if not await respond.defer(interaction, ephemeral=True):
             return
         await require_terms(self.core, context.actor_of(interaction))
-        if not self.core.billing.enabled:
+        premium = premium_offers(self.core, kind)
+        if premium:
+            # Discord's own checkout (a premium button per SKU), and cards in "both" mode.
+            cards = self.core.billing.offers(kind) if sells_cards(self.core) else ()
+            await respond.reply(
+                interaction,
+                render.premium_offers_text(kind, premium, cards),
+                view=views.premium_offers_view(premium, cards),
+            )
+            return
+        if not self.core.billing.enabled or not sells_cards(self.core):
             raise BillingDisabled()
         offers = self.core.billing.offers(kind)
         await respond.reply(

@@ -12,6 +12,7 @@ from bot.discord.views.account import (
     consent_view,
     erase_view,
     offers_view,
+    premium_offers_view,
     send_link,
     terms_view,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "erase_view",
     "history_view",
     "offers_view",
+    "premium_offers_view",
     "refuse_foreign_press",
     "result_view",
     "reviews_view",

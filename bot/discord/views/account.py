@@ -116,6 +116,19 @@ def offers_view(offers: tuple[Offer, ...]) -> ui.View | None:
     return view
 
 
+def premium_offers_view(premium: tuple[Offer, ...], cards: tuple[Offer, ...]) -> ui.View:
+    """A premium button per SKU (Discord's own checkout), then card buttons (at most 25)."""
+    view = ui.View(timeout=None)
+    for offer in premium[:25]:
+        assert offer.discord_sku_id is not None
+        view.add_item(
+            ui.Button(style=discord.ButtonStyle.premium, sku_id=int(offer.discord_sku_id))
+        )
+    for offer in cards[: 25 - len(view.children)]:
+        view.add_item(OfferButton(offer.id, render.offer_label(offer)))
+    return view
+
+
 async def send_link(interaction: discord.Interaction, link: PaymentLinkReply) -> None:
     """A payment link as a link button (Discord allows 512 characters), else as text."""
     fits = len(link.url) <= 512

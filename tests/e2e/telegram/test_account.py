@@ -165,6 +165,14 @@ async def test_balance_and_billing(telegram_sqlite: TelegramHarness) -> None:
     balance = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
     assert "<b>20 credits</b>" in balance.text and "welcome allowance" in balance.text
 
+    # Telegram Stars (the default) need no payment setup: /buy lists the Stars packs.
+    mark = telegram.mark()
+    ada.say("/buy")
+    stars = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
+    assert "Telegram Stars" in stars.text
+
+    # Cards only, and Stripe not configured: buying is not set up.
+    core.settings.telegram_payments = "stripe"
     mark = telegram.mark()
     ada.say("/buy")
     disabled = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)

@@ -44,6 +44,7 @@ async def test_P05_buy_a_pack_in_telegram_then_imagine(
         stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_url=stripe_fake.base_url,
         stripe_max_network_retries=0,
+        telegram_payments="stripe",
     )
     runner = await start_http(telegram.core, build_http_app(telegram.core))
     telegram.stoppers.insert(1, runner.cleanup)
