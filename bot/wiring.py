@@ -16,13 +16,7 @@ from core.billing.purchases import PurchaseService
 from core.clock import SystemClock
 from core.generation.history import HistoryService
 from core.generation.intake import ImageLimits
-from core.generation.models import (
-    EnabledModel,
-    ModelCatalog,
-    load_catalog,
-    parse_enabled,
-    resolve_options,
-)
+from core.generation.models import ModelCatalog, build_catalog, resolve_options
 from core.generation.ports import ImageModel
 from core.generation.pricing import PriceTable
 from core.generation.providers import CatalogRouter, build_image_model
@@ -256,15 +250,6 @@ async def build_core(
     if hasattr(screener, "aclose"):
         core.on_close(screener.aclose)
     return core
-
-
-def build_catalog(settings: Settings, *, demo: bool) -> ModelCatalog:
-    """The running model catalog: the shipped catalog with the operator's file over it,
-    and the models ``IMAGEBOT_MODELS`` enables (only ``demo`` with the demo provider)."""
-    specs = load_catalog(settings.models_file)
-    if demo:
-        return ModelCatalog(specs, [EnabledModel("demo")])
-    return ModelCatalog(specs, parse_enabled(settings.models, settings.image_model))
 
 
 def _resolve_for_settings(

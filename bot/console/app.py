@@ -235,7 +235,11 @@ async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
         warning = await core.model.check()
         if warning:
             session.write(f"Warning: {warning}")
-        session.write(f"imagebot console, model {core.settings.image_model}.")
+        if core.generation.watch is not None:
+            for item in await core.generation.watch.refresh():
+                session.write(f"Warning: {item.text}")
+        models = core.generation.offered_models()
+        session.write(f"imagebot console, models {', '.join(models) or 'none'}.")
     status = await core.onboarding.status(session.actor)
     if status.state in ("new", "policy_changed"):
         policy = status.policy

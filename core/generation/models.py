@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigurationError, InvalidRequest
-from core.settings import DEFAULT_MODEL
+from core.settings import DEFAULT_MODEL, Settings
 from core.types import GenerateOptions, ResolvedOptions, UserSettingsView
 
 log = logging.getLogger("imagebot.models")
@@ -603,9 +603,6 @@ class ModelCatalog:
         offered = self.offered(today)
         if requested:
             name = self.match(requested)
-            if name is not None and name not in offered:
-                # A model gone since (a Reroll of an old job, an old habit): its successor.
-                name = self.replacement(name, today)
             if name is None or name not in offered:
                 raise InvalidRequest(
                     f"The model '{_clip(requested)}' is not available. Models: "
@@ -659,6 +656,16 @@ class ModelCatalog:
     def price_row(self, model: str) -> Mapping[str, int]:
         """Credits per square image by quality for ``model``."""
         return (self._specs.get(model) or _unlisted(model, self._specs)).prices
+
+
+def build_catalog(settings: Settings, *, demo: bool) -> ModelCatalog:
+    """The running model catalog of ``settings``: the shipped catalog with the operator's
+    file over it, and the models ``IMAGEBOT_MODELS`` enables (only ``demo`` when the
+    demo provider draws every image)."""
+    specs = load_catalog(settings.models_file)
+    if demo:
+        return ModelCatalog(specs, [EnabledModel("demo")])
+    return ModelCatalog(specs, parse_enabled(settings.models, settings.image_model))
 
 
 def _unlisted(name: str, specs: Mapping[str, ModelSpec]) -> ModelSpec:

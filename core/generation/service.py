@@ -9,6 +9,7 @@ credit moved). Workers take it from there (core/worker.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -318,7 +319,7 @@ class GenerationService:
                 actor=actor,
                 conversation=conversation,
                 prompt=job.prompt,
-                options=_stored_options(job.options),
+                options=_current_model(self, _stored_options(job.options)),
                 idempotency_key=idempotency_key,
                 reply_target=reply_target,
                 inputs=tuple(inputs),
@@ -361,7 +362,7 @@ class GenerationService:
                 actor=actor,
                 conversation=conversation,
                 prompt=instruction[: self.catalog.spec(self.model).max_prompt_chars],
-                options=_stored_options(job.options, n=1),
+                options=_current_model(self, _stored_options(job.options, n=1)),
                 idempotency_key=idempotency_key,
                 reply_target=reply_target,
                 inputs=(InputImage(data, output.content_type, "result"),),
@@ -471,6 +472,15 @@ class GenerationService:
     async def _forget(self, paths: list[str]) -> None:
         for path in paths:
             await self.files.delete(path)
+
+
+def _current_model(service: GenerationService, options: GenerateOptions) -> GenerateOptions:
+    """A stored job's options for a new job: a model gone since gives way to its successor
+    (or the user's default when it has none)."""
+    if options.model is None or options.model in service.offered_models():
+        return options
+    successor = service.catalog.replacement(options.model, service.clock.now().date())
+    return dataclasses.replace(options, model=successor)
 
 
 def _stored_options(opts: Mapping[str, object], *, n: int | None = None) -> GenerateOptions:

@@ -85,6 +85,18 @@ class ModelWatch:
 
         Returns (and keeps in :attr:`warnings`) the operator warnings.
         """
+        warnings = await self.check()
+        today = self.clock.now().date()
+        for model in self.catalog.enabled_names:
+            shutdown = self.catalog.shutdown_date(model)
+            if shutdown is not None and shutdown > today and not self.catalog.is_gone(model, today):
+                await self._notify_operators(model, shutdown, today)
+        await self._move_saved_choices(today)
+        return warnings
+
+    async def check(self) -> tuple[ModelWarning, ...]:
+        """Ask the providers and update the catalog and the metric; the operator warnings
+        (logged, and kept in :attr:`warnings`). Sends nothing and moves nothing."""
         found: Mapping[str, ModelLookup] = {}
         if self._lookup is not None:
             try:
@@ -130,14 +142,12 @@ class ModelWatch:
                             f"the model {model} will be shut down on {shutdown.isoformat()}",
                         )
                     )
-                    await self._notify_operators(model, shutdown, today)
         if not self.catalog.offered(today):
             warnings.append(
                 ModelWarning("*", "no enabled model is available: users cannot generate")
             )
         for warning in warnings:
             log.warning("model warning: %s", warning.text)
-        await self._move_saved_choices(today)
         self.warnings = tuple(warnings)
         return self.warnings
 
