@@ -238,8 +238,9 @@ async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
         if core.generation.watch is not None:
             for item in await core.generation.watch.refresh():
                 session.write(f"Warning: {item.text}")
-        models = core.generation.offered_models()
-        session.write(f"imagebot console, models {', '.join(models) or 'none'}.")
+        models = core.generation.offered_models() or ("none",)
+        also = f" (also: {', '.join(models[1:])}; use --model)" if len(models) > 1 else ""
+        session.write(f"imagebot console, model {models[0]}{also}.")
     status = await core.onboarding.status(session.actor)
     if status.state in ("new", "policy_changed"):
         policy = status.policy

@@ -371,11 +371,25 @@ def _spec(name: str, entry: Mapping[str, Any], source: str) -> ModelSpec:
         defaults=defaults,
         prices=prices,
     )
-    # The defaults must be values the model itself accepts.
-    try:
-        resolve_with(spec, GenerateOptions())
-    except InvalidRequest:
-        raise fail("defaults", "a default is not among the model's own values") from None
+    # Defaults not given fall back to the model's own first value; given ones must be its own.
+    fixed: dict[str, str | int] = dict(spec.defaults)
+    for key, attr in (("quality", "qualities"), ("output_format", "formats")):
+        values_ = getattr(spec, attr)
+        if key not in raw_defaults and fixed[key] not in values_:
+            fixed[key] = values_[0]
+    if "background" not in raw_defaults and fixed["background"] not in spec.backgrounds:
+        fixed["background"] = spec.backgrounds[0]
+    if "size" not in raw_defaults and not _accepts(spec, "size", fixed["size"]):
+        fixed["size"] = spec.sizes[0] if spec.sizes else "auto"
+    spec = replace(spec, defaults=fixed)
+    for key in ("size", "quality", "output_format", "background"):
+        if not _accepts(spec, key, fixed[key]):
+            raise fail(
+                "defaults", f"'{key}' = '{str(fixed[key])[:40]}' is not one of its own values"
+            )
+    n = fixed["n"]
+    if not isinstance(n, int) or not 1 <= n <= MAX_N_PER_JOB:
+        raise fail("defaults", f"'n' must be from 1 to {MAX_N_PER_JOB}")
     return spec
 
 
