@@ -153,11 +153,22 @@ async def test_past_shutdown_date_moves_saved_settings_to_successor_and_is_not_o
         assert len(operator_dms) == 1 and "gpt-image-1.5" in operator_dms[0].text
         await watch.refresh()
         assert len([e for t, e in notes.events if t.chat_id == "9000"]) == 1
+        metrics = core.metrics.render().decode()  # type: ignore[attr-defined]
+        # 2026-12-01T00:00:00Z
+        assert 'imagebot_model_shutdown_timestamp_seconds{model="gpt-image-1.5"} 1.7960832e+09' in (
+            metrics
+        )
         # Still offered before the date; a queued job keeps model and price.
         queued = await core.generation.submit(request(user))
         assert queued.job.options["model"] == "gpt-image-1.5" and queued.job.cost == 14
 
-        clock.advance(days=12)  # 2026-12-02: past the provider's shutdown date
+        clock.advance(days=9)  # 2026-11-29: the 3-day notice, once
+        await watch.refresh()
+        await watch.refresh()
+        operator_dms = [e for t, e in notes.events if t.chat_id == "9000"]
+        assert len(operator_dms) == 2 and "in 2 days" in operator_dms[1].text  # type: ignore[union-attr]
+
+        clock.advance(days=3)  # 2026-12-02: past the provider's shutdown date
         openai_fake.set_models({"gpt-image-2": None})  # and then gone from the list
         await watch.refresh()
         assert core.generation.offered_models() == ("gpt-image-2",)
@@ -199,7 +210,7 @@ async def test_a_model_the_provider_no_longer_knows_is_never_offered(
         await core.aclose()
 
 
-async def test_transparent_refused_by_the_provider_costs_nothing_and_is_no_longer_offered(
+async def test_P06_transparent_refused_by_the_provider_costs_nothing_and_is_not_offered_again(
     database: Database, tmp_path: Path, openai_fake: FakeOpenAI
 ) -> None:
     openai_fake.refuse_option("gpt-image-2", "background", "transparent")
@@ -295,5 +306,49 @@ async def test_output_compression_and_input_fidelity_only_where_taken(
         assert reqs["p-edit15"].get("input_fidelity") == "high"
         assert reqs["p-edit2"].get("moderation") is None  # the edit form has no such field
         assert reqs["p-png"].get("moderation") == "auto"
+    finally:
+        await core.aclose()
+
+
+async def test_a_queued_job_keeps_its_price_when_the_catalog_changes(
+    database: Database, tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    catalog_file = tmp_path / "prices.toml"
+    catalog_file.write_text('[models."gpt-image-2".prices]\nmedium = 3\n')
+    core, _ = await catalog_core(database, tmp_path, openai_fake, models_file=catalog_file)
+    try:
+        sub = await core.generation.submit(request(quality="medium"))
+        assert sub.job.cost == 3
+    finally:
+        await core.aclose()
+    # The operator raises the price and restarts while the job is still queued.
+    catalog_file.write_text('[models."gpt-image-2".prices]\nmedium = 9\n')
+    core, notes = await catalog_core(database, tmp_path, openai_fake, models_file=catalog_file)
+    try:
+        assert core.generation.quote(GenerateOptions(quality="medium")) == 9
+        final = await finish(core, notes, sub.job.id)
+        assert isinstance(final, Delivered) and final.cost == 3 and final.balance == 17
+    finally:
+        await core.aclose()
+
+
+async def test_hostile_model_choices_are_refused_before_any_charge(
+    database: Database, tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    core, _ = await catalog_core(database, tmp_path, openai_fake, models="gpt-image-2,demo")
+    try:
+        user = actor()
+        for bad in ("x" * 100_000, "gpt-image-2\u202e", "../../etc/passwd", "gpt-image-1", " "):
+            with pytest.raises(InvalidRequest):
+                await core.users.update_settings(user, model=bad.strip() or "\u200b")
+            with pytest.raises(InvalidRequest):
+                await core.generation.submit(request(user, model=bad.strip() or "\u200b"))
+        assert (await core.users.settings(user)).model is None
+        assert openai_fake.image_requests == []
+        # "default" resets the choice.
+        await core.users.update_settings(user, model="demo")
+        assert (await core.users.settings(user)).model == "demo"
+        await core.users.update_settings(user, model="default")
+        assert (await core.users.settings(user)).model is None
     finally:
         await core.aclose()
