@@ -179,7 +179,6 @@ def _model_rows(settings: Settings) -> tuple[list[tuple[str, str, str]], bool]:
         return rows, False
     if settings.models_file is not None:
         rows.append(("ok", "IMAGEBOT_MODELS_FILE", f"{settings.models_file} (valid)"))
-    shipped = catalog.all_specs()
     for item in catalog.enabled:
         where = item.route.base_url or settings.openai_base_url or "OpenAI's"
         if item.name not in _listed(settings):
@@ -187,8 +186,8 @@ def _model_rows(settings: Settings) -> tuple[list[tuple[str, str, str]], bool]:
                 (
                     "warning",
                     "IMAGEBOT_MODELS",
-                    f"{item.name}: not in the catalog; it gets {shipped[item.name].name}'s "
-                    "table from the default model (add it to IMAGEBOT_MODELS_FILE)",
+                    f"{item.name}: not in the catalog, so it gets the default model's sizes, "
+                    "options and prices (describe it in IMAGEBOT_MODELS_FILE)",
                 )
             )
         if item.route.key_env is not None and not os.environ.get(item.route.key_env, "").strip():
@@ -233,16 +232,9 @@ async def _ask_providers(settings: Settings, catalog: Any) -> list[str]:
         return [str(exc)]
     assert isinstance(model, CatalogRouter)
     try:
-
-        class _NoUow:  # check-config opens no database: nothing is moved or sent
-            pass
-
+        # No database: check-config only asks; nothing is moved or sent.
         watch = ModelWatch(
-            catalog=catalog,
-            lookup=model.lookup,
-            uow=_NoUow,  # type: ignore[arg-type]
-            notifier=NotifierHub(),
-            clock=SystemClock(),
+            catalog=catalog, lookup=model.lookup, notifier=NotifierHub(), clock=SystemClock()
         )
         warnings = await watch.check()
     finally:

@@ -64,13 +64,14 @@ class ModelWatch:
         *,
         catalog: ModelCatalog,
         lookup: Callable[[], Awaitable[Mapping[str, ModelLookup]]] | None,
-        uow: UnitOfWorkFactory,
+        uow: UnitOfWorkFactory | None = None,
         notifier: NotifierHub,
         clock: Clock,
         operators: Iterable[tuple[str, str]] = (),
         metrics: Metrics | None = None,
     ) -> None:
-        """``lookup`` asks the providers (None: nothing to ask, as with the demo model)."""
+        """``lookup`` asks the providers (None: nothing to ask, as with the demo model);
+        without ``uow`` (``check-config``) only :meth:`check` may be used."""
         self.catalog = catalog
         self._lookup = lookup
         self._uow = uow
@@ -160,6 +161,8 @@ class ModelWatch:
         threshold = min(due)
         key = f"model_notice:{model}:{shutdown.isoformat()}:{threshold}"
         token = secrets.token_hex(8)
+        if self._uow is None:
+            return
         async with self._uow() as uow:
             stored = await uow.users.installation_value(key, token)
             await uow.commit()
@@ -178,7 +181,7 @@ class ModelWatch:
             if not self.catalog.is_gone(model, today):
                 continue
             successor = self.catalog.replacement(model, today)
-            if successor is None:
+            if successor is None or self._uow is None:
                 continue
             async with self._uow() as uow:
                 moved = await uow.users.move_model(model, successor)

@@ -19,8 +19,10 @@ from core.generation.models import (
     resolve_options,
     shipped_catalog_text,
 )
+from core.generation.ports import ModelCall
 from core.generation.pricing import PriceTable
 from core.generation.providers import refused_message
+from core.generation.providers.openai_images import _refused_option
 from core.types import GenerateOptions, ResolvedOptions, UserSettingsView
 
 TODAY = date(2026, 12, 6)
@@ -154,3 +156,101 @@ def test_saved_defaults_another_model_does_not_take_give_way() -> None:
     assert resolved.background == "transparent"
     with pytest.raises(InvalidRequest):  # typed now: refused, naming the sizes
         resolve_options(GenerateOptions(size="2048x1152"), model="gpt-image-1-mini", catalog=cat)
+
+
+def _call(**options: object) -> ModelCall:
+    values: dict[str, object] = {
+        "model": "gpt-image-2",
+        "size": "1024x1024",
+        "quality": "medium",
+        "output_format": "png",
+        "background": "auto",
+        "n": 1,
+    }
+    values.update(options)
+    return ModelCall(prompt="p", options=ResolvedOptions(**values), user_hash="h")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "call", "expected"),
+    [
+        (
+            {
+                "message": "Transparent background is not supported for this model.",
+                "type": "image_generation_user_error",
+                "param": "background",
+                "code": "invalid_value",
+            },
+            _call(background="transparent"),
+            ("background", "transparent"),
+        ),
+        (
+            {
+                "message": "Invalid value: '1536x1024'. Supported values are: '1024x1024' and "
+                "'auto'.",
+                "type": "invalid_request_error",
+                "param": "size",
+                "code": "invalid_value",
+            },
+            _call(size="1536x1024"),
+            ("size", "1536x1024"),
+        ),
+        (
+            {
+                "message": "Invalid value: '2048x1152'. Supported values are: '1024x1024', "
+                "'1024x1536', '1536x1024', and 'auto'.",
+                "type": "invalid_request_error",
+                "param": "size",
+                "code": "invalid_value",
+            },
+            _call(size="2048x1152"),
+            ("size", "*"),
+        ),
+        (
+            {
+                "message": "Unknown parameter: 'input_fidelity'.",
+                "type": "invalid_request_error",
+                "param": "input_fidelity",
+                "code": "unknown_parameter",
+            },
+            _call(),
+            ("input_fidelity", "*"),
+        ),
+        (  # a rule broken, not a value withdrawn: nothing is learned
+            {
+                "message": "Invalid size '2000x1000': width and height must both be multiples "
+                "of 16.",
+                "type": "invalid_request_error",
+                "param": "size",
+                "code": "invalid_value",
+            },
+            _call(size="2000x1000"),
+            None,
+        ),
+        (  # a combination, not a withdrawn value
+            {
+                "message": "Transparent background requires output_format to be 'png' or 'webp'.",
+                "type": "invalid_request_error",
+                "param": "background",
+                "code": "invalid_value",
+            },
+            _call(background="transparent", output_format="jpeg"),
+            None,
+        ),
+        (  # the prompt is never an option to withdraw
+            {
+                "message": "Invalid 'prompt': string too long.",
+                "type": "invalid_request_error",
+                "param": "prompt",
+                "code": "string_above_max_length",
+            },
+            _call(),
+            None,
+        ),
+    ],
+)
+def test_which_400s_withdraw_an_option(
+    error: dict[str, object], call: ModelCall, expected: tuple[str, str] | None
+) -> None:
+    assert _refused_option(error, 400, error["param"], error["code"], call) == expected  # type: ignore[arg-type]
+    assert _refused_option(error, 422, error["param"], error["code"], call) is None  # type: ignore[arg-type]

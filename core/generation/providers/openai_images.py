@@ -599,13 +599,13 @@ def _refused_option(
     if _UNSUPPORTED.search(text) or (
         param == "size" and code == "invalid_value" and "Supported values are" in text
     ):
-        if param == "size" and sent not in options_fixed_sizes(call):
+        if param == "size" and sent not in _fixed_sizes(call):
             return "size", "*"  # a free size refused: free sizes are withdrawn
         return param, sent
     return None
 
 
-def options_fixed_sizes(call: ModelCall) -> tuple[str, ...]:
+def _fixed_sizes(call: ModelCall) -> tuple[str, ...]:
     """The fixed sizes and ``auto`` (a size outside them is a free size)."""
     return (*spec_for(call.options.model).sizes, "auto")
 
