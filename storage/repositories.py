@@ -192,19 +192,33 @@ class SqlUserRepository:
         await self.s.execute(stmt)
 
     async def move_model(self, old: str, new: str) -> list[tuple[str, str]]:
-        """Move every saved model choice ``old`` to ``new``; the users moved."""
+        """Move every saved model choice ``old`` to ``new``; the users moved.
+
+        ``UPDATE ... RETURNING``: when two processes move at once, the second one's update
+        finds no row left (PostgreSQL re-checks the condition after the first commits), so
+        each user is moved, and told, once.
+        """
+        moved = (
+            (
+                await self.s.execute(
+                    update(UserSettings)
+                    .where(UserSettings.model == old)
+                    .values(model=new)
+                    .returning(UserSettings.user_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not moved:
+            return []
         rows = (
             await self.s.execute(
                 select(User.platform, User.platform_user_id)
-                .join(UserSettings, UserSettings.user_id == User.id)
-                .where(UserSettings.model == old)
+                .where(User.id.in_(moved))
                 .order_by(User.id)
             )
         ).all()
-        if rows:
-            await self.s.execute(
-                update(UserSettings).where(UserSettings.model == old).values(model=new)
-            )
         return [(str(p), str(u)) for p, u in rows]
 
     async def installation_value(self, key: str, default: str) -> str:

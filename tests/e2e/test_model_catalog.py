@@ -7,6 +7,7 @@ Everything runs against loopback OpenAI fakes through the real SDK, on real data
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,7 +171,7 @@ async def test_past_shutdown_date_moves_saved_settings_to_successor_and_is_not_o
 
         clock.advance(days=3)  # 2026-12-02: past the provider's shutdown date
         openai_fake.set_models({"gpt-image-2": None})  # and then gone from the list
-        await watch.refresh()
+        await asyncio.gather(watch.refresh(), watch.refresh())  # two checks racing
         assert core.generation.offered_models() == ("gpt-image-2",)
         assert (await core.users.settings(user)).model == "gpt-image-2"
         told = [e for t, e in notes.events if isinstance(e, Announcement) and t.chat_id == "3001"]
