@@ -22,14 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.generation.models import (  # noqa: E402
+from core.generation.models import (
     EnabledModel,
     ModelCatalog,
     load_catalog,
     resolve_options,
 )
-from core.generation.pricing import PriceTable  # noqa: E402
-from core.types import GenerateOptions, UserSettingsView  # noqa: E402
+from core.generation.pricing import PriceTable
+from core.types import GenerateOptions, UserSettingsView
 
 OPERATOR = """
 [models."gpt-image-2".prices]
