@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("console", help="use imagebot in this terminal, no tokens needed")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("check-config", help="say what is configured and what is missing")
+    models = sub.add_parser("models", help="print the effective model catalog and prices")
+    models.add_argument(
+        "--check", action="store_true", help="also ask the providers about the enabled models"
+    )
 
     credits = sub.add_parser("credits", help="operator tools for credits")
     csub = credits.add_subparsers(dest="credits_command", required=True)
@@ -179,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.log_dir is not None:
         add_file_logging(settings.log_dir)
     try:
+        if command == "models":
+            return _models(settings, check=args.check)
         if command == "migrate":
             return asyncio.run(_migrate(settings))
         if command == "credits":
@@ -217,13 +223,20 @@ def _check_config() -> int:
         print(f"Configuration problem:\n{exc}", file=sys.stderr)
         return 2
     report = describe(settings, invalid)
-    lines = list(report.lines) + payment_rails_report(settings)
+    model_rows, models_ok = _model_rows(settings)
+    lines = list(report.lines) + payment_rails_report(settings) + model_rows
     width = max(len(var) for _, var, _ in lines)
-    marks = {"ok": "ok     ", "missing": "missing", "warning": "warning", "invalid": "INVALID"}
+    marks = {
+        "ok": "ok     ",
+        "missing": "missing",
+        "warning": "warning",
+        "invalid": "INVALID",
+        "error": "error  ",
+    }
     for status, var, words in lines:
         print(f"{marks[status]}  {var.ljust(width)}  {words}")
     print(_run_summary(settings))
-    return 2 if invalid else 0
+    return 2 if invalid or not models_ok else 0
 
 
 def _run_summary(settings: Settings) -> str:
@@ -257,6 +270,148 @@ def payment_rails_report(settings: Settings) -> list[tuple[str, str, str]]:
         discord=settings.discord_payments,
         stripe=settings.stripe_secret_key is not None,
     )
+
+
+def _model_rows(settings: Settings) -> tuple[list[tuple[str, str, str]], bool]:
+    """check-config's model section: the catalog is valid, every enabled model has a
+    provider and key, and what the providers say (shutdown dates, unknown models)."""
+    from core.generation.models import CatalogError, build_catalog
+
+    rows: list[tuple[str, str, str]] = []
+    try:
+        catalog = build_catalog(settings, demo=settings.effective_provider(console=False) == "demo")
+    except CatalogError as exc:
+        rows.append(("error", "IMAGEBOT_MODELS_FILE", str(exc)))
+        return rows, False
+    except ConfigurationError as exc:
+        rows.append(("error", "IMAGEBOT_MODELS", str(exc)))
+        return rows, False
+    if settings.models_file is not None:
+        rows.append(("ok", "IMAGEBOT_MODELS_FILE", f"{settings.models_file} (valid)"))
+    for item in catalog.enabled:
+        where = item.route.base_url or settings.openai_base_url or "OpenAI's"
+        if item.name not in _listed(settings):
+            rows.append(
+                (
+                    "warning",
+                    "IMAGEBOT_MODELS",
+                    f"{item.name}: not in the catalog, so it gets the default model's sizes, "
+                    "options and prices (describe it in IMAGEBOT_MODELS_FILE)",
+                )
+            )
+        if item.route.key_env is not None and not os.environ.get(item.route.key_env, "").strip():
+            rows.append(
+                ("missing", "IMAGEBOT_MODELS", f"{item.name}: {item.route.key_env} is not set")
+            )
+            continue
+        rows.append(("ok", "IMAGEBOT_MODELS", f"{item.name} on {where}"))
+    has_key = settings.openai_api_key is not None or any(
+        item.route.key_env for item in catalog.enabled
+    )
+    if settings.effective_provider(console=False) == "openai" and has_key:
+        warnings = asyncio.run(_ask_providers(settings, catalog))
+        for text in warnings:
+            rows.append(("warning", "IMAGEBOT_MODELS", text))
+    else:
+        for name in catalog.enabled_names:
+            shutdown = catalog.shutdown_date(name)
+            if shutdown is not None:
+                rows.append(
+                    ("warning", "IMAGEBOT_MODELS", f"{name}: shutdown date {shutdown.isoformat()}")
+                )
+    return rows, True
+
+
+def _listed(settings: Settings) -> set[str]:
+    from core.generation.models import load_catalog
+
+    return set(load_catalog(settings.models_file))
+
+
+async def _ask_providers(settings: Settings, catalog: Any) -> list[str]:
+    """Ask each provider about its enabled models; the warnings for the operator."""
+    from core.clock import SystemClock
+    from core.generation.providers import CatalogRouter, build_image_model
+    from core.generation.watch import ModelWatch
+    from core.notifier import NotifierHub
+
+    try:
+        model = build_image_model(settings, console=False, catalog=catalog)
+    except ConfigurationError as exc:
+        return [str(exc)]
+    assert isinstance(model, CatalogRouter)
+    try:
+        # No database: check-config only asks; nothing is moved or sent.
+        watch = ModelWatch(
+            catalog=catalog, lookup=model.lookup, notifier=NotifierHub(), clock=SystemClock()
+        )
+        warnings = await watch.check()
+    finally:
+        await model.aclose()
+    return [w.text for w in warnings]
+
+
+def _models(settings: Settings, *, check: bool) -> int:
+    """``imagebot models``: the effective catalog, the enabled models first."""
+    from core.generation.models import CatalogError, allowed_sizes_text, build_catalog
+    from core.generation.pricing import PriceTable
+
+    try:
+        catalog = build_catalog(settings, demo=settings.effective_provider(console=False) == "demo")
+        prices = PriceTable.from_catalog(catalog.all_specs(), settings.prices)
+    except (CatalogError, ConfigurationError) as exc:
+        print(f"Configuration problem:\n{exc}", file=sys.stderr)
+        return 2
+    warnings: list[str] = []
+    if check:
+        warnings = asyncio.run(_ask_providers(settings, catalog))
+    enabled = catalog.enabled_names
+    names = list(enabled) + sorted(n for n in catalog.all_specs() if n not in enabled)
+    source = f"shipped + {settings.models_file}" if settings.models_file else "shipped"
+    print(f"Model catalog ({source}); enabled: {', '.join(enabled)}")
+    for name in names:
+        spec = catalog.spec(name)
+        state = "enabled" if name in enabled else "available"
+        if name == enabled[0]:
+            state = "enabled, default"
+        if spec.retired:
+            state += ", retired"
+        shutdown = catalog.shutdown_date(name)
+        if shutdown is not None:
+            state += f", shutdown {shutdown.isoformat()}"
+        print()
+        print(f"{name}  ({spec.display}; {state})")
+        route = catalog.route(name)
+        provider = spec.provider
+        if route.base_url:
+            provider += f" at {route.base_url} (key in {route.key_env or 'OPENAI_API_KEY'})"
+        print(f"  provider     {provider}")
+        print(f"  sizes        {allowed_sizes_text(spec)}")
+        print(f"  qualities    {', '.join(spec.qualities)}")
+        print(f"  formats      {', '.join(spec.formats)}")
+        print(f"  backgrounds  {', '.join(spec.backgrounds)}")
+        extras = [
+            f"streaming {'yes' if spec.streams else 'no'}",
+            f"inputs up to {spec.max_inputs}",
+            f"mask {'yes' if spec.supports_mask else 'no'}",
+            f"prompt up to {spec.max_prompt_chars} characters",
+        ]
+        if spec.input_fidelity:
+            extras.append("input_fidelity")
+        print(f"  takes        {', '.join(extras)}")
+        defaults = ", ".join(f"{k} {v}" for k, v in spec.defaults.items())
+        print(f"  defaults     {defaults}")
+        row = prices.row(name)
+        print(
+            "  credits      "
+            + ", ".join(f"{q} {row[q]}" for q in spec.qualities if q in row)
+            + " (per 1024x1024 image; other sizes by area)"
+        )
+        if spec.successor:
+            print(f"  successor    {spec.successor}")
+    for text in warnings:
+        print(f"\nwarning: {text}")
+    return 0
 
 
 async def _migrate(settings: Settings) -> int:

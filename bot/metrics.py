@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -37,6 +39,12 @@ class PrometheusMetrics:
         )
         self._moderation = Counter(
             "imagebot_moderation_refusals", "Screening refusals", ["stage"], registry=r
+        )
+        self._shutdown = Gauge(
+            "imagebot_model_shutdown_timestamp_seconds",
+            "When an enabled image model is (or was) shut down by its provider",
+            ["model"],
+            registry=r,
         )
         self._credits = Counter("imagebot_credits", "Credits sold and spent", ["kind"], registry=r)
         self._webhooks = Counter(
@@ -76,6 +84,14 @@ class PrometheusMetrics:
         """Set the per-state gauge."""
         for state in ("queued", "running", "delivering"):
             self._depth.labels(state).set(states.get(state, 0))
+
+    def model_shutdown(self, model: str, timestamp: float | None) -> None:
+        """Set (or clear) the model's shutdown timestamp."""
+        if timestamp is None:
+            with contextlib.suppress(KeyError):
+                self._shutdown.remove(model)
+        else:
+            self._shutdown.labels(model).set(timestamp)
 
     def render(self) -> bytes:
         """The text exposition format."""

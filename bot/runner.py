@@ -71,6 +71,9 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
         warning = await core.model.check()
         if warning:
             log.warning("model check: %s", warning)
+        if core.generation.watch is not None:
+            # Which enabled models the providers still serve, before the first user asks.
+            await core.generation.watch.refresh()
     log.info(
         "serving roles=%s adapters=%s http=%s:%s",
         ",".join(sorted(roles)),

@@ -14,7 +14,8 @@ log = logging.getLogger("imagebot.scheduler")
 
 
 async def start_scheduler(core: Core) -> Callable[[], Awaitable[None]]:
-    """Run the retention sweep every ``IMAGEBOT_RETENTION_INTERVAL_MINUTES``."""
+    """Run the retention sweep every ``IMAGEBOT_RETENTION_INTERVAL_MINUTES`` and ask the
+    providers about the enabled models every ``IMAGEBOT_MODEL_CHECK_HOURS`` (daily)."""
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def sweep() -> None:
@@ -37,6 +38,28 @@ async def start_scheduler(core: Core) -> Callable[[], Awaitable[None]]:
         max_instances=1,
         coalesce=True,
         id="retention",
+    )
+
+    async def follow_models() -> None:
+        # Every process keeps its own running catalog, so each one asks (moving saved
+        # choices and operator notices are idempotent across processes).
+        watch = core.generation.watch
+        if watch is None:
+            return
+        try:
+            await watch.refresh()
+        except Exception:
+            log.exception("model check failed; it runs again at the next interval")
+
+    hours = core.settings.model_check_hours
+    scheduler.add_job(
+        follow_models,
+        "interval",
+        hours=hours,
+        next_run_time=datetime.now(UTC) + timedelta(hours=hours),
+        max_instances=1,
+        coalesce=True,
+        id="models",
     )
     scheduler.start()
 

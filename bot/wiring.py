@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from datetime import date
 
 from bot.logs import LogFilePruner
 from bot.metrics import PrometheusMetrics
@@ -15,11 +17,12 @@ from core.clock import SystemClock
 from core.generation import GalleryAccess, GalleryService
 from core.generation.history import HistoryService
 from core.generation.intake import ImageLimits
-from core.generation.models import resolve_options
+from core.generation.models import ModelCatalog, build_catalog, resolve_options
 from core.generation.ports import ImageModel
 from core.generation.pricing import PriceTable
-from core.generation.providers import build_image_model
+from core.generation.providers import CatalogRouter, build_image_model
 from core.generation.service import GenerationLimits, GenerationService
+from core.generation.watch import ModelWatch
 from core.generation.worker import Worker
 from core.notifier import NotifierHub
 from core.ports import Clock
@@ -31,7 +34,7 @@ from core.safety.moderation import OpenAIModerationScreener
 from core.safety.screening import BlocklistScreener, Screener
 from core.safety.service import SafetyConfig, SafetyService
 from core.settings import Settings
-from core.types import Actor
+from core.types import Actor, GenerateOptions, ResolvedOptions, UserSettingsView
 from core.users import UserService
 from storage.database import Database
 from storage.files.local import LocalFileStore
@@ -64,19 +67,33 @@ async def build_core(
         await db.migrate()
     uow = SqlUnitOfWorkFactory(db)
     files = LocalFileStore(settings.data_dir, cipher)
-    model = model or build_image_model(settings, console=console)
+    clock_ = clock
+
+    def today() -> date:
+        return clock_.now().date()
+
+    demo = (
+        (model.name == "demo")
+        if model is not None
+        else (settings.effective_provider(console=console) == "demo")
+    )
+    catalog = build_catalog(settings, demo=demo)
+    if model is None:
+        model = build_image_model(settings, console=console, catalog=catalog, today=today)
+    elif not isinstance(model, CatalogRouter):
+        model = CatalogRouter(catalog, {}, model, today=today)
     if model.notice:
         log.warning("image provider: %s (%s)", model.name, model.notice)
     else:
-        log.info("image provider: %s model=%s", model.name, settings.image_model)
+        log.info("image provider: %s models=%s", model.name, ",".join(catalog.enabled_names))
     if cipher is None:
         log.warning(
             "IMAGEBOT_ENCRYPTION_KEY is not set: images and prompts are stored in plain form"
         )
     else:
         log.info("data at rest is encrypted with key %s", cipher.current_id)
-    model_name = "demo" if model.name == "demo" else settings.image_model
-    prices = PriceTable.from_json(settings.prices)
+    model_name = catalog.enabled_names[0]
+    prices = PriceTable.from_catalog(catalog.all_specs(), settings.prices)
     ledger = CreditLedger(clock)
     screener = screener or build_screener(settings, model_name)
     safety = SafetyService(
@@ -98,7 +115,7 @@ async def build_core(
         clock,
         free_credits=settings.free_credits,
         model=model_name,
-        resolve_options=resolve_options,
+        resolve_options=functools.partial(_resolve_for_settings, catalog, clock),
     )
     onboarding = OnboardingService(
         uow,
@@ -148,6 +165,16 @@ async def build_core(
         safety=safety,
         metrics=metrics,
         wake_workers=worker.wake,
+        catalog=catalog,
+    )
+    generation.watch = ModelWatch(
+        catalog=catalog,
+        lookup=model.lookup if isinstance(model, CatalogRouter) and not demo else None,
+        uow=uow,
+        notifier=notifier,
+        clock=clock,
+        operators=sorted(settings.admin_ids),
+        metrics=metrics,
     )
 
     async def ensure_user_id(actor: Actor) -> int:
@@ -236,6 +263,21 @@ async def build_core(
     if hasattr(screener, "aclose"):
         core.on_close(screener.aclose)
     return core
+
+
+def _resolve_for_settings(
+    catalog: ModelCatalog,
+    clock: Clock,
+    options: GenerateOptions,
+    *,
+    model: str,
+    defaults: UserSettingsView | None = None,
+) -> ResolvedOptions:
+    """Check a user's /settings choice: the model must be on offer, the values its own."""
+    chosen = catalog.choose(options.model, None, clock.now().date()) if options.model else model
+    if not options.model and model not in catalog.offered(clock.now().date()):
+        chosen = catalog.default_model(clock.now().date())
+    return resolve_options(options, model=chosen, defaults=defaults, catalog=catalog)
 
 
 def build_screener(settings: Settings, model_name: str) -> Screener:

@@ -184,6 +184,24 @@ class ProviderRejected(UserFacingError):
     default_message = "The image service could not carry out this request. Nothing was charged."
 
 
+class OptionRefused(ProviderRejected):
+    """The model service said the model does not take an option or one of its values.
+
+    ``option`` is the request field (``background``, ``size``, ``input_fidelity`` ...) and
+    ``value`` what was sent (``"*"``: any value). The running catalog withdraws it.
+    """
+
+    code = "option_refused"
+
+    def __init__(
+        self, user_message: str | None = None, *, model: str, option: str, value: str
+    ) -> None:
+        super().__init__(user_message)
+        self.model = model
+        self.option = option
+        self.value = value
+
+
 class ConfigurationError(ImagebotError):
     """Settings are missing or malformed; the message is for the operator."""
 

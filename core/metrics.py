@@ -41,6 +41,10 @@ class Metrics(Protocol):
         """Jobs per state right now."""
         ...
 
+    def model_shutdown(self, model: str, timestamp: float | None) -> None:
+        """When ``model`` is (or was) shut down, in Unix seconds; None: no date known."""
+        ...
+
 
 class NoMetrics:
     """Metrics that go nowhere (the console, tests that do not look)."""
@@ -67,4 +71,7 @@ class NoMetrics:
         """Ignore."""
 
     def queue_depth(self, states: dict[str, int]) -> None:
+        """Ignore."""
+
+    def model_shutdown(self, model: str, timestamp: float | None) -> None:
         """Ignore."""

@@ -151,6 +151,11 @@ class UserRepository(Protocol):
         """Replace the user's defaults."""
         ...
 
+    async def move_model(self, old: str, new: str) -> list[tuple[str, str]]:
+        """Move every saved model choice ``old`` to ``new``; the (platform, platform user
+        id) of each user moved."""
+        ...
+
     async def installation_value(self, key: str, default: str) -> str:
         """A per-installation value, stored as ``default`` on first use."""
         ...

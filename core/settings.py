@@ -91,6 +91,20 @@ class Settings(BaseSettings):
     image_model: str = DEFAULT_MODEL
     image_provider: Literal["openai", "demo"] | None = None
     """``None`` means not chosen: ``openai``, except that the console falls back to demo."""
+    models: str = ""
+    """``IMAGEBOT_MODELS``: the models users may choose, first the default; names separated
+    by commas, or JSON entries ``{"model", "base_url", "api_key_env"}`` for a model served by
+    its own OpenAI-compatible provider. Empty: ``IMAGEBOT_IMAGE_MODEL`` only."""
+    models_file: Path | None = None
+    """``IMAGEBOT_MODELS_FILE``: an operator catalog (TOML or JSON) over the shipped one."""
+    image_moderation: Literal["auto", "low"] = "auto"
+    """The image service's own moderation strictness sent with each generation."""
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    """Compression (0-100) of JPEG and WebP results; unset: the provider's default (100)."""
+    input_fidelity: Literal["low", "high"] | None = None
+    """How closely edits keep the reference images' details, on models that take it."""
+    model_check_hours: float = Field(default=24.0, gt=0)
+    """How often the provider's model list is read again (shutdown dates, retirements)."""
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None

@@ -50,6 +50,8 @@ class GenerateOptions:
     output_format: str | None = None
     background: str | None = None
     n: int | None = None
+    model: str | None = None
+    """The model asked for (``--model``); ``None``: the user's saved one, else the default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +260,8 @@ class UserSettingsView:
     output_format: str | None = None
     background: str | None = None
     n: int | None = None
+    model: str | None = None
+    """The model chosen in /settings; ``None``: the operator's default."""
 
 
 # --- Progress and replies -----------------------------------------------------------------

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from core.billing import CreditLedger
 
 OptionsResolver = Callable[..., ResolvedOptions]
-"""Checks options against a model's table (``core.generation.resolve_options``)."""
+"""Checks options against a model's table (``core.generation.resolve_options``); a
+``model`` in the options is checked against the models on offer."""
 
 PSEUDONYM_KEY = "pseudonym_secret"
 
@@ -128,6 +129,7 @@ class UserService:
                 "output_format": current.output_format,
                 "background": current.background,
                 "n": current.n,
+                "model": current.model,
             }
             for key, value in changes.items():
                 if key not in merged:
@@ -144,6 +146,7 @@ class UserService:
                 output_format=resolved.output_format if merged["output_format"] else None,
                 background=resolved.background if merged["background"] else None,
                 n=resolved.n if merged["n"] is not None else None,
+                model=resolved.model if merged["model"] else None,
             )
             await uow.users.save_settings(user.id, new)
             await uow.commit()

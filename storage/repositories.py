@@ -171,6 +171,7 @@ class SqlUserRepository:
             output_format=row.output_format,
             background=row.background,
             n=row.n,
+            model=row.model,
         )
 
     async def save_settings(self, user_id: int, settings: UserSettingsView) -> None:
@@ -181,6 +182,7 @@ class SqlUserRepository:
             "output_format": settings.output_format,
             "background": settings.background,
             "n": settings.n,
+            "model": settings.model,
         }
         stmt = (
             dialect_insert(self.s, UserSettings)
@@ -188,6 +190,36 @@ class SqlUserRepository:
             .on_conflict_do_update(index_elements=["user_id"], set_=values)
         )
         await self.s.execute(stmt)
+
+    async def move_model(self, old: str, new: str) -> list[tuple[str, str]]:
+        """Move every saved model choice ``old`` to ``new``; the users moved.
+
+        ``UPDATE ... RETURNING``: when two processes move at once, the second one's update
+        finds no row left (PostgreSQL re-checks the condition after the first commits), so
+        each user is moved, and told, once.
+        """
+        moved = (
+            (
+                await self.s.execute(
+                    update(UserSettings)
+                    .where(UserSettings.model == old)
+                    .values(model=new)
+                    .returning(UserSettings.user_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not moved:
+            return []
+        rows = (
+            await self.s.execute(
+                select(User.platform, User.platform_user_id)
+                .where(User.id.in_(moved))
+                .order_by(User.id)
+            )
+        ).all()
+        return [(str(p), str(u)) for p, u in rows]
 
     async def installation_value(self, key: str, default: str) -> str:
         """A per-installation value, stored on first use."""

@@ -16,11 +16,11 @@ from bot.console.render import (
     ConsoleNotifier,
     render_balance,
     render_history,
+    render_models,
     render_submitted,
 )
 from core.app import Core
 from core.errors import ConfigurationError, UserFacingError, user_message_for
-from core.generation.models import spec_for
 from core.generation.options import parse_options
 from core.types import Actor, Conversation, GenerateRequest, InputImage, ReplyTarget
 
@@ -30,7 +30,8 @@ HELP = """Commands:
       generate an image; with --ref, edit those images
   /history [page]     past results
   /balance            credits and recent movements
-  /settings [name value]  show or change defaults (size, quality, format, n, background)
+  /settings [name value]  show or change defaults (size, quality, format, n, background, model)
+  /models             the models on offer and their prices
   /privacy [switch on|off]  what is stored and for how long; consent switches
   /export             a ZIP of everything stored about you
   /delete_my_data     erase everything (asks for confirmation)
@@ -80,6 +81,8 @@ class ConsoleSession:
                 self.write(render_balance(await self.core.credits.balance(user.id)))
             elif command == "/settings":
                 await self._settings(rest)
+            elif command == "/models":
+                self.write(render_models(self.core.generation.model_prices()))
             elif command == "/privacy":
                 await self._privacy(rest)
             elif command == "/export":
@@ -100,7 +103,8 @@ class ConsoleSession:
         return True
 
     async def _imagine(self, text: str, *, require_images: bool) -> None:
-        spec = spec_for(self.core.generation.model)
+        generation = self.core.generation
+        spec = generation.catalog.spec(generation.choose_model(None))
         parsed = parse_options(text, spec, extra=("ref", "mask"))
         inputs = tuple(self._read_image(p) for p in parsed.extra.get("ref", []))
         masks = parsed.extra.get("mask", [])
@@ -145,6 +149,7 @@ class ConsoleSession:
             "quality": "quality",
             "n": "n",
             "background": "background",
+            "model": "model",
         }
         if len(parts) == 2 and parts[0].lower() in names:
             value: object = parts[1]
@@ -153,7 +158,7 @@ class ConsoleSession:
             await self.core.users.update_settings(self.actor, **{names[parts[0].lower()]: value})
         elif parts:
             self.write(
-                "Use: /settings size 1536x1024 (or quality, format, n, background; "
+                "Use: /settings size 1536x1024 (or quality, format, n, background, model; "
                 "value 'default' resets)"
             )
             return
@@ -235,7 +240,12 @@ async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
         warning = await core.model.check()
         if warning:
             session.write(f"Warning: {warning}")
-        session.write(f"imagebot console, model {core.settings.image_model}.")
+        if core.generation.watch is not None:
+            for item in await core.generation.watch.refresh():
+                session.write(f"Warning: {item.text}")
+        models = core.generation.offered_models() or ("none",)
+        also = f" (also: {', '.join(models[1:])}; use --model)" if len(models) > 1 else ""
+        session.write(f"imagebot console, model {models[0]}{also}.")
     status = await core.onboarding.status(session.actor)
     if status.state in ("new", "policy_changed"):
         policy = status.policy

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from core.types import (
@@ -77,9 +77,23 @@ def render_submitted(sub: Submitted) -> str:
         return f"[{short}] already received: {job.state.value}"
     pos = job.queue_position or 1
     what = "edit" if job.kind == "edit" else "image"
+    model = job.options.get("model")
+    on = f", {model}" if model else ""
     return (
-        f"[{short}] {what} queued (position {pos}, cost {job.cost} credits, balance {sub.balance})"
+        f"[{short}] {what} queued (position {pos}, cost {job.cost} credits, "
+        f"balance {sub.balance}{on})"
     )
+
+
+def render_models(models: Sequence[tuple[str, str, Mapping[str, int]]]) -> str:
+    """The /models answer: each model on offer with its credits per 1024x1024 image."""
+    lines = ["Models and prices (credits per 1024x1024 image; larger sizes cost more):"]
+    for name, label, row in models:
+        prices = ", ".join(f"{q} {n}" for q, n in row.items())
+        title = name if label == name else f"{name} ({label})"
+        lines.append(f"  {title}: {prices}")
+    lines.append("Choose with --model NAME or /settings model NAME.")
+    return "\n".join(lines)
 
 
 def render_balance(view: BalanceView) -> str:

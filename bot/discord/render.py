@@ -8,7 +8,7 @@ the same way. Components live in views.py; sending lives in respond.py and notif
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,9 +88,22 @@ member, or switches it off in your server
 Buttons under each result: Reroll, Edit, Variation, Full resolution, Delete."""
 
 
-def help_text() -> str:
-    """The /help answer."""
-    return HELP
+def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
+    """The /help answer, with the price table of each model on offer
+    (``(name, label, credits per square image by quality)``)."""
+    if not models:
+        return HELP
+    lines = ["**Models and prices** (credits per 1024×1024 image; larger sizes cost more):"]
+    for name, label, row in models:
+        prices = " · ".join(f"{q} {n}" for q, n in row.items())
+        code = f"`{name.replace('`', '')[:100]}`"
+        title = code if label == name else f"{plain(label, 60)} ({code})"
+        lines.append(f"• {title}: {prices}")
+    if len(models) > 1:
+        lines.append(
+            "-# Choose with the `model` option of `/imagine`, or a default in `/settings`."
+        )
+    return clip(HELP + "\n\n" + "\n".join(lines))
 
 
 def terms_text(status: OnboardingStatus) -> str:
@@ -125,10 +138,13 @@ PRIVATE_DETAILS = "⚠️ This did not start. The details were sent only to you.
 GENERATING = "🎨 Generating…"
 
 
-def queued_text(position: int, cost: int, balance: int, *, edit: bool = False) -> str:
+def queued_text(
+    position: int, cost: int, balance: int, *, edit: bool = False, model: str = ""
+) -> str:
     """The status while a job waits for a worker."""
     what = "Edit" if edit else "Image"
-    return f"⏳ {what} queued (position {position}, cost {credits(cost)}, balance {balance})"
+    on = f", {plain(model, 60)}" if model else ""
+    return f"⏳ {what} queued (position {position}, cost {credits(cost)}, balance {balance}{on})"
 
 
 def submitted_text(sub: Submitted) -> str:
@@ -136,7 +152,10 @@ def submitted_text(sub: Submitted) -> str:
     job = sub.job
     if not sub.created:
         return f"This request was already received ({job.state.value})."
-    return queued_text(job.queue_position or 1, job.cost, sub.balance, edit=job.kind == "edit")
+    model = str(job.options.get("model") or "")
+    return queued_text(
+        job.queue_position or 1, job.cost, sub.balance, edit=job.kind == "edit", model=model
+    )
 
 
 def preview_text(index: int) -> str:
@@ -171,7 +190,9 @@ def job_line(number: int, job: JobView) -> str:
     when = job.created_at.strftime("%Y-%m-%d %H:%M")
     state = "" if job.state.value == "succeeded" else f" · {job.state.value}"
     prompt = clip(" ".join(job.prompt.split()), 90)
-    return f"`{number}.` {when}{state} · {prompt}"
+    model = job.options.get("model")
+    on = f" · {plain(str(model), 40)}" if model else ""
+    return f"`{number}.` {when}{on}{state} · {prompt}"
 
 
 def history_text(page: HistoryPage) -> str:
@@ -270,16 +291,18 @@ SETTING_LABELS = {
     "output_format": "Format",
     "n": "Images per request",
     "background": "Background",
+    "model": "Model",
 }
 
 
-def settings_text(view: UserSettingsView, price: int) -> str:
-    """The /settings answer."""
+def settings_text(view: UserSettingsView, price: int, model: str = "") -> str:
+    """The /settings answer (``model``: the one these defaults use now)."""
     lines = ["⚙️ **Your defaults** (used when `/imagine` gives no option):"]
     for name, label in SETTING_LABELS.items():
         value = getattr(view, name)
-        lines.append(f"{label}: **{value if value is not None else 'default'}**")
-    lines.append(f"An image with these defaults costs {credits(price)}.")
+        lines.append(f"{label}: **{plain(str(value), 60) if value is not None else 'default'}**")
+    on = f" on {plain(model, 60)}" if model else ""
+    lines.append(f"An image with these defaults costs {credits(price)}{on}.")
     lines.append("-# Change them with the options of `/settings`; `default` resets one.")
     return "\n".join(lines)
 

@@ -334,7 +334,7 @@ async def settings_open(rt: Runtime, press: Press) -> Answer:
         rt,
         press.message,
         render.setting_choice_text(name),
-        keyboards.settings_choices(press.owner, name, rt.spec),
+        keyboards.settings_choices(press.owner, name, rt.spec, rt.core.generation.offered_models()),
     )
     return Answer()
 
@@ -347,7 +347,10 @@ async def settings_set(rt: Runtime, press: Press) -> Answer:
     new: object = int(value) if name == "n" and value.isdigit() else value
     view = await rt.core.users.update_settings(press.actor, **{name: new})
     await edit_text(
-        rt, press.message, render.settings_text(view), keyboards.settings_main(press.owner)
+        rt,
+        press.message,
+        render.settings_text(view),
+        keyboards.settings_main(press.owner, choose_model=rt.choose_model),
     )
     return Answer(f"{render.SETTING_LABELS[name]}: {value}")
 
@@ -356,7 +359,10 @@ async def settings_back(rt: Runtime, press: Press) -> Answer:
     """Back to the overview."""
     view = await rt.core.users.settings(press.actor)
     await edit_text(
-        rt, press.message, render.settings_text(view), keyboards.settings_main(press.owner)
+        rt,
+        press.message,
+        render.settings_text(view),
+        keyboards.settings_main(press.owner, choose_model=rt.choose_model),
     )
     return Answer()
 

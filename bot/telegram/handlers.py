@@ -52,6 +52,7 @@ SETTING_NAMES = {
     "format": "output_format",
     "n": "n",
     "background": "background",
+    "model": "model",
 }
 
 
@@ -123,13 +124,13 @@ async def screen_update(update: Update, context: Context) -> None:
 async def start_command(rt: Runtime, update: Update, context: Context) -> None:
     """``/start``: the terms for a new person, the help for one who accepted."""
     if await gate(rt, update):
-        await reply(rt, _message(update), render.help_text())
+        await reply(rt, _message(update), render.help_text(rt.core.generation.model_prices()))
 
 
 @guarded
 async def help_command(rt: Runtime, update: Update, context: Context) -> None:
     """``/help``."""
-    await reply(rt, _message(update), render.help_text())
+    await reply(rt, _message(update), render.help_text(rt.core.generation.model_prices()))
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -218,14 +219,19 @@ async def settings_command(rt: Runtime, update: Update, context: Context) -> Non
         name = SETTING_NAMES.get(words[0].lower())
         if name is None or len(words) != 2:
             raise InvalidRequest(
-                "Use /settings size 1536x1024 (or quality, format, n, background; the value "
-                "default resets it), or /settings alone for buttons."
+                "Use /settings size 1536x1024 (or quality, format, n, background, model; the "
+                "value default resets it), or /settings alone for buttons."
             )
         value: object = int(words[1]) if name == "n" and words[1].isdigit() else words[1]
         view = await rt.core.users.update_settings(actor, **{name: value})
     else:
         view = await rt.core.users.settings(actor)
-    await reply(rt, message, render.settings_text(view), keyboards.settings_main(_owner(update)))
+    await reply(
+        rt,
+        message,
+        render.settings_text(view),
+        keyboards.settings_main(_owner(update), choose_model=rt.choose_model),
+    )
 
 
 @guarded

@@ -140,12 +140,15 @@ def history(
     return InlineKeyboardMarkup(rows)
 
 
-SETTING_FIELDS = ("size", "quality", "output_format", "n", "background")
+SETTING_FIELDS = ("size", "quality", "output_format", "n", "background", "model")
 
 
-def setting_choices(name: str, spec: ModelSpec) -> list[str]:
-    """The values offered for one setting (the model's table, plus ``default``)."""
-    if name == "size":
+def setting_choices(name: str, spec: ModelSpec, models: Sequence[str] = ()) -> list[str]:
+    """The values offered for one setting (the model's table, or the models on offer,
+    plus ``default``)."""
+    if name == "model":
+        values = list(models)
+    elif name == "size":
         values = list(spec.sizes) + (["auto"] if spec.allows_auto_size else [])
     elif name == "quality":
         values = list(spec.qualities)
@@ -158,22 +161,28 @@ def setting_choices(name: str, spec: ModelSpec) -> list[str]:
     return [*values, "default"]
 
 
-def settings_main(owner: int) -> InlineKeyboardMarkup:
-    """One button per setting."""
+def settings_main(owner: int, *, choose_model: bool = False) -> InlineKeyboardMarkup:
+    """One button per setting (the model only when there is more than one to choose)."""
     rows = [
         [_button(f"Change {SETTING_LABELS[name].lower()}", cb.SETTINGS_OPEN, owner, arg=name)]
         for name in SETTING_FIELDS
+        if name != "model" or choose_model
     ]
     return InlineKeyboardMarkup(rows)
 
 
-def settings_choices(owner: int, name: str, spec: ModelSpec) -> InlineKeyboardMarkup:
-    """The values of one setting, three to a row, and Back."""
-    buttons = [
-        _button(value, cb.SETTINGS_SET, owner, arg=f"{name}={value}")
-        for value in setting_choices(name, spec)
-    ]
-    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+def settings_choices(
+    owner: int, name: str, spec: ModelSpec, models: Sequence[str] = ()
+) -> InlineKeyboardMarkup:
+    """The values of one setting, three to a row (models one to a row), and Back."""
+    buttons = []
+    for value in setting_choices(name, spec, models):
+        try:
+            buttons.append(_button(value, cb.SETTINGS_SET, owner, arg=f"{name}={value}"))
+        except ValueError:  # a model name too long for callback data: /settings model NAME
+            continue
+    per_row = 1 if name == "model" else 3
+    rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
     rows.append([_button("◀ Back", cb.SETTINGS_BACK, owner)])
     return InlineKeyboardMarkup(rows)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from core.admin.service import UserSummary
 from core.billing.offers import Offer
@@ -94,9 +94,25 @@ HELP = (
 )
 
 
-def help_text() -> str:
-    """The /help answer."""
-    return HELP.format(options=esc(accepted_text()))
+def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
+    """The /help answer, with the price table of each model on offer
+    (``(name, label, credits per square image by quality)``)."""
+    text = HELP.format(options=esc(accepted_text()))
+    if models:
+        text += "\n\n" + prices_text(models)
+    return text
+
+
+def prices_text(models: Sequence[tuple[str, str, Mapping[str, int]]]) -> str:
+    """Credits per 1024x1024 image, by model and quality (larger sizes cost more)."""
+    lines = ["<b>Models and prices</b> (credits per 1024×1024 image; larger sizes cost more):"]
+    for name, label, row in models:
+        prices = " · ".join(f"{esc(q)} {n}" for q, n in row.items())
+        title = esc(label) if label == name else f"{esc(label)} (<code>{esc(name)}</code>)"
+        lines.append(f"{title}: {prices}")
+    if len(models) > 1:
+        lines.append("Choose with <code>--model NAME</code> or in /settings.")
+    return "\n".join(lines)
 
 
 def terms_text(status: OnboardingStatus) -> str:
@@ -133,12 +149,14 @@ def queued_text(job: JobView, *, created: bool = True) -> str:
     if not created:
         return f"This request was already received ({esc(job.state.value)})."
     what = "Edit" if job.kind == "edit" else "Image"
-    return queued_line(what, job.queue_position or 1, job.cost)
+    model = job.options.get("model")
+    return queued_line(what, job.queue_position or 1, job.cost, str(model) if model else "")
 
 
-def queued_line(what: str, position: int, cost: int) -> str:
-    """``⏳ Image queued (position N, cost C credits)``."""
-    return f"⏳ {what} queued (position {position}, cost {credits(cost)})"
+def queued_line(what: str, position: int, cost: int, model: str = "") -> str:
+    """``⏳ Image queued (position N, cost C credits, model M)``."""
+    on = f", {esc(clip(model, 60))}" if model else ""
+    return f"⏳ {what} queued (position {position}, cost {credits(cost)}{on})"
 
 
 def preview_caption(index: int) -> str:
@@ -171,7 +189,9 @@ def delivered_caption(event: Delivered) -> str:
 def job_caption(job: JobView) -> str:
     """The caption of a result opened from /history."""
     when = job.created_at.strftime("%Y-%m-%d %H:%M")
-    tail = f"\n{when} · {credits(job.cost)}"
+    model = job.options.get("model")
+    on = f" · {esc(clip(str(model), 60))}" if model else ""
+    tail = f"\n{when} · {credits(job.cost)}{on}"
     room = MAX_CAPTION - utf16_len(tail) - 10
     return f"<b>{esc(clip(job.prompt, max(room // 2, 50)))}</b>{tail}"
 
@@ -274,6 +294,7 @@ SETTING_LABELS = {
     "output_format": "Format",
     "n": "Images per request",
     "background": "Background",
+    "model": "Model",
 }
 
 
@@ -299,7 +320,9 @@ def history_caption(page: HistoryPage) -> str:
     for number, job in enumerate(page.items, 1):
         when = job.created_at.strftime("%m-%d %H:%M")
         state = "" if job.state.value == "succeeded" else f" · {job.state.value}"
-        prefix = f"{number}. {when}{state} · "
+        model = job.options.get("model")
+        on = f" · {clip(str(model), 40)}" if model else ""
+        prefix = f"{number}. {when}{on}{state} · "
         room = max(budget - utf16_len(prefix), 10)
         lines.append(esc(prefix) + esc(clip(job.prompt.replace("\n", " "), room)))
     return clip("\n".join(lines), MAX_CAPTION)

@@ -16,7 +16,7 @@ from bot.telegram.media import AlbumCache
 from bot.telegram.outbox import Outbox
 from bot.telegram.status import StatusBoard
 from core.app import Core
-from core.generation.models import ModelSpec, spec_for
+from core.generation.models import ModelSpec
 
 
 class FirstAnswers:
@@ -92,8 +92,14 @@ class Runtime:
 
     @property
     def spec(self) -> ModelSpec:
-        """The image model's table of options."""
-        return spec_for(self.core.generation.model)
+        """The default image model's table of options, as the running catalog has it."""
+        generation = self.core.generation
+        return generation.catalog.spec(generation.choose_model(None))
+
+    @property
+    def choose_model(self) -> bool:
+        """True when users have more than one model to choose from."""
+        return len(self.core.generation.offered_models()) > 1
 
     @property
     def username(self) -> str:

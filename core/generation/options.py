@@ -1,6 +1,6 @@
 """Parsing inline options of text commands (Telegram, the console).
 
-``/imagine a red fox --size 1536x1024 --quality high --n 2`` ->
+``/imagine a red fox --size 1536x1024 --quality high --n 2 --model gpt-image-2`` ->
 prompt ``a red fox`` and the options. Unknown options and malformed values raise
 :class:`InvalidRequest` naming what is accepted.
 """
@@ -15,7 +15,7 @@ from core.generation.models import MAX_N_PER_JOB, ModelSpec, allowed_sizes_text,
 from core.types import GenerateOptions
 
 _RATIO = re.compile(r"^(\d{1,3})\s*[:x/]\s*(\d{1,3})$")
-VALUE_OPTIONS = ("size", "ar", "quality", "n", "format", "background")
+VALUE_OPTIONS = ("size", "ar", "quality", "n", "format", "background", "model")
 FLAG_OPTIONS = ("transparent",)
 
 
@@ -37,6 +37,7 @@ def accepted_text(extra: tuple[str, ...] = ()) -> str:
         f"--n 1..{MAX_N_PER_JOB}",
         "--format png|jpeg|webp",
         "--transparent",
+        "--model NAME",
     ]
     parts += [f"--{name} VALUE" for name in extra]
     return ", ".join(parts)
@@ -104,6 +105,7 @@ def parse_options(text: str, spec: ModelSpec, *, extra: tuple[str, ...] = ()) ->
             output_format=values.get("format"),
             background=background,
             n=n,
+            model=values.get("model"),
         ),
         extra=extras,
     )

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from core.types import InputImage, ResolvedOptions
@@ -45,6 +45,23 @@ class ModelImage:
 
 
 ModelEvent = ModelPartial | ModelImage
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLookup:
+    """What a provider said about one model (``GET /v1/models/{model}``)."""
+
+    known: bool | None
+    """False: the provider does not know it (404); None: the check itself failed."""
+    shutdown_date: date | None = None
+
+
+class ModelDirectory(Protocol):
+    """A provider that can say which models it serves (OpenAI-compatible ones can)."""
+
+    async def lookup(self, models: Iterable[str]) -> dict[str, ModelLookup]:
+        """What the provider says about each of ``models``; never raises for its errors."""
+        ...
 
 
 class ImageModel(Protocol):

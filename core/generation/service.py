@@ -9,6 +9,7 @@ credit moved). Workers take it from there (core/worker.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from core.errors import (
 from core.files import FileStore
 from core.generation.intake import ImageLimits, normalize_mask, normalize_reference
 from core.generation.jobs import job_view, new_job_id
-from core.generation.models import resolve_options, spec_for
+from core.generation.models import EnabledModel, ModelCatalog, resolve_options, shipped_specs
 from core.generation.pricing import PriceTable
+from core.generation.watch import ModelWatch
 from core.metrics import Metrics, NoMetrics
 from core.ports import Clock
 from core.privacy import OnboardingService
@@ -76,6 +78,7 @@ class GenerationService:
         safety: SafetyService | None = None,
         metrics: Metrics | None = None,
         wake_workers: Callable[[], None] = lambda: None,
+        catalog: ModelCatalog | None = None,
     ) -> None:
         self._uow = uow
         self.users = users
@@ -90,10 +93,31 @@ class GenerationService:
         self.safety = safety
         self.metrics: Metrics = metrics or NoMetrics()
         self.wake_workers = wake_workers
+        self.catalog = catalog or ModelCatalog(shipped_specs(), [EnabledModel(model)])
+        self.watch: ModelWatch | None = None
+        """Follows the providers (set by the composition root)."""
 
-    def quote(self, options: GenerateOptions) -> int:
+    def quote(self, options: GenerateOptions, saved_model: str | None = None) -> int:
         """The price of a job with these options, with the model's defaults applied."""
-        return self.prices.price(resolve_options(options, model=self.model))
+        model = self.choose_model(options.model, saved_model)
+        return self.prices.price(resolve_options(options, model=model, catalog=self.catalog))
+
+    def choose_model(self, requested: str | None, saved: str | None = None) -> str:
+        """The model a new job would use (see :meth:`ModelCatalog.choose`)."""
+        return self.catalog.choose(requested, saved, self.clock.now().date())
+
+    def offered_models(self) -> tuple[str, ...]:
+        """The models users may choose right now, the default first."""
+        return self.catalog.offered(self.clock.now().date())
+
+    def model_prices(self) -> list[tuple[str, str, Mapping[str, int]]]:
+        """``(name, label, credits per square image by quality)`` of each offered model."""
+        rows: list[tuple[str, str, Mapping[str, int]]] = []
+        for name in self.offered_models():
+            spec = self.catalog.spec(name)
+            row = self.prices.row(name)
+            rows.append((name, spec.display, {q: row[q] for q in spec.qualities if q in row}))
+        return rows
 
     async def submit(self, request: GenerateRequest) -> Submitted:
         """Accept a job: one transaction holds its credits and queues it.
@@ -102,7 +126,6 @@ class GenerationService:
         and moves no credit. Raises a :class:`core.errors.UserFacingError` for anything
         the user must change; a refusal by screening costs nothing.
         """
-        spec = spec_for(self.model)
         async with self._uow() as uow:
             known = await uow.users.find(request.actor.platform, request.actor.user_id)
             if self.onboarding is not None:
@@ -124,9 +147,16 @@ class GenerationService:
                 raise NotFound()
             return await self._existing(existing.id, user)
 
+        # The model is fixed here, with the price: a queued job never changes either.
+        model = self.choose_model(request.options.model, defaults.model)
+        spec = self.catalog.spec(model)
         prompt = clean_prompt(request.prompt, max_chars=spec.max_prompt_chars)
         options = resolve_options(
-            request.options, model=self.model, defaults=defaults, has_inputs=bool(request.inputs)
+            request.options,
+            model=model,
+            defaults=defaults,
+            has_inputs=bool(request.inputs),
+            catalog=self.catalog,
         )
         if len(request.inputs) > spec.max_inputs:
             raise InvalidRequest(f"An edit takes at most {spec.max_inputs} images.")
@@ -289,7 +319,7 @@ class GenerationService:
                 actor=actor,
                 conversation=conversation,
                 prompt=job.prompt,
-                options=_stored_options(job.options),
+                options=_current_model(self, _stored_options(job.options)),
                 idempotency_key=idempotency_key,
                 reply_target=reply_target,
                 inputs=tuple(inputs),
@@ -331,8 +361,8 @@ class GenerationService:
             GenerateRequest(
                 actor=actor,
                 conversation=conversation,
-                prompt=instruction[: spec_for(self.model).max_prompt_chars],
-                options=_stored_options(job.options, n=1),
+                prompt=instruction[: self.catalog.spec(self.model).max_prompt_chars],
+                options=_current_model(self, _stored_options(job.options, n=1)),
                 idempotency_key=idempotency_key,
                 reply_target=reply_target,
                 inputs=(InputImage(data, output.content_type, "result"),),
@@ -444,6 +474,15 @@ class GenerationService:
             await self.files.delete(path)
 
 
+def _current_model(service: GenerationService, options: GenerateOptions) -> GenerateOptions:
+    """A stored job's options for a new job: a model gone since gives way to its successor
+    (or the user's default when it has none)."""
+    if options.model is None or options.model in service.offered_models():
+        return options
+    successor = service.catalog.replacement(options.model, service.clock.now().date())
+    return dataclasses.replace(options, model=successor)
+
+
 def _stored_options(opts: Mapping[str, object], *, n: int | None = None) -> GenerateOptions:
     """The options a stored job ran with, to run it again (``n`` overrides the count)."""
     return GenerateOptions(
@@ -452,6 +491,7 @@ def _stored_options(opts: Mapping[str, object], *, n: int | None = None) -> Gene
         output_format=str(opts.get("output_format")),
         background=str(opts.get("background")),
         n=n if n is not None else int(str(opts.get("n", 1))),
+        model=str(opts["model"]) if opts.get("model") else None,
     )
 
 

@@ -329,6 +329,7 @@ class FakeOpenAI:
         self._failures: deque[_Failure] = deque()
         self._stream_errors: deque[dict[str, Any]] = deque()
         self._moderation_failures: deque[_Failure] = deque()
+        self._refused_options: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
         self._runner: web.AppRunner | None = None
         self.base_url: str = ""
         self.port: int = 0
@@ -476,6 +477,69 @@ class FakeOpenAI:
             hdrs["retry-after"] = "1"
         for _ in range(times):
             self._moderation_failures.append(_Failure(status, error, hdrs))
+
+    def set_models(self, models: dict[str, str | None]) -> None:
+        """List exactly these image models (``{id: shutdown_date "YYYY-MM-DD" or None}``),
+        plus the moderation model; a model left out answers 404 ``model_not_found``."""
+        self.known_models = set(models) | {"omni-moderation-latest"}
+        self.shutdown_dates = {m: d for m, d in models.items() if d}
+
+    def refuse_option(
+        self,
+        model: str,
+        param: str,
+        value: str | None = None,
+        *,
+        message: str | None = None,
+        type: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Make ``model`` refuse ``param`` (any value when ``value`` is None, else only that
+        value) on every image request from now on, with OpenAI's error body (400).
+
+        Defaults follow the real service: ``background="transparent"`` gets
+        ``Transparent background is not supported for this model.``
+        (``image_generation_user_error`` / ``invalid_value``); another value gets
+        ``Unsupported value: '<param>' does not support '<value>' with this model.``
+        (``unsupported_value``); a whole field gets ``Unsupported parameter: '<param>' is
+        not supported with this model.`` (``unsupported_parameter``).
+        """
+        if param == "background" and value == "transparent":
+            error = {
+                "message": "Transparent background is not supported for this model.",
+                "type": "image_generation_user_error",
+                "param": param,
+                "code": "invalid_value",
+            }
+        elif value is not None:
+            error = {
+                "message": f"Unsupported value: '{param}' does not support '{value}' with "
+                "this model.",
+                "type": "invalid_request_error",
+                "param": param,
+                "code": "unsupported_value",
+            }
+        else:
+            error = {
+                "message": f"Unsupported parameter: '{param}' is not supported with this model.",
+                "type": "invalid_request_error",
+                "param": param,
+                "code": "unsupported_parameter",
+            }
+        if message is not None:
+            error["message"] = message
+        if type is not None:
+            error["type"] = type
+        if code is not None:
+            error["code"] = code
+        self._refused_options.setdefault(model, []).append((param, value, error))
+
+    def _refusal(self, model: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The error body of the first refused option this request carries, if any."""
+        for param, value, error in self._refused_options.get(model, ()):
+            if param in params and (value is None or str(params[param]) == value):
+                return error
+        return None
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -632,6 +696,9 @@ class FakeOpenAI:
             job = self._validate(params, request[_RECORDED], edit=edit)
         except _Rejected as rej:
             return _invalid(rej.message, rej.param, rej.code)
+        refused = self._refusal(job["model"], params)
+        if refused is not None:
+            return _error_response(400, dict(refused))
         if job["stream"]:
             return await self._stream(request, job, edit=edit)
         images = [self.image_bytes_factory(job["width"], job["height"], job["format"])]

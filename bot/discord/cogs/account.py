@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
-from discord.app_commands import Choice
+from discord.app_commands import Choice, Range
 
 from bot.discord import context, render, respond
 from bot.discord.cogs.base import BaseCog, require_terms
-from bot.discord.cogs.imagine import FORMAT_CHOICES, QUALITY_CHOICES, SIZE_CHOICES
+from bot.discord.cogs.imagine import (
+    FORMAT_CHOICES,
+    QUALITY_CHOICES,
+    SIZE_CHOICES,
+    model_choices,
+)
 from core.generation.models import MAX_N_PER_JOB
 from core.types import GenerateOptions
 
@@ -38,6 +43,7 @@ class AccountCog(BaseCog):
         format="Default file format",
         n="Default number of images",
         background="Default background",
+        model="Default image model (default: the operator's)",
     )
     @app_commands.choices(
         size=[*SIZE_CHOICES, _DEFAULT],
@@ -54,6 +60,7 @@ class AccountCog(BaseCog):
         format: Choice[str] | None = None,
         n: Choice[str] | None = None,
         background: Choice[str] | None = None,
+        model: Range[str, 1, 100] | None = None,
     ) -> None:
         """Without options, the current defaults; with some, change those (``default``
         resets one)."""
@@ -72,6 +79,8 @@ class AccountCog(BaseCog):
             )
             if choice is not None
         }
+        if model is not None:
+            changes["model"] = model.strip()
         if "n" in changes and changes["n"] != "default":
             changes["n"] = int(str(changes["n"]))
         if changes:
@@ -85,11 +94,21 @@ class AccountCog(BaseCog):
                 output_format=current.output_format,
                 background=current.background,
                 n=current.n,
-            )
+            ),
+            current.model,
         )
-        await respond.reply(interaction, render.settings_text(current, price))
+        chosen = self.core.generation.choose_model(None, current.model)
+        await respond.reply(interaction, render.settings_text(current, price, chosen))
+
+    @settings.autocomplete("model")
+    async def _settings_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[Choice[str]]:
+        return [*(await model_choices(self.core, current)), _DEFAULT][:25]
 
     @app_commands.command(name="help", description="What imagebot can do")
     async def help(self, interaction: discord.Interaction) -> None:
         """The command list (answered at once: nothing to look up)."""
-        await respond.reply(interaction, render.help_text(), ephemeral=True)
+        await respond.reply(
+            interaction, render.help_text(self.core.generation.model_prices()), ephemeral=True
+        )

@@ -27,6 +27,7 @@ _DESCRIBE = {
     "format": "File format",
     "transparent": "Transparent background (png or webp)",
     "private": "Only you see the answer",
+    "model": "The image model (each has its own prices; see /help)",
 }
 
 
@@ -36,6 +37,7 @@ def options_from(
     n: int | None,
     fmt: Choice[str] | None,
     transparent: bool | None,
+    model: str | None = None,
 ) -> GenerateOptions:
     """Typed slash-command options to core's; unset means the user's default."""
     output_format = fmt.value if fmt else None
@@ -47,7 +49,20 @@ def options_from(
         output_format=output_format,
         background="transparent" if transparent else None,
         n=n,
+        model=model.strip() if model and model.strip() else None,
     )
+
+
+async def model_choices(core: Any, current: str) -> list[Choice[str]]:
+    """The models on offer whose name or label contains what the user typed (Discord's
+    autocomplete: the choices follow the running catalog, which a static list cannot)."""
+    typed = current.strip().lower()
+    choices = []
+    for name, label, _ in core.generation.model_prices():
+        if typed in name.lower() or typed in label.lower():
+            shown = name if label == name else f"{label} ({name})"
+            choices.append(Choice(name=shown[:100], value=name[:100]))
+    return choices[:25]
 
 
 class ImagineCog(BaseCog):
@@ -93,12 +108,13 @@ class ImagineCog(BaseCog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        model: Range[str, 1, 100] | None = None,
     ) -> None:
         """``/imagine``: generate; with attachments, edit them."""
         await self._generate(
             interaction,
             prompt,
-            options_from(size, quality, n, format, transparent),
+            options_from(size, quality, n, format, transparent, model),
             [a for a in (image1, image2, image3, image4) if a is not None],
             private=private,
         )
@@ -127,15 +143,28 @@ class ImagineCog(BaseCog):
         format: Choice[str] | None = None,
         transparent: bool | None = None,
         private: bool = False,
+        model: Range[str, 1, 100] | None = None,
     ) -> None:
         """``/edit``: the same as ``/imagine`` with images, which it requires."""
         await self._generate(
             interaction,
             prompt,
-            options_from(size, quality, n, format, transparent),
+            options_from(size, quality, n, format, transparent, model),
             [a for a in (image1, image2, image3, image4) if a is not None],
             private=private,
         )
+
+    @imagine.autocomplete("model")
+    async def _imagine_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[Choice[str]]:
+        return await model_choices(self.core, current)
+
+    @edit.autocomplete("model")
+    async def _edit_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[Choice[str]]:
+        return await model_choices(self.core, current)
 
     async def edit_with_imagebot(
         self, interaction: discord.Interaction, message: discord.Message

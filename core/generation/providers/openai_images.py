@@ -39,16 +39,22 @@ import json
 import logging
 import re
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import openai
 
-from core.errors import ContentRefused, ProviderRejected, ProviderUnavailable, UserFacingError
-from core.generation.models import MODEL_SPECS, spec_for
-from core.generation.ports import ModelCall, ModelEvent, ModelImage, ModelPartial
+from core.errors import (
+    ContentRefused,
+    OptionRefused,
+    ProviderRejected,
+    ProviderUnavailable,
+    UserFacingError,
+)
+from core.generation.models import MODEL_SPECS, ModelSpec, spec_for
+from core.generation.ports import ModelCall, ModelEvent, ModelImage, ModelLookup, ModelPartial
 from core.types import InputImage
 
 _b64decode: Callable[..., bytes]
@@ -160,6 +166,10 @@ class OpenAIImageModel:
         model: str,
         max_retries: int = 3,
         timeout: float = 300.0,
+        moderation: str = "auto",
+        output_compression: int | None = None,
+        input_fidelity: str | None = None,
+        spec_of: Callable[[str], ModelSpec] | None = None,
     ) -> None:
         """Build the client; no network traffic happens until :meth:`run` or :meth:`check`.
 
@@ -167,6 +177,10 @@ class OpenAIImageModel:
         attempts); ``timeout`` applies to each attempt (connecting gets at most 10 s).
         """
         self._model = model
+        self._moderation = moderation
+        self._output_compression = output_compression
+        self._input_fidelity = input_fidelity
+        self._spec_of: Callable[[str], ModelSpec] = spec_of or spec_for
         self._api_key = api_key
         self._max_retries = max_retries
         self._timeout = timeout
@@ -195,7 +209,7 @@ class OpenAIImageModel:
         """
         options = call.options
         model = options.model or self._model
-        spec = spec_for(model)
+        spec = self._spec_of(model)
         kind = "edit" if call.inputs else "generate"
         if len(call.inputs) > spec.max_inputs:
             raise ProviderRejected(
@@ -203,7 +217,7 @@ class OpenAIImageModel:
                 f"{len(call.inputs)} were given."
             )
         stream = call.stream_partials > 0 and spec.streams and options.n == 1
-        fields = self._fields(call, model)
+        fields = self._fields(call, model, spec)
         requested_type = CONTENT_TYPES.get(options.output_format, "image/png")
         request_id: str | None = None
         try:
@@ -320,14 +334,50 @@ class OpenAIImageModel:
             )
         return None
 
+    async def lookup(self, models: Iterable[str]) -> dict[str, ModelLookup]:
+        """What the service says about each of ``models``: ``GET /v1/models`` once, then
+        ``GET /v1/models/{model}`` for each. Never raises for network or service errors:
+        a model whose answer failed gets ``known=None``."""
+        client = self._client.with_options(
+            max_retries=min(self._max_retries, 1), timeout=min(self._timeout, _CHECK_TIMEOUT)
+        )
+        listed: dict[str, date | None] | None = None
+        try:
+            page = await client.models.list()
+            listed = {}
+            for item in page.data:
+                listed[item.id] = _parse_date(getattr(item, "shutdown_date", None))
+        except Exception as err:  # never fatal: the per-model reads below may still answer
+            logger.warning("model list failed: %s", type(err).__name__)
+        found: dict[str, ModelLookup] = {}
+        for model in models:
+            try:
+                info = await client.models.retrieve(model)
+            except openai.NotFoundError as err:
+                logger.warning("model check: %s not found request_id=%s", model, err.request_id)
+                found[model] = ModelLookup(known=False)
+                continue
+            except Exception as err:
+                logger.warning("model check of %s failed: %s", model, type(err).__name__)
+                known = None if listed is None else (True if model in listed else None)
+                found[model] = ModelLookup(known=known, shutdown_date=(listed or {}).get(model))
+                continue
+            shutdown = _parse_date(getattr(info, "shutdown_date", None))
+            if shutdown is None and listed is not None:
+                shutdown = listed.get(model)
+            found[model] = ModelLookup(known=True, shutdown_date=shutdown)
+        return found
+
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         await self._client.close()
 
     # --- request building -----------------------------------------------------------------
 
-    def _fields(self, call: ModelCall, model: str) -> dict[str, Any]:
-        """The form/JSON fields common to generate and edit ("auto" defaults left out)."""
+    def _fields(self, call: ModelCall, model: str, spec: ModelSpec) -> dict[str, Any]:
+        """The form/JSON fields of generate or edit ("auto" defaults left out); the
+        operator's ``moderation``, ``output_compression`` and ``input_fidelity`` only where
+        the request and the model take them."""
         options = call.options
         fields: dict[str, Any] = {
             "model": model,
@@ -343,6 +393,17 @@ class OpenAIImageModel:
             fields["quality"] = options.quality
         if options.background and options.background != "auto":
             fields["background"] = options.background
+        if not call.inputs and spec.moderation:
+            # The edit endpoint's multipart form has no moderation field.
+            fields["moderation"] = self._moderation
+        if (
+            self._output_compression is not None
+            and spec.output_compression
+            and options.output_format in ("jpeg", "webp")
+        ):
+            fields["output_compression"] = self._output_compression
+        if call.inputs and self._input_fidelity is not None and spec.input_fidelity:
+            fields["input_fidelity"] = self._input_fidelity
         return fields
 
     def _files(self, call: ModelCall) -> dict[str, Any]:
@@ -424,7 +485,21 @@ class OpenAIImageModel:
                     "the image service does not offer the model %s; check IMAGEBOT_IMAGE_MODEL",
                     call.options.model or self._model,
                 )
-            return ProviderRejected(self._rejection_message(error, status, param, code, call))
+            refused = _refused_option(error, status, param, code, call)
+            message = self._rejection_message(error, status, param, code, call)
+            if refused is not None:
+                option, value = refused
+                logger.warning(
+                    "the image service refused %s=%s for model %s request_id=%s",
+                    option,
+                    value,
+                    call.options.model or self._model,
+                    request_id,
+                )
+                return OptionRefused(
+                    message, model=call.options.model or self._model, option=option, value=value
+                )
+            return ProviderRejected(message)
         if status is not None:
             log(logging.WARNING, "service error after retries")
             return ProviderUnavailable()
@@ -478,6 +553,61 @@ class OpenAIImageModel:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+_UNSUPPORTED = re.compile(
+    r"not supported|unsupported|does not support|is not available for|unknown parameter",
+    re.IGNORECASE,
+)
+_OPTION_FIELDS = {
+    "size": "size",
+    "quality": "quality",
+    "background": "background",
+    "output_format": "output_format",
+    "input_fidelity": "input_fidelity",
+    "moderation": "moderation",
+    "output_compression": "output_compression",
+}
+_FLAG_FIELDS = {"input_fidelity", "moderation", "output_compression"}
+
+
+def _refused_option(
+    error: dict[str, Any], status: int, param: str | None, code: str | None, call: ModelCall
+) -> tuple[str, str] | None:
+    """``(option, value)`` when a 400 says the model does not take an option or a value
+    ("... is not supported for this model", an unknown parameter, an invalid size); None
+    for any other rejection (a bad prompt, a broken image, a value malformed for every model).
+    """
+    if status != 400 or not param or param not in _OPTION_FIELDS:
+        return None
+    message = error.get("message")
+    text = message if isinstance(message, str) else ""
+    if param in _FLAG_FIELDS:
+        if code == "unknown_parameter" or _UNSUPPORTED.search(text):
+            return param, "*"
+        return None
+    options = call.options
+    sent = {
+        "size": options.size,
+        "quality": options.quality,
+        "background": options.background,
+        "output_format": options.output_format,
+    }[param]
+    if param == "background" and "requires output_format" in text:
+        return None  # a combination the catalog already refuses, not a withdrawn value
+    if code == "unknown_parameter":
+        return param, "*"
+    if _UNSUPPORTED.search(text) or (
+        param == "size" and code == "invalid_value" and "Supported values are" in text
+    ):
+        if param == "size" and sent not in _fixed_sizes(call):
+            return "size", "*"  # a free size refused: free sizes are withdrawn
+        return param, sent
+    return None
+
+
+def _fixed_sizes(call: ModelCall) -> tuple[str, ...]:
+    """The fixed sizes and ``auto`` (a size outside them is a free size)."""
+    return (*spec_for(call.options.model).sizes, "auto")
 
 
 def _file(image: InputImage, stem: str) -> tuple[str, bytes, str]:
