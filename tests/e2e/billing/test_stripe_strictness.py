@@ -91,14 +91,6 @@ async def test_expiry_is_measured_on_stripes_clock_at_creation(
     assert "less than 24 hours" in error["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot defect: core.purchases.begin_checkout computes expires_at = now + "
-        "IMAGEBOT_STRIPE_CHECKOUT_EXPIRY_MINUTES (30 is allowed) before the request, "
-        "truncated to the second, so Stripe refuses it once a second passes in between"
-    ),
-)
 async def test_the_shortest_allowed_checkout_lifetime_survives_a_second_of_latency(
     database: Database, tmp_path: Path, stripe_fake: FakeStripe
 ) -> None:
