@@ -33,7 +33,7 @@ from core.settings import Settings
 from core.types import Actor
 from core.users import UserService
 from storage.database import Database
-from storage.files.local import LocalFileStore
+from storage.files import S3FileStore, build_file_store
 from storage.locks import DatabaseLocks
 from storage.uow import SqlUnitOfWorkFactory
 
@@ -62,7 +62,7 @@ async def build_core(
     if migrate:
         await db.migrate()
     uow = SqlUnitOfWorkFactory(db)
-    files = LocalFileStore(settings.data_dir, cipher)
+    files = build_file_store(settings, cipher)
     model = model or build_image_model(settings, console=console)
     if model.notice:
         log.warning("image provider: %s (%s)", model.name, model.notice)
@@ -213,6 +213,9 @@ async def build_core(
         exclusive_worker=db.is_sqlite,
     )
     core.readiness["database"] = db.readiness
+    if isinstance(files, S3FileStore):
+        core.readiness["files"] = files.check
+        core.on_close(files.aclose)
     core.locks = DatabaseLocks(db)
     core.on_close(core.locks.release)
     if database is None:

@@ -1,7 +1,8 @@
-"""The file store port: images kept on disk, one folder per user."""
+"""The file store port: images kept on disk or in an object store, one prefix per user."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Protocol
 
@@ -9,7 +10,8 @@ from core.types import StoredImage
 
 
 class FileStore(Protocol):
-    """Stores image bytes under the data folder; paths are relative to it."""
+    """Stores image bytes; paths (``users/<id>/...``) are the same on every store, relative
+    to the data folder (local) or to the bucket's prefix (S3)."""
 
     async def write_image(self, user_id: int, relative_name: str, data: bytes) -> StoredImage:
         """Write atomically under the user's folder; the type is read from the bytes.
@@ -30,13 +32,30 @@ class FileStore(Protocol):
         """The bytes of a stored file."""
         ...
 
+    def stream(self, path: str) -> AsyncIterator[bytes]:
+        """The plain bytes of a stored file in chunks (downloads, copies)."""
+        ...
+
     @property
     def encrypted(self) -> bool:
-        """True when files on disk are encrypted (read them through :meth:`read`)."""
+        """True when adapters must read through :meth:`read` rather than open
+        :meth:`absolute`: the files are encrypted at rest, or not on this machine's disk."""
+        ...
+
+    @property
+    def encrypted_at_rest(self) -> bool:
+        """True when stored bytes are ciphertext under the operator key."""
         ...
 
     def absolute(self, path: str) -> str:
-        """The absolute path of a stored file (for adapters that upload from disk)."""
+        """The absolute path of a stored file (for adapters that upload from disk); for an
+        object store, the object's address (then :attr:`encrypted` is True)."""
+        ...
+
+    async def download_url(self, path: str, *, filename: str, expires_in: int) -> str | None:
+        """A short-lived URL that downloads the file without passing through imagebot
+        (a presigned URL of an object store), or None when imagebot must serve it itself
+        (a local file, or ciphertext that only imagebot can decrypt)."""
         ...
 
     async def delete(self, path: str) -> None:
@@ -51,6 +70,11 @@ class FileStore(Protocol):
         """Remove the user's whole folder; return how many files went."""
         ...
 
+    async def list_user(self, user_id: int) -> list[str]:
+        """Every stored file of a user, as paths (export and erasure use it)."""
+        ...
+
     def user_files(self, user_id: int) -> list[str]:
-        """Every stored file of a user, as relative paths."""
+        """Every stored file of a user, as relative paths (local store only; prefer
+        :meth:`list_user`, which every store has)."""
         ...
