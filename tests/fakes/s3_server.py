@@ -7,6 +7,7 @@ exactly as to AWS S3 or MinIO. Each test takes a fresh bucket.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from typing import Any
@@ -32,6 +33,7 @@ class MotoS3:
         """Start the server thread and point the standard AWS variables at test keys."""
         for name, value in CREDENTIALS.items():
             os.environ.setdefault(name, value)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.base_url = f"http://{host}:{port}"

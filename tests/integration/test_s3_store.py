@@ -214,8 +214,9 @@ async def test_P07_P08_export_and_erasure_through_the_core_on_s3(
         for k in moto_s3.keys(bucket):
             assert moto_s3.raw(bucket, k).startswith(BLOB_MAGIC)
         # History reads the full-resolution image back from the bucket.
-        page = await core.history.page(who, 0)
-        assert page.items
+        page = await core.history.page(who)
+        _, data = await core.history.download(who, page.items[0].id, 0)
+        assert data.startswith(b"\x89PNG")
         result = await core.privacy.export(who, DM)
         assert result.absolute_path.startswith(f"s3://{bucket}/inst/users/1/exports/")
         with zipfile.ZipFile(io.BytesIO(await core.files.read(result.path))) as zf:
