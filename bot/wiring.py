@@ -86,6 +86,8 @@ async def build_core(
             user_burst=settings.rate_user_burst,
             chat_per_minute=settings.rate_chat_per_minute,
             chat_burst=settings.rate_chat_burst,
+            chat_platforms=settings.chat_rate_platforms,
+            group_sends_per_minute=settings.telegram_group_sends_per_minute,
             strikes_temp_ban=settings.strikes_temp_ban,
             strikes_permanent_ban=settings.strikes_permanent_ban,
             temp_ban_hours=settings.temp_ban_hours,
