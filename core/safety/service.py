@@ -117,15 +117,18 @@ class SafetyService:
                 if wait:
                     raise RateLimited(wait, scope="chat")
 
-    async def send_slot(self, platform: str, chat_id: str, *, per_minute: float) -> float:
+    async def send_slot(
+        self, platform: str, chat_id: str, *, limit: float, window: float = 60.0
+    ) -> float:
         """Take one slot to send (or edit) a message in a group whose platform limits the
         bot's messages there (Telegram: about 20 a minute); 0 when taken, else seconds to
         wait. Kept in the database, so every process that sends shares the one budget.
 
-        The bucket holds a tenth of the minute's budget and refills the rest evenly, so no
-        sliding minute ever carries more than ``per_minute`` messages."""
-        burst = max(1.0, float(int(per_minute // 10)))
-        refill = max(per_minute - burst, 1.0) / 60
+        The bucket holds a tenth of the window's budget and refills the rest evenly, less
+        one message of margin for requests that overtake each other on the way, so no
+        sliding ``window`` ever carries more than ``limit`` messages."""
+        burst = max(1.0, float(int(limit // 10)))
+        refill = max(limit - burst - 1, 1.0) / window
         async with self._uow() as uow:
             wait = await uow.safety.take_token(
                 f"send:{platform}:{chat_id}", burst, refill, self.clock.now()

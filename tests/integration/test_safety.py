@@ -360,7 +360,7 @@ async def test_P17_group_request_cap_only_where_chosen_and_send_slots_shared(
         sent: list[float] = []
         t = 0.0
         while t < 180:
-            if await core.safety.send_slot("telegram", "-100", per_minute=20) == 0:
+            if await core.safety.send_slot("telegram", "-100", limit=20) == 0:
                 sent.append(t)
             clock.advance(seconds=0.5)
             t += 0.5
