@@ -12,6 +12,7 @@ from core.billing.ledger import CreditLedger, CreditsService
 from core.billing.offers import BillingService, CheckoutGateway, parse_offers
 from core.billing.purchases import PurchaseService
 from core.clock import SystemClock
+from core.files import DownloadLinks
 from core.generation.history import HistoryService
 from core.generation.intake import ImageLimits
 from core.generation.models import resolve_options
@@ -215,6 +216,20 @@ async def build_core(
         exclusive_worker=db.is_sqlite,
     )
     core.readiness["database"] = db.readiness
+
+    async def sign(purpose: str, message: bytes) -> str:
+        async with uow() as unit:
+            signature = await users.sign(unit, purpose, message)
+            await unit.commit()  # the installation secret is made on first use
+        return signature
+
+    core.downloads = DownloadLinks(
+        files,
+        sign,
+        clock.now,
+        public_url=settings.public_url,
+        ttl_seconds=settings.download_link_seconds,
+    )
     if isinstance(files, S3FileStore):
         core.readiness["files"] = files.check
         core.on_close(files.aclose)
