@@ -122,6 +122,17 @@ def _parser() -> argparse.ArgumentParser:
         "reconcile", help="apply Discord entitlements that lost events missed"
     )
     dreconcile.add_argument("--days", type=int, default=30, help="how far back (1..365)")
+    files = sub.add_parser("files", help="the file store: move it to S3, check it")
+    fsub = files.add_subparsers(dest="files_command", required=True)
+    fmig = fsub.add_parser(
+        "migrate",
+        help="copy every local file to the S3 store (checksummed, resumable; safe while "
+        "the bot runs: run it again after switching IMAGEBOT_FILE_STORE=s3)",
+    )
+    fmig.add_argument("--to", choices=["s3"], required=True)
+    fmig.add_argument("--concurrency", type=int, default=8)
+    fsub.add_parser("verify", help="report database rows without files and files without rows")
+
     keys = sub.add_parser("keys", help="encryption keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("new", help="print a new random IMAGEBOT_ENCRYPTION_KEY")
@@ -191,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_credits(settings, args))
         if command == "keys":
             return asyncio.run(_rotate_keys(settings))
+        if command == "files":
+            return asyncio.run(_files(settings, args))
         if command == "stripe":
             return asyncio.run(_stripe(settings, args))
         if command == "stars":
@@ -470,7 +483,7 @@ async def _run(settings: Settings, roles: list[str] | None) -> int:
 
 async def _rotate_keys(settings: Settings) -> int:
     from storage.database import Database
-    from storage.files.local import LocalFileStore
+    from storage.files import S3FileStore, build_file_store
 
     cipher = settings.data_cipher()
     if cipher is None:
@@ -484,11 +497,77 @@ async def _rotate_keys(settings: Settings) -> int:
     try:
         await db.migrate()
         values = await db.reencrypt()
-        files = await LocalFileStore(settings.data_dir, cipher).reencrypt_all()
+        store = build_file_store(settings, cipher)
+        files = await store.reencrypt_all()
+        if isinstance(store, S3FileStore):
+            await store.aclose()
     finally:
         await db.dispose()
     print(f"re-encrypted {values} stored texts and {files} files under key {cipher.current_id}")
     return 0
+
+
+def _s3_store(settings: Settings) -> Any:
+    from storage.files import S3FileStore
+
+    if not settings.s3_bucket:
+        raise ConfigurationError(
+            "set IMAGEBOT_S3_BUCKET (and IMAGEBOT_S3_ENDPOINT_URL for a store other than AWS S3)"
+        )
+    return S3FileStore(
+        settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        cipher=settings.data_cipher(),
+    )
+
+
+async def _files(settings: Settings, args: argparse.Namespace) -> int:
+    """``imagebot files migrate --to s3`` and ``imagebot files verify``."""
+    from storage.database import Database
+    from storage.files import build_file_store
+    from storage.files.local import LocalFileStore
+    from storage.files.moving import copy_files, progress_bar, verify_files
+
+    cipher = settings.data_cipher()
+    if args.files_command == "migrate":
+        source = LocalFileStore(settings.data_dir, cipher)
+        target = _s3_store(settings)
+        try:
+            problem = await target.check()
+            if problem:
+                print(f"Cannot reach the S3 store: {problem}", file=sys.stderr)
+                return 2
+            report = await copy_files(
+                source, target, progress=progress_bar(sys.stderr), concurrency=args.concurrency
+            )
+        finally:
+            await target.aclose()
+        print(
+            f"{report.total} files: {report.copied} copied ({report.bytes_copied} bytes), "
+            f"{report.skipped} already there, {report.vanished} deleted meanwhile"
+        )
+        return 0
+    db = Database(settings.database_url, schema=settings.database_schema, cipher=cipher)
+    store = build_file_store(settings, cipher)
+    try:
+        await db.migrate()
+        result = await verify_files(db, store)
+    finally:
+        await db.dispose()
+        if hasattr(store, "aclose"):
+            await store.aclose()
+    for path in result.rows_without_objects:
+        print(f"row without file: {path}")
+    for path in result.objects_without_rows:
+        print(f"file without row: {path}")
+    print(
+        f"{settings.file_store} store: {result.objects} files ({result.exports} exports), "
+        f"{result.rows} rows; {len(result.rows_without_objects)} rows without files, "
+        f"{len(result.objects_without_rows)} files without rows"
+    )
+    return 0 if result.ok else 1
 
 
 async def _operator(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from core.billing.ledger import CreditLedger, CreditsService
 from core.billing.offers import BillingService, CheckoutGateway, parse_offers
 from core.billing.purchases import PurchaseService
 from core.clock import SystemClock
+from core.files import DownloadLinks
 from core.generation import GalleryAccess, GalleryService
 from core.generation.history import HistoryService
 from core.generation.intake import ImageLimits
@@ -37,7 +38,7 @@ from core.settings import Settings
 from core.types import Actor, GenerateOptions, ResolvedOptions, UserSettingsView
 from core.users import UserService
 from storage.database import Database
-from storage.files.local import LocalFileStore
+from storage.files import S3FileStore, build_file_store
 from storage.locks import DatabaseLocks
 from storage.uow import SqlUnitOfWorkFactory
 
@@ -66,7 +67,7 @@ async def build_core(
     if migrate:
         await db.migrate()
     uow = SqlUnitOfWorkFactory(db)
-    files = LocalFileStore(settings.data_dir, cipher)
+    files = build_file_store(settings, cipher)
     clock_ = clock
 
     def today() -> date:
@@ -104,6 +105,8 @@ async def build_core(
             user_burst=settings.rate_user_burst,
             chat_per_minute=settings.rate_chat_per_minute,
             chat_burst=settings.rate_chat_burst,
+            chat_platforms=settings.chat_rate_platforms,
+            group_sends_per_minute=settings.telegram_group_sends_per_minute,
             strikes_temp_ban=settings.strikes_temp_ban,
             strikes_permanent_ban=settings.strikes_permanent_ban,
             temp_ban_hours=settings.temp_ban_hours,
@@ -253,6 +256,23 @@ async def build_core(
         exclusive_worker=db.is_sqlite,
     )
     core.readiness["database"] = db.readiness
+
+    async def sign(purpose: str, message: bytes) -> str:
+        async with uow() as unit:
+            signature = await users.sign(unit, purpose, message)
+            await unit.commit()  # the installation secret is made on first use
+        return signature
+
+    core.downloads = DownloadLinks(
+        files,
+        sign,
+        clock.now,
+        public_url=settings.public_url,
+        ttl_seconds=settings.download_link_seconds,
+    )
+    if isinstance(files, S3FileStore):
+        core.readiness["files"] = files.check
+        core.on_close(files.aclose)
     core.locks = DatabaseLocks(db)
     core.on_close(core.locks.release)
     if database is None:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from core.admin import AdminService
 from core.billing import BillingService, CreditsService
-from core.files import FileStore
+from core.files import DownloadLinks, FileStore
 from core.generation import (
     GalleryAccess,
     GalleryService,
@@ -72,6 +72,8 @@ class Core:
     readiness: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
     """Named checks for /readyz: each returns None when fine, else the problem in words.
     The database registers one; each adapter registers whether it is connected."""
+    downloads: DownloadLinks | None = None
+    """Short-lived download links to stored files (presigned, or served by bot/web)."""
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:

@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     database_schema: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     """PostgreSQL schema to use (several installations, or tests, sharing one database)."""
     data_dir: Path = Path("./data")
+    file_store: Literal["local", "s3"] = "local"
+    """Where images and exports live: ``local`` (IMAGEBOT_DATA_DIR) or ``s3``."""
+    s3_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_endpoint_url: str | None = None
+    """An S3-compatible store's endpoint (MinIO, R2, B2, Wasabi, Ceph); unset: AWS S3."""
+    s3_region: str | None = None
+    s3_prefix: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]*/)*$")
+    """Key prefix inside the bucket, ending with ``/`` (several installations, one bucket)."""
+    download_link_seconds: int = Field(default=900, ge=30, le=7 * 24 * 3600)
+    """How long a presigned download URL of the S3 store stays valid."""
 
     telegram_token: SecretStr | None = None
     telegram_api_url: str | None = None
@@ -150,6 +160,12 @@ class Settings(BaseSettings):
     rate_user_burst: int = Field(default=5, ge=1)
     rate_chat_per_minute: float = Field(default=30.0, gt=0)
     rate_chat_burst: int = Field(default=20, ge=1)
+    rate_chat_platforms: str = Field(default="", pattern=r"^[a-z, ]*$")
+    """Platforms whose servers/groups get a request cap of ``rate_chat_*`` (comma list,
+    e.g. ``telegram``); default none: a busy chat is served, and only sending is paced.
+    A server's admins can set their own cap with ``/server rate``."""
+    telegram_group_sends_per_minute: float = Field(default=20.0, gt=0, le=60)
+    """Messages (sends and edits) the bot makes in one Telegram group a minute."""
     strikes_temp_ban: int = Field(default=3, ge=1)
     strikes_permanent_ban: int = Field(default=6, ge=1)
     temp_ban_hours: float = Field(default=24.0, gt=0)
@@ -327,6 +343,11 @@ class Settings(BaseSettings):
         return frozenset(pairs)
 
     @property
+    def chat_rate_platforms(self) -> frozenset[str]:
+        """Platforms whose groups get the operator's request cap (IMAGEBOT_RATE_CHAT_PLATFORMS)."""
+        return frozenset(p.strip() for p in self.rate_chat_platforms.split(",") if p.strip())
+
+    @property
     def is_sqlite(self) -> bool:
         """True when the database is a SQLite file."""
         return self.database_url.startswith("sqlite")
@@ -420,6 +441,14 @@ def describe(settings: Settings, invalid: dict[str, str] | None = None) -> Confi
 
     rows.append(("ok", "IMAGEBOT_DATABASE_URL", _redact_url(settings.database_url)))
     rows.append(("ok", "IMAGEBOT_DATA_DIR", str(settings.data_dir)))
+    if settings.file_store == "s3":
+        if not settings.s3_bucket:
+            rows.append(("missing", "IMAGEBOT_S3_BUCKET", "IMAGEBOT_FILE_STORE=s3 needs a bucket"))
+        else:
+            where = _redact_url(settings.s3_endpoint_url or "AWS S3")
+            rows.append(("ok", "IMAGEBOT_FILE_STORE", f"s3: {settings.s3_bucket} at {where}"))
+    else:
+        rows.append(("ok", "IMAGEBOT_FILE_STORE", "local"))
     secret("IMAGEBOT_TELEGRAM_TOKEN", settings.telegram_token, "the Telegram bot will not start")
     secret("IMAGEBOT_DISCORD_TOKEN", settings.discord_token, "the Discord bot will not start")
     provider = settings.effective_provider(console=False)

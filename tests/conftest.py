@@ -24,6 +24,7 @@ from core.settings import Settings
 from storage.database import Database
 from storage.schema import Base
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.s3_server import MotoS3
 
 PG_ENV = "IMAGEBOT_TEST_POSTGRES_URL"
 
@@ -189,3 +190,25 @@ async def openai_fake() -> AsyncIterator[FakeOpenAI]:
         assert fake.errors == [], fake.errors  # the fake itself must never have crashed
     finally:
         await fake.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3 wire server on loopback (moto in server mode), for the whole session."""
+    server = MotoS3().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_settings(moto_s3: MotoS3) -> dict[str, Any]:
+    """Settings overrides that put the file store in a fresh bucket of the moto server."""
+    return {
+        "file_store": "s3",
+        "s3_bucket": moto_s3.new_bucket(),
+        "s3_endpoint_url": moto_s3.base_url,
+        "s3_region": "us-east-1",
+        "s3_prefix": "inst/",
+    }

@@ -613,11 +613,13 @@ def server_text(control: ChatControlRecord, changed: bool = False) -> str:
         else "every channel"
     )
     cap = control.daily_cap_per_member
+    rate = control.requests_per_minute
     lines = [
         "⚙️ **imagebot in this server**" + (" (saved)" if changed else ""),
         f"Status: **{'on' if control.enabled else 'off'}**",
         f"Channels: {channels}",
         f"Images per member a day: {'no cap' if cap is None else cap}",
+        f"Requests a minute, all members together: {'no cap' if rate is None else rate}",
         "-# Private chats with the bot are not affected. Changes are recorded in the audit log.",
     ]
     return clip("\n".join(lines))

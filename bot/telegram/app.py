@@ -42,6 +42,7 @@ from telegram.ext import (
 from bot.telegram import admin, handlers, payments, privacy
 from bot.telegram.buttons import on_button
 from bot.telegram.notifier import TelegramNotifier
+from bot.telegram.outbox import GroupPacer, Outbox
 from bot.telegram.replies import log_failure
 from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusBoard
@@ -138,7 +139,9 @@ def build_application(
         root = settings.telegram_api_url.rstrip("/")
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+        # PTB paces the bot's overall rate; the per-group budget is the GroupPacer's (kept in
+        # the database, shared by every process, and it merges progress edits).
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3, group_max_rate=0))  # type: ignore[arg-type]
     if not polling:
         builder = builder.updater(None)
     application = builder.build()
@@ -214,9 +217,20 @@ class TelegramAdapter:
         self.application = build_application(
             core, rate_limit=limited, polling=receive and not self.webhook_url
         )
+        pacer = (
+            GroupPacer(
+                lambda chat, limit, window: core.safety.send_slot(
+                    "telegram", chat, limit=limit, window=window
+                ),
+                limit=settings.telegram_group_sends_per_minute,
+            )
+            if limited
+            else None
+        )
         self.runtime = Runtime(
             core,
             self.application.bot,
+            outbox=Outbox(pacer=pacer),
             board=StatusBoard(interval=progress_interval, rate=PROGRESS_RATE if limited else None),
             album_wait=album_wait,
         )

@@ -9,14 +9,16 @@ user's data do not change, and the result waits in /history.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import InputMediaPhoto
 from telegram.constants import ChatAction
+from telegram.error import TelegramError
 
 from bot.telegram import keyboards, render, status
 from bot.telegram.delivery import Destination, Picture, send_result
-from bot.telegram.outbox import ChatBlocked
+from bot.telegram.outbox import ChatBlocked, GroupPacer
 from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusMessage
 from core.types import (
@@ -82,6 +84,7 @@ class TelegramNotifier:
                     lambda: rt.bot.edit_message_text(
                         text, chat_id=chat_id, message_id=state.message_id, reply_markup=markup
                     ),
+                    progress=True,
                 )
 
             await rt.board.progress(chat_id, status_id, status.QUEUED, queued)
@@ -93,13 +96,18 @@ class TelegramNotifier:
                     lambda: rt.bot.edit_message_text(
                         render.GENERATING, chat_id=chat_id, message_id=state.message_id
                     ),
+                    progress=True,
                 )
-                await rt.outbox.edit(
-                    chat_id,
-                    lambda: rt.bot.send_chat_action(
-                        chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=dest.thread_id
-                    ),
-                )
+                if not GroupPacer.applies(chat_id) or rt.outbox.pacer is None:
+                    # Typing indicators are not messages, but in a group each call would
+                    # still count against Telegram's per-group budget: private chats only.
+                    await rt.outbox.edit(
+                        chat_id,
+                        lambda: rt.bot.send_chat_action(
+                            chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=dest.thread_id
+                        ),
+                        progress=True,
+                    )
 
             await rt.board.progress(chat_id, status_id, status.GENERATING, generating)
         elif isinstance(event, PartialImage):
@@ -114,6 +122,7 @@ class TelegramNotifier:
                     lambda: rt.bot.edit_message_media(
                         media, chat_id=chat_id, message_id=state.message_id
                     ),
+                    progress=True,
                 ):
                     state.is_media = True
 
@@ -138,9 +147,13 @@ class TelegramNotifier:
             caption=render.delivered_caption(event),
         )
         if status_id is not None:
-            await rt.outbox.edit(
-                dest.chat_id, lambda: rt.bot.delete_message(dest.chat_id, status_id)
-            )
+            # Deleting is not sending: it takes no slot of the group's budget.
+            with contextlib.suppress(ChatBlocked, TelegramError):
+                await rt.outbox.call(
+                    dest.chat_id,
+                    lambda: rt.bot.delete_message(dest.chat_id, status_id),
+                    pace="none",
+                )
 
     async def _failed(self, dest: Destination, status_id: int | None, event: Failed) -> None:
         rt = self.rt

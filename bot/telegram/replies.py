@@ -245,6 +245,7 @@ async def start_job(
             lambda: rt.bot.edit_message_text(
                 text, chat_id=dest.chat_id, message_id=state.message_id, reply_markup=markup
             ),
+            progress=True,
         )
 
     await rt.board.progress(dest.chat_id, status_id, status.QUEUED, queued)

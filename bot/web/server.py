@@ -1,6 +1,6 @@
-"""imagebot's own HTTP server: /healthz, /readyz, /metrics, export downloads, the private
-web gallery (when IMAGEBOT_PUBLIC_URL is set), and the webhook routes that adapters and
-payments mount."""
+"""imagebot's own HTTP server: /healthz, /readyz, /metrics, export downloads, file
+downloads under signed links, the private web gallery (when IMAGEBOT_PUBLIC_URL is set),
+and the webhook routes that adapters and payments mount."""
 
 from __future__ import annotations
 
@@ -11,6 +11,21 @@ from aiohttp import web
 from bot.metrics import PrometheusMetrics
 from core.app import Core
 from core.errors import UserFacingError
+from core.files import LinkRefused
+
+_LINK_REFUSED = {
+    "invalid": "This link is not valid.",
+    "expired": "This link has expired; ask the bot for a new one.",
+    "gone": "This file is no longer available.",
+}
+"""What a browser shows for a refused download link (one place, for the catalog)."""
+_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "zip": "application/zip",
+}
 
 
 def build_http_app(core: Core) -> web.Application:
@@ -56,7 +71,40 @@ def build_http_app(core: Core) -> web.Application:
             },
         )
 
+    async def file_download(request: web.Request) -> web.StreamResponse:
+        # Stored files under a signed, expiring link: streamed, decrypted on the way when
+        # the store holds ciphertext; never a listing, never another user's file.
+        links = core.downloads
+        if links is None:
+            return web.Response(status=404)
+        try:
+            path, filename = await links.open(request.match_info["token"])
+        except LinkRefused as refused:
+            return web.Response(status=403, text=_LINK_REFUSED[refused.reason])
+        chunks = core.files.stream(path)
+        try:
+            first = await anext(chunks)
+        except (FileNotFoundError, StopAsyncIteration):
+            return web.Response(status=410, text=_LINK_REFUSED["gone"])
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename)[:120]
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": _TYPES.get(path.rsplit(".", 1)[-1], "application/octet-stream"),
+                "Content-Disposition": f'attachment; filename="{safe or "download"}"',
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+        await response.prepare(request)
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
     app.router.add_get("/exports/{token}", export_download)
+    app.router.add_get("/files/{token}", file_download)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

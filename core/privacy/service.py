@@ -327,7 +327,7 @@ class PrivacyService:
         request_id = await self._log(actor, "export", "completed", user_id=user.id)
         async with self._uow() as uow:
             tables = await uow.privacy.rows_for_user(user.id)
-        files = [p for p in self.files.user_files(user.id) if "/exports/" not in p]
+        files = [p for p in await self.files.list_user(user.id) if "/exports/" not in p]
         blobs = [(p, await self.files.read(p)) for p in files]
         created = self.clock.now()
         data = await asyncio.to_thread(self._zip, user, tables, blobs, created, request_id)
@@ -376,15 +376,21 @@ class PrivacyService:
 
     async def export_link(self, actor: Actor, result: ExportResult, *, ttl_hours: int = 24) -> str:
         """A download link for an export too large for the chat: signed, bound to this user
-        and this file, and valid for ``ttl_hours`` (served by imagebot's HTTP server)."""
+        and this file, and valid for ``ttl_hours`` (served by imagebot's HTTP server); or,
+        from an object store holding it in plain form, a short-lived presigned URL."""
+        user = await self._user(actor)
+        if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
+            raise InvalidRequest("That export is not yours.")
+        direct = await self.files.download_url(
+            result.path, filename=result.path.rsplit("/", 1)[-1], expires_in=ttl_hours * 3600
+        )
+        if direct is not None:
+            return direct
         if not self.public_url:
             raise InvalidRequest(
                 "The export is too large to send here and the operator has not configured "
                 "a download address. Please ask the operator."
             )
-        user = await self._user(actor)
-        if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
-            raise InvalidRequest("That export is not yours.")
         expires = int((self.clock.now() + timedelta(hours=ttl_hours)).timestamp())
         payload = f"{user.id}:{result.path}:{expires}"
         async with self._uow() as uow:

@@ -42,6 +42,9 @@ class ChatControlRecord:
     enabled: bool = True
     allowed_channels: tuple[str, ...] = ()
     daily_cap_per_member: int | None = None
+    requests_per_minute: int | None = None
+    """The chat's own cap on requests a minute, all members together (None: no cap
+    beyond the operator's IMAGEBOT_RATE_CHAT_PLATFORMS)."""
 
 
 class SafetyRepository(Protocol):

@@ -27,6 +27,10 @@ class SafetyConfig:
     user_burst: int = 5
     chat_per_minute: float = 30.0
     chat_burst: int = 20
+    chat_platforms: frozenset[str] = frozenset()
+    """Platforms whose groups get the ``chat_*`` request cap; by default none: a busy
+    server is served, and only sending to it is paced (see :meth:`SafetyService.send_slot`)."""
+    group_sends_per_minute: float = 20.0
     strikes_temp_ban: int = 3
     strikes_permanent_ban: int = 6
     temp_ban_hours: float = 24.0
@@ -98,14 +102,39 @@ class SafetyService:
         if wait:
             raise RateLimited(wait)
         if group is not None:
+            # A request cap on a whole chat only where chosen: by the chat's admins
+            # (/server rate) or by the operator for a platform. Per-user limits hold anyway.
+            capacity: float | None = None
+            per_minute: float | None = None
+            if control.requests_per_minute is not None:
+                capacity = per_minute = control.requests_per_minute
+            elif conversation.platform in cfg.chat_platforms:
+                capacity, per_minute = cfg.chat_burst, cfg.chat_per_minute
+            if capacity is not None and per_minute is not None:
+                wait = await uow.safety.take_token(
+                    f"chat:{conversation.platform}:{group}", capacity, per_minute / 60, now
+                )
+                if wait:
+                    raise RateLimited(wait, scope="chat")
+
+    async def send_slot(
+        self, platform: str, chat_id: str, *, limit: float, window: float = 60.0
+    ) -> float:
+        """Take one slot to send (or edit) a message in a group whose platform limits the
+        bot's messages there (Telegram: about 20 a minute); 0 when taken, else seconds to
+        wait. Kept in the database, so every process that sends shares the one budget.
+
+        The bucket holds a tenth of the window's budget and refills the rest evenly, less
+        one message of margin for requests that overtake each other on the way, so no
+        sliding ``window`` ever carries more than ``limit`` messages."""
+        burst = max(1.0, float(int(limit // 10)))
+        refill = max(limit - burst - 1, 1.0) / window
+        async with self._uow() as uow:
             wait = await uow.safety.take_token(
-                f"chat:{conversation.platform}:{group}",
-                cfg.chat_burst,
-                cfg.chat_per_minute / 60,
-                now,
+                f"send:{platform}:{chat_id}", burst, refill, self.clock.now()
             )
-            if wait:
-                raise RateLimited(wait, scope="chat")
+            await uow.commit()
+        return wait
 
     async def first_delivery(self, platform: str, update_id: int | str) -> bool:
         """True the first time any process sees this platform update; False for a
@@ -191,7 +220,8 @@ class SafetyService:
         a group administrator on Telegram) before calling.
         """
         now = self.clock.now()
-        unknown = set(changes) - {"enabled", "allowed_channels", "daily_cap_per_member"}
+        known = {"enabled", "allowed_channels", "daily_cap_per_member", "requests_per_minute"}
+        unknown = set(changes) - known
         if unknown:
             raise KeyError(", ".join(sorted(unknown)))
         async with self._uow() as uow:
@@ -199,10 +229,16 @@ class SafetyService:
             cap = changes.get("daily_cap_per_member", current.daily_cap_per_member)
             if cap is not None and int(cap) < 0:
                 raise InvalidRequest("The daily cap is a number of images, 0 or more.")
+            rate = changes.get("requests_per_minute", current.requests_per_minute)
+            if rate is not None and not 1 <= int(rate) <= 10_000:
+                raise InvalidRequest(
+                    "The request cap is a number of requests a minute, 1 to 10000."
+                )
             new = ChatControlRecord(
                 bool(changes.get("enabled", current.enabled)),
                 tuple(str(c) for c in changes.get("allowed_channels", current.allowed_channels)),
                 None if cap is None else int(cap),
+                None if rate is None else int(rate),
             )
             await uow.safety.save_chat_control(platform, group_id, new, now)
             await audit(
@@ -217,6 +253,7 @@ class SafetyService:
                 enabled=new.enabled,
                 channels=list(new.allowed_channels),
                 daily_cap=new.daily_cap_per_member,
+                requests_per_minute=new.requests_per_minute,
             )
             await uow.commit()
         return new

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +66,35 @@ class LocalFileStore:
     def encrypted(self) -> bool:
         """True when files are encrypted on disk (read them with :meth:`read`)."""
         return self.cipher is not None
+
+    @property
+    def encrypted_at_rest(self) -> bool:
+        """True when files are ciphertext under the operator key."""
+        return self.cipher is not None
+
+    async def download_url(self, path: str, *, filename: str, expires_in: int) -> str | None:
+        """None: local files are served by imagebot's HTTP server under a signed link."""
+        return None
+
+    async def stream(self, path: str) -> AsyncIterator[bytes]:
+        """The plain bytes in chunks; a plain file is read 256 KiB at a time, ciphertext
+        (authenticated as a whole) is decrypted first."""
+        full = self._resolve(path)
+        if self.cipher is not None:
+            plain = await self.read(path)
+            for i in range(0, len(plain), 256 * 1024):
+                yield plain[i : i + 256 * 1024]
+            return
+        fh = await asyncio.to_thread(full.open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(fh.read, 256 * 1024):
+                yield chunk
+        finally:
+            fh.close()
+
+    async def list_user(self, user_id: int) -> list[str]:
+        """Every stored file of a user (a walk of the user's folder, in a thread)."""
+        return await asyncio.to_thread(self.user_files, user_id)
 
     async def reencrypt_all(self) -> int:
         """Rewrite every stored file under the current key; returns how many changed."""

@@ -32,14 +32,14 @@ class SqlSafetyRepository:
         t = now.timestamp()
         grown = RateBucket.tokens + (t - RateBucket.updated_epoch) * per_second
         refilled = case((grown > capacity, capacity), else_=grown)
-        taken = await self.s.execute(
+        take = (
             update(RateBucket)
             .where(RateBucket.key == key, refilled >= 1.0)
             .values(tokens=refilled - 1.0, updated_epoch=t)
             .returning(RateBucket.key)
             .execution_options(synchronize_session=False)
         )
-        if taken.first() is not None:
+        if (await self.s.execute(take)).first() is not None:
             return 0.0
         created = await self.s.execute(
             dialect_insert(self.s, RateBucket)
@@ -49,13 +49,20 @@ class SqlSafetyRepository:
         )
         if created.first() is not None:
             return 0.0
+        # Another process made the bucket meanwhile (its insert won; ours waited on it and
+        # did nothing): now the row exists, so take from it like everyone else. Without
+        # this, every process racing on a new bucket got a token for free.
+        if (await self.s.execute(take)).first() is not None:
+            return 0.0
         tokens, updated = (
             await self.s.execute(
                 select(RateBucket.tokens, RateBucket.updated_epoch).where(RateBucket.key == key)
             )
         ).one()
         current = min(capacity, tokens + (t - updated) * per_second)
-        return max(0.0, (1.0 - current) / per_second)
+        # Nothing was taken, so never answer 0 ("taken"), even when clocks of two
+        # processes disagree by a hair.
+        return max(0.001, (1.0 - current) / per_second)
 
     async def standing(self, user_id: int) -> Standing:
         """Strikes and bans."""
@@ -134,7 +141,9 @@ class SqlSafetyRepository:
         if row is None:
             return ChatControlRecord()
         channels = tuple(str(c) for c in (row.allowed_channels or {}).get("ids", []))
-        return ChatControlRecord(row.enabled, channels, row.daily_cap_per_member)
+        return ChatControlRecord(
+            row.enabled, channels, row.daily_cap_per_member, row.requests_per_minute
+        )
 
     async def save_chat_control(
         self, platform: str, chat_id: str, control: ChatControlRecord, now: datetime
@@ -144,6 +153,7 @@ class SqlSafetyRepository:
             "enabled": control.enabled,
             "allowed_channels": {"ids": list(control.allowed_channels)},
             "daily_cap_per_member": control.daily_cap_per_member,
+            "requests_per_minute": control.requests_per_minute,
             "updated_at": now,
         }
         await self.s.execute(

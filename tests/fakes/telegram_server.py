@@ -24,6 +24,7 @@ import contextlib
 import io
 import itertools
 import json
+import math
 import re
 import time
 import traceback
@@ -183,6 +184,29 @@ METHOD_PARAMETERS: dict[str, frozenset[str]] = {
         "getFile": {"file_id"},
     }.items()
 }
+
+
+GROUP_COUNTED = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendMediaGroup",
+        "sendVideo",
+        "sendAnimation",
+        "sendAudio",
+        "sendVoice",
+        "sendSticker",
+        "sendPoll",
+        "copyMessage",
+        "forwardMessage",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageMedia",
+        "editMessageReplyMarkup",
+    }
+)
+"""Methods that post or change a message: what a group's per-minute budget counts."""
 
 
 class ApiError(Exception):
@@ -364,6 +388,9 @@ class FakeTelegram(StarsFake):
         self.on_serve: Callable[[list[dict[str, Any]]], None] | None = None
         """Called with every batch of updates handed to the bot."""
         self._failures: list[_Failure] = []
+        self.group_limit: tuple[int, float] | None = None
+        self.group_sends: dict[int, list[float]] = {}
+        self.group_refusals: list[BotCall] = []
         self._blocked: set[int] = set()
         self._next_message: dict[int, int] = {}
         self._update_ids = itertools.count(1)
@@ -436,6 +463,40 @@ class FakeTelegram(StarsFake):
                 f"Too Many Requests: retry after {retry_after}" if code == 429 else "Bad Request"
             )
         self._failures.append(_Failure(method, code, description, retry_after, times, chat_id))
+
+    def enforce_group_rate(self, limit: int = 20, window: float = 60.0) -> None:
+        """Refuse messages (sends and edits) to a group beyond ``limit`` per sliding
+        ``window`` seconds, as Telegram does (about 20 a minute in one group): a 429
+        ``Too Many Requests: retry after N`` with ``parameters.retry_after``. Accepted
+        messages are kept per chat in ``group_sends``; refusals in ``group_refusals``."""
+        self.group_limit = (limit, window)
+
+    def max_group_sends(self, chat_id: int, window: float) -> int:
+        """The most messages accepted in ``chat_id`` within any ``window`` seconds."""
+        times = self.group_sends.get(chat_id, [])
+        best, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def _check_group_rate(self, call: BotCall) -> None:
+        chat_id = call.params.get("chat_id")
+        if self.group_limit is None or not isinstance(chat_id, int) or chat_id >= 0:
+            return
+        if call.method not in GROUP_COUNTED:
+            return
+        limit, window = self.group_limit
+        now = time.monotonic()
+        times = self.group_sends.setdefault(chat_id, [])
+        recent = [t for t in times if t > now - window]
+        weight = len(call.params.get("media") or ()) if call.method == "sendMediaGroup" else 1
+        if len(recent) + max(weight, 1) > limit:
+            retry_after = max(1, math.ceil(recent[0] + window - now))
+            self.group_refusals.append(call)
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        times.extend([now] * max(weight, 1))
 
     def set_member(self, chat: FakeChat, user: FakeUser, status: str) -> None:
         """``user``'s status in ``chat`` as getChatMember reports it (``creator``,
@@ -705,6 +766,7 @@ class FakeTelegram(StarsFake):
         try:
             call.params, call.files = await self._read_params(request)
             self._check_failures(call)
+            self._check_group_rate(call)
             handler = getattr(self, f"_m_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")

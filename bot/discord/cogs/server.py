@@ -62,7 +62,7 @@ class ServerCog(BaseCog):
 
     server = app_commands.Group(
         name="server",
-        description="imagebot in this server: channels, a daily cap, on or off",
+        description="imagebot in this server: channels, caps, on or off",
         default_permissions=discord.Permissions(manage_guild=True),
         allowed_contexts=app_commands.AppCommandContext(
             guild=True, dm_channel=False, private_channel=False
@@ -130,6 +130,14 @@ class ServerCog(BaseCog):
     ) -> None:
         """Set or remove the per-member daily cap."""
         await self._change(interaction, daily_cap_per_member=images)
+
+    @server.command(name="rate", description="Cap the requests a minute of all members together")
+    @app_commands.describe(requests="Requests a minute in this server; leave empty for no cap")
+    async def rate(
+        self, interaction: discord.Interaction, requests: Range[int, 1, 10_000] | None = None
+    ) -> None:
+        """Set or remove the server's own request cap (by default a busy server is served)."""
+        await self._change(interaction, requests_per_minute=requests)
 
     async def _change(self, interaction: discord.Interaction, **changes: Any) -> None:
         if not await respond.defer(interaction, ephemeral=True):

@@ -48,7 +48,14 @@ async def test_server_controls_are_offered_to_managers_only(
     [group] = [c for c in sync.json if c["name"] == "server"]
     assert str(group["default_member_permissions"]) == str(MANAGE_GUILD)
     assert group["contexts"] == [0] and group["integration_types"] == [0]
-    assert {o["name"] for o in group["options"]} == {"status", "on", "off", "channels", "cap"}
+    assert {o["name"] for o in group["options"]} == {
+        "status",
+        "on",
+        "off",
+        "channels",
+        "cap",
+        "rate",
+    }
 
 
 async def test_members_without_manage_server_are_refused_and_nothing_changes(
@@ -129,3 +136,25 @@ async def test_a_thread_inside_an_allowed_channel_is_allowed(
     assert "limited imagebot to other channels" in await imagine(fake, in_chat)
     # The result went to the thread itself.
     assert any(m["channel_id"] == in_art and m.get("attachments") for m in fake.messages.values())
+
+
+async def test_a_busy_server_is_served_unless_its_managers_set_a_request_cap(
+    bot_any_db: DiscordHarness, fake: FakeDiscord, database: Database
+) -> None:
+    # No cap by default: 30 members at once are all served (per-user limits still hold).
+    members = [FakeDiscord.user(7000 + i, f"m{i}") for i in range(30)]
+    for member in members:
+        assert "1 credit" in await imagine(fake, ART, user=member)
+    assert "no cap" in (await server(fake, "status")).split("Requests a minute")[1]
+    # Out-of-range values never reach the core: Discord's own option range refuses them.
+    capped = await server(fake, "rate", {"requests": 2})
+    assert "Requests a minute, all members together: 2" in capped
+    assert "1 credit" in await imagine(fake, ART, user=members[0])
+    assert "1 credit" in await imagine(fake, ART, user=members[1])
+    refused = await imagine(fake, ART, user=members[2])
+    assert "this chat has made many requests" in refused
+    lifted = await server(fake, "rate")
+    assert "Requests a minute, all members together: no cap" in lifted
+    assert "1 credit" in await imagine(fake, ART, user=members[2])
+    rows = await audit_log(database)
+    assert [r["details"].get("requests_per_minute") for r in rows] == [2, None]
