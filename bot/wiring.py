@@ -98,6 +98,7 @@ async def build_core(
         free_credits=settings.free_credits,
         model=model_name,
         resolve_options=resolve_options,
+        default_language=settings.default_language,
     )
     onboarding = OnboardingService(
         uow,

@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     admins: str = ""
     free_credits: int = Field(default=20, ge=0)
+    default_language: str = Field(default="en", min_length=2, max_length=16)
+    """The language when the platform gives none the bot has (``IMAGEBOT_DEFAULT_LANGUAGE``)."""
     encryption_key: SecretStr | None = None
 
     encryption_old_keys: SecretStr | None = None

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from core.i18n import Msg
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -258,6 +260,8 @@ class UserSettingsView:
     output_format: str | None = None
     background: str | None = None
     n: int | None = None
+    language: str | None = None
+    """The language chosen with ``/settings language`` (None: the platform's)."""
 
 
 # --- Progress and replies -----------------------------------------------------------------
@@ -311,6 +315,8 @@ class Failed:
     code: str
     message: str
     refunded: int
+    text: Msg | str | None = None
+    """The catalog message behind ``message`` (English), for the reader's language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,14 +357,18 @@ class PaymentLinkReply:
     url: str
 
 
+CONFIRM = Msg("word.confirm")
+CANCEL = Msg("word.cancel")
+
+
 @dataclass(frozen=True, slots=True)
 class ConfirmationRequest:
     """A question with confirm/cancel choices; ``action`` names what confirm does."""
 
-    text: str
+    text: Msg | str
     action: str
-    confirm_label: str = "Confirm"
-    cancel_label: str = "Cancel"
+    confirm_label: Msg | str = CONFIRM
+    cancel_label: Msg | str = CANCEL
 
 
 Reply = TextReply | ErrorReply | PaymentLinkReply | ConfirmationRequest

@@ -131,6 +131,7 @@ class UserSettings(Base):
     output_format: Mapped[str | None] = mapped_column(String(8))
     background: Mapped[str | None] = mapped_column(String(16))
     n: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class CreditAccount(Base):

@@ -171,6 +171,7 @@ class SqlUserRepository:
             output_format=row.output_format,
             background=row.background,
             n=row.n,
+            language=row.language,
         )
 
     async def save_settings(self, user_id: int, settings: UserSettingsView) -> None:
@@ -181,6 +182,7 @@ class SqlUserRepository:
             "output_format": settings.output_format,
             "background": settings.background,
             "n": settings.n,
+            "language": settings.language,
         }
         stmt = (
             dialect_insert(self.s, UserSettings)

@@ -30,10 +30,12 @@ from bot.telegram.replies import (
     reply,
     show_terms,
     start_job,
+    use_language_of,
 )
 from bot.telegram.runtime import Runtime, runtime
 from core.admin.service import NotAnOperator
 from core.errors import AgeRefused, NotFound, TermsRequired, UserFacingError
+from core.i18n import LANGUAGE_NAMES, Msg, msg
 from core.types import ReplyTarget, Submitted
 
 log = logging.getLogger("imagebot.telegram")
@@ -47,6 +49,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     answer = Answer()
     try:
+        await use_language_of(rt, query.from_user)
         answer = await _dispatch(rt, update, query) or Answer()
     except ChatBlocked:
         pass
@@ -57,7 +60,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await show_terms(rt, query.message, query.from_user.id, state)
     except (NotFound, NotAnOperator):
         # NotAnOperator: a forged or forwarded operator button says no more than a stale one.
-        answer = Answer(render.STALE)
+        answer = Answer(render.stale())
     except UserFacingError as exc:
         answer = Answer(render.error_alert(exc), alert=True)
     except Exception as exc:
@@ -74,9 +77,9 @@ async def _dispatch(rt: Runtime, update: Update, query: CallbackQuery) -> Answer
     data = cb.decode(query.data)
     message = query.message
     if data is None or not isinstance(message, Message):
-        return Answer(render.STALE)
+        return Answer(render.stale())
     if data.owner != query.from_user.id:
-        return Answer(render.NOT_YOURS, alert=True)
+        return Answer(render.not_yours(), alert=True)
     return await ACTIONS[data.action](rt, Press(query, message, data, update.update_id))
 
 
@@ -87,13 +90,13 @@ async def terms_accept(rt: Runtime, press: Press) -> Answer:
     """The person accepted the terms and confirmed they are 13 or older."""
     await rt.core.onboarding.accept(press.actor)
     await edit_text(rt, press.message, render.accepted_text_for(press.query.from_user.first_name))
-    return Answer("Welcome!")
+    return Answer(render.plain_text(Msg("answer.welcome")))
 
 
 async def terms_refuse(rt: Runtime, press: Press) -> Answer:
     """The person said they are under 13: refused, nothing kept but a marker."""
     await rt.core.onboarding.refuse(press.actor)
-    await edit_text(rt, press.message, render.esc(AgeRefused.default_message))
+    await edit_text(rt, press.message, render.text_of(AgeRefused().msg))
     return Answer()
 
 
@@ -141,7 +144,7 @@ async def variation(rt: Runtime, press: Press) -> Answer:
         )
 
     await _job_starter(rt, press, submit)
-    return Answer("Making a variation…")
+    return Answer(render.plain_text(Msg("answer.variation")))
 
 
 async def edit(rt: Runtime, press: Press) -> Answer:
@@ -165,7 +168,7 @@ async def edit(rt: Runtime, press: Press) -> Answer:
         ),
     )
     rt.board.sent(dest.chat_id)
-    return Answer("Reply with what to change.")
+    return Answer(render.plain_text(Msg("answer.reply_change")))
 
 
 async def full_resolution(rt: Runtime, press: Press) -> Answer:
@@ -214,11 +217,11 @@ async def delete_no(rt: Runtime, press: Press) -> Answer:
 async def cancel(rt: Runtime, press: Press) -> Answer:
     """Cancel a job still waiting in the queue; its credits come back."""
     if not await rt.core.generation.cancel(press.actor, press.data.job_id):
-        return Answer("It has already started and can no longer be cancelled.")
+        return Answer(render.plain_text(Msg("answer.too_late")))
     job = await rt.core.generation.job(press.actor, press.data.job_id)
     rt.board.close(press.message.chat.id, press.message.message_id)
     await edit_text(rt, press.message, render.cancelled_text(job.cost))
-    return Answer("Cancelled.")
+    return Answer(render.plain_text(Msg("answer.cancelled")))
 
 
 # --- /history ------------------------------------------------------------------------------------
@@ -246,7 +249,9 @@ async def history_open(rt: Runtime, press: Press) -> Answer:
     """Send one past result again, with its buttons."""
     job = await rt.core.generation.job(press.actor, press.data.job_id)
     if not job.outputs:
-        detail = job.error_message or f"This request has no image ({job.state.value})."
+        detail = job.error_message or render.plain_text(
+            msg("answer.no_image", state=job.state.value)
+        )
         return Answer(render.plain_clip(detail), alert=True)
     pictures = [Picture(rt.core.files.absolute(o.path), o, rt.core.files) for o in job.outputs]
     await send_result(
@@ -294,8 +299,13 @@ async def history_delete_yes(rt: Runtime, press: Press) -> Answer:
 async def settings_open(rt: Runtime, press: Press) -> Answer:
     """The choices of one setting."""
     name = press.data.arg
+    if name == "language":
+        await edit_text(
+            rt, press.message, render.language_choice_text(), keyboards.languages(press.owner)
+        )
+        return Answer()
     if name not in keyboards.SETTING_FIELDS:
-        return Answer(render.STALE)
+        return Answer(render.stale())
     await edit_text(
         rt,
         press.message,
@@ -308,21 +318,47 @@ async def settings_open(rt: Runtime, press: Press) -> Answer:
 async def settings_set(rt: Runtime, press: Press) -> Answer:
     """Save one default and show them all again."""
     name, _, value = press.data.arg.partition("=")
+    if name == "language":
+        return await language_set(rt, press, value)
     if name not in keyboards.SETTING_FIELDS:
-        return Answer(render.STALE)
+        return Answer(render.stale())
     new: object = int(value) if name == "n" and value.isdigit() else value
     view = await rt.core.users.update_settings(press.actor, **{name: new})
     await edit_text(
-        rt, press.message, render.settings_text(view), keyboards.settings_main(press.owner)
+        rt,
+        press.message,
+        render.settings_text(view, await _language_name(rt, press)),
+        keyboards.settings_main(press.owner),
     )
-    return Answer(f"{render.SETTING_LABELS[name]}: {value}")
+    return Answer(f"{render.setting_label(name)}: {value}")
+
+
+async def language_set(rt: Runtime, press: Press, value: str) -> Answer:
+    """A language button: remembered at once, and this very answer is in it."""
+    await rt.core.users.set_language(press.actor, value)
+    lang = await use_language_of(rt, press.query.from_user)
+    view = await rt.core.users.settings(press.actor)
+    await edit_text(
+        rt,
+        press.message,
+        render.settings_text(view, LANGUAGE_NAMES[lang]),
+        keyboards.settings_main(press.owner),
+    )
+    return Answer(render.plain_text(msg("language.set", language=LANGUAGE_NAMES[lang])))
+
+
+async def _language_name(rt: Runtime, press: Press) -> str:
+    return LANGUAGE_NAMES[await rt.core.users.language(press.actor)]
 
 
 async def settings_back(rt: Runtime, press: Press) -> Answer:
     """Back to the overview."""
     view = await rt.core.users.settings(press.actor)
     await edit_text(
-        rt, press.message, render.settings_text(view), keyboards.settings_main(press.owner)
+        rt,
+        press.message,
+        render.settings_text(view, await _language_name(rt, press)),
+        keyboards.settings_main(press.owner),
     )
     return Answer()
 
@@ -335,7 +371,10 @@ async def buy(rt: Runtime, press: Press) -> Answer:
     key = f"telegram:{press.message.chat.id}:{press.message.message_id}:{press.data.arg}"
     link = await rt.core.billing.checkout_link(press.actor, press.data.arg, request_key=key)
     await reply(
-        rt, press.message, render.payment_text(link), keyboards.link("Pay securely", link.url)
+        rt,
+        press.message,
+        render.payment_text(link),
+        keyboards.link(render.plain_text(Msg("button.pay")), link.url),
     )
     return Answer()
 

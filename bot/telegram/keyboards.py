@@ -7,13 +7,19 @@ from collections.abc import Sequence
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram import callbacks as cb
-from bot.telegram.render import SETTING_LABELS, consent_button, offer_label
+from bot.telegram.render import consent_button, offer_label, setting_label
 from core.billing.offers import Offer
 from core.generation.models import MAX_N_PER_JOB, ModelSpec
+from core.i18n import LANGUAGE_NAMES, LANGUAGES, Msg, render
 from core.privacy.ports import ConsentRecord
 from core.privacy.service import CONSENT_LABELS
 from core.safety.ports import ReviewRecord
 from core.types import ConfirmationRequest, HistoryPage
+
+
+def _t(key: str, **args: object) -> str:
+    """A button's words in the current language."""
+    return render(Msg(key, args))
 
 
 def _button(
@@ -28,15 +34,15 @@ def terms(owner: int) -> InlineKeyboardMarkup:
     """Accept (13+) or say one is under 13."""
     return InlineKeyboardMarkup(
         [
-            [_button("✅ I am 13 or older and accept", cb.TERMS_ACCEPT, owner)],
-            [_button("I am under 13", cb.TERMS_REFUSE, owner)],
+            [_button(_t("button.accept"), cb.TERMS_ACCEPT, owner)],
+            [_button(_t("button.under_13"), cb.TERMS_REFUSE, owner)],
         ]
     )
 
 
 def cancel(owner: int, job_id: str) -> InlineKeyboardMarkup:
     """The queued status message's Cancel button."""
-    return InlineKeyboardMarkup([[_button("✖ Cancel", cb.CANCEL, owner, job_id)]])
+    return InlineKeyboardMarkup([[_button(_t("button.cancel"), cb.CANCEL, owner, job_id)]])
 
 
 def album_ref(message_ids: Sequence[int]) -> str:
@@ -59,13 +65,13 @@ def album_ids(ref: str) -> list[int]:
 
 def result(owner: int, job_id: str, count: int, album: str = "") -> InlineKeyboardMarkup:
     """Reroll, Edit, Variation, Full resolution and Delete for a result of ``count`` images."""
-    rows = [[_button("🎲 Reroll", cb.REROLL, owner, job_id)]]
+    rows = [[_button(_t("button.reroll"), cb.REROLL, owner, job_id)]]
     if count == 1:
-        rows[0].append(_button("✏️ Edit", cb.EDIT, owner, job_id, 0))
+        rows[0].append(_button(_t("button.edit"), cb.EDIT, owner, job_id, 0))
         rows.append(
             [
-                _button("🔀 Variation", cb.VARIATION, owner, job_id, 0),
-                _button("📄 Full resolution", cb.FULL_RES, owner, job_id, 0),
+                _button(_t("button.variation"), cb.VARIATION, owner, job_id, 0),
+                _button(_t("button.full_res"), cb.FULL_RES, owner, job_id, 0),
             ]
         )
     else:
@@ -73,7 +79,7 @@ def result(owner: int, job_id: str, count: int, album: str = "") -> InlineKeyboa
         rows.append([_button(f"✏️ {i + 1}", cb.EDIT, owner, job_id, i) for i in numbers])
         rows.append([_button(f"🔀 {i + 1}", cb.VARIATION, owner, job_id, i) for i in numbers])
         rows.append([_button(f"📄 {i + 1}", cb.FULL_RES, owner, job_id, i) for i in numbers])
-    rows.append([_button("🗑 Delete", cb.DELETE_ASK, owner, job_id, 0, album)])
+    rows.append([_button(_t("button.delete"), cb.DELETE_ASK, owner, job_id, 0, album)])
     return InlineKeyboardMarkup(rows)
 
 
@@ -82,8 +88,8 @@ def confirm_delete(owner: int, job_id: str, album: str = "") -> InlineKeyboardMa
     return InlineKeyboardMarkup(
         [
             [
-                _button("🗑 Yes, delete it", cb.DELETE_YES, owner, job_id, 0, album),
-                _button("Keep", cb.DELETE_NO, owner, job_id, 0, album),
+                _button(_t("button.delete_yes"), cb.DELETE_YES, owner, job_id, 0, album),
+                _button(_t("button.keep"), cb.DELETE_NO, owner, job_id, 0, album),
             ]
         ]
     )
@@ -101,22 +107,33 @@ def history(owner: int, page: HistoryPage, confirm: str = "") -> InlineKeyboardM
             rows.append(
                 [
                     _button(
-                        f"🗑 Delete {number} for good", cb.HISTORY_DELETE_YES, owner, job.id, 0, arg
+                        _t("button.delete_for_good", number=number),
+                        cb.HISTORY_DELETE_YES,
+                        owner,
+                        job.id,
+                        0,
+                        arg,
                     ),
-                    _button("Keep", cb.HISTORY_KEEP, owner, "", 0, arg),
+                    _button(_t("button.keep"), cb.HISTORY_KEEP, owner, "", 0, arg),
                 ]
             )
             continue
-        row = [_button(f"{number} · open", cb.HISTORY_OPEN, owner, job.id, 0, arg)]
+        row = [_button(_t("button.open_n", number=number), cb.HISTORY_OPEN, owner, job.id, 0, arg)]
         if job.outputs:
-            row.append(_button(f"{number} · file", cb.HISTORY_FILE, owner, job.id, 0, arg))
-        row.append(_button(f"{number} · delete", cb.HISTORY_DELETE_ASK, owner, job.id, 0, arg))
+            row.append(
+                _button(_t("button.file_n", number=number), cb.HISTORY_FILE, owner, job.id, 0, arg)
+            )
+        row.append(
+            _button(
+                _t("button.delete_n", number=number), cb.HISTORY_DELETE_ASK, owner, job.id, 0, arg
+            )
+        )
         rows.append(row)
     nav = []
     if page.page > 1:
-        nav.append(_button("◀ Newer", cb.HISTORY_PAGE, owner, "", 0, str(page.page - 1)))
+        nav.append(_button(_t("button.newer"), cb.HISTORY_PAGE, owner, "", 0, str(page.page - 1)))
     if page.page < page.pages:
-        nav.append(_button("Older ▶", cb.HISTORY_PAGE, owner, "", 0, str(page.page + 1)))
+        nav.append(_button(_t("button.older"), cb.HISTORY_PAGE, owner, "", 0, str(page.page + 1)))
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(rows)
@@ -143,9 +160,27 @@ def setting_choices(name: str, spec: ModelSpec) -> list[str]:
 def settings_main(owner: int) -> InlineKeyboardMarkup:
     """One button per setting."""
     rows = [
-        [_button(f"Change {SETTING_LABELS[name].lower()}", cb.SETTINGS_OPEN, owner, arg=name)]
-        for name in SETTING_FIELDS
+        [
+            _button(
+                _t("button.change", setting=setting_label(name).lower()),
+                cb.SETTINGS_OPEN,
+                owner,
+                arg=name,
+            )
+        ]
+        for name in (*SETTING_FIELDS, "language")
     ]
+    return InlineKeyboardMarkup(rows)
+
+
+def languages(owner: int) -> InlineKeyboardMarkup:
+    """``/settings language``: one button per shipped language, in its own words."""
+    buttons = [
+        _button(LANGUAGE_NAMES[lang], cb.SETTINGS_SET, owner, arg=f"language={lang}")
+        for lang in LANGUAGES
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([_button(_t("button.back"), cb.SETTINGS_BACK, owner)])
     return InlineKeyboardMarkup(rows)
 
 
@@ -156,7 +191,7 @@ def settings_choices(owner: int, name: str, spec: ModelSpec) -> InlineKeyboardMa
         for value in setting_choices(name, spec)
     ]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
-    rows.append([_button("◀ Back", cb.SETTINGS_BACK, owner)])
+    rows.append([_button(_t("button.back"), cb.SETTINGS_BACK, owner)])
     return InlineKeyboardMarkup(rows)
 
 
@@ -187,8 +222,8 @@ def privacy(owner: int, consents: ConsentRecord, *, known: bool = True) -> Inlin
     if known:
         rows.append(
             [
-                _button("🔄 Refresh my name", cb.PROFILE, owner, arg="refresh"),
-                _button("🧹 Clear my name", cb.PROFILE, owner, arg="clear"),
+                _button(_t("button.refresh_name"), cb.PROFILE, owner, arg="refresh"),
+                _button(_t("button.clear_name"), cb.PROFILE, owner, arg="clear"),
             ]
         )
     return InlineKeyboardMarkup(rows)
@@ -198,8 +233,8 @@ def confirm_erase(owner: int, request: ConfirmationRequest) -> InlineKeyboardMar
     """/delete_my_data: erase for good, or keep."""
     return InlineKeyboardMarkup(
         [
-            [_button(f"🗑 {request.confirm_label}", cb.ERASE_YES, owner)],
-            [_button(request.cancel_label, cb.ERASE_NO, owner)],
+            [_button("🗑 " + render(request.confirm_label), cb.ERASE_YES, owner)],
+            [_button(render(request.cancel_label), cb.ERASE_NO, owner)],
         ]
     )
 
@@ -223,4 +258,4 @@ def link(text: str, url: str) -> InlineKeyboardMarkup:
 
 def edit_question() -> ForceReply:
     """The reply box opened by the Edit button (for the person it was asked of)."""
-    return ForceReply(selective=True, input_field_placeholder="e.g. make the sky pink")
+    return ForceReply(selective=True, input_field_placeholder=_t("button.edit_placeholder"))

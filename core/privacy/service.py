@@ -24,6 +24,7 @@ from typing import Any
 from core.billing import CreditLedger
 from core.errors import InvalidRequest, UserFacingError
 from core.files import FileStore
+from core.i18n import SOURCE_LANGUAGE, Msg, msg, render
 from core.ports import Clock
 from core.privacy.onboarding import Policy
 from core.privacy.ports import ConsentRecord, PrivacyRequestRecord
@@ -47,6 +48,11 @@ STORED = (
     "your credit ledger and payment references (no card data)",
     "your privacy requests, feedback and support messages",
 )
+
+STORED_MESSAGES = tuple(
+    Msg(f"stored.{key}") for key in ("identity", "jobs", "settings", "ledger", "requests")
+)
+"""``STORED`` as catalog messages."""
 
 EXPORT_NAMES = {
     "users": "profile",
@@ -84,10 +90,7 @@ class PrivateChatRequired(UserFacingError):
     """A privacy command was used outside a private chat."""
 
     code = "private_chat_required"
-    default_message = (
-        "For your privacy, this works only in a private chat with the bot. "
-        "Please send it to me directly."
-    )
+    default_key = "error.private_chat_required"
 
 
 class PrivacyRequestRefused(UserFacingError):
@@ -95,12 +98,9 @@ class PrivacyRequestRefused(UserFacingError):
 
     code = "privacy_request_refused"
 
-    def __init__(self, reason: str, request_id: int) -> None:
+    def __init__(self, reason: str | Msg, request_id: int) -> None:
         self.request_id = request_id
-        super().__init__(
-            f"{reason} This request (number {request_id}) was logged. If you disagree, "
-            f"reply with /appeal {request_id} and your reasons; an operator will review it."
-        )
+        super().__init__(msg("error.privacy_refused", reason=reason, request_id=request_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,9 @@ class PrivacyOverview:
     consents: ConsentRecord
     retention: tuple[tuple[str, str], ...]
     stored: tuple[str, ...] = STORED
+    retention_messages: tuple[tuple[Msg, Msg], ...] = ()
+    """``retention`` as catalog messages (category, period), for the reader's language."""
+    stored_messages: tuple[Msg, ...] = STORED_MESSAGES
     display_name: str = ""
     locale: str = ""
 
@@ -136,15 +139,20 @@ class ErasureReceipt:
     files: int = 0
 
     @property
-    def text(self) -> str:
-        """The receipt as the user reads it."""
-        return (
-            f"Done. On {self.completed_at:%Y-%m-%d at %H:%M} UTC we erased your profile, "
-            f"prompts, images ({self.files} files), settings, consents, history, feedback and "
-            "support messages. Payment records that tax law makes us keep are no longer "
-            f"linked to you. Request number {self.request_id}. If you write again, you "
-            "start as a new user."
+    def message(self) -> Msg:
+        """The receipt as a catalog message (the reader's language is the adapter's)."""
+        return msg(
+            "erase.receipt",
+            date=self.completed_at.date(),
+            time=f"{self.completed_at:%H:%M}",
+            files=msg("files", count=self.files),
+            request_id=self.request_id,
         )
+
+    @property
+    def text(self) -> str:
+        """The receipt in English."""
+        return render(self.message, SOURCE_LANGUAGE)
 
 
 class PrivacyService:
@@ -216,6 +224,7 @@ class PrivacyService:
             policy=self.policy,
             consents=consents,
             retention=self.retention.describe(),
+            retention_messages=self.retention.describe_messages(),
             display_name=user.display_name if user else "",
             locale=user.locale if user else "",
         )
@@ -404,14 +413,10 @@ class PrivacyService:
         """The question asked before erasing (P08)."""
         self.require_private(conversation)
         return ConfirmationRequest(
-            text=(
-                "This permanently erases your profile, prompts, images, settings, history, "
-                "feedback and support messages. Unused credits are lost. Payment records "
-                "that tax law makes us keep stay, no longer linked to you. Continue?"
-            ),
+            text=msg("erase.question"),
             action="erase",
-            confirm_label="Erase everything",
-            cancel_label="Keep my data",
+            confirm_label=msg("erase.confirm"),
+            cancel_label=msg("erase.cancel"),
         )
 
     async def erase(self, actor: Actor, conversation: Conversation) -> ErasureReceipt:
@@ -432,11 +437,7 @@ class PrivacyService:
             request_id = await self._log(
                 actor, "erase", "refused", "a payment dispute is open", user_id=user.id
             )
-            raise PrivacyRequestRefused(
-                "Your data cannot be erased while a payment dispute is open, because the "
-                "records are needed to settle it.",
-                request_id,
-            )
+            raise PrivacyRequestRefused(msg("erase.refused_dispute"), request_id)
         await self._cancel_jobs(user.id)
         now = self.clock.now()
         async with self._uow() as uow:

@@ -42,6 +42,8 @@ class ChatControlRecord:
     enabled: bool = True
     allowed_channels: tuple[str, ...] = ()
     daily_cap_per_member: int | None = None
+    language: str | None = None
+    """The server language for server-wide notices (None: the bot's default)."""
 
 
 class SafetyRepository(Protocol):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.errors import Banned, ChatDisabled, InvalidRequest, RateLimited
+from core.i18n import LANGUAGES, is_language, msg, negotiate
 from core.ports import Clock
 from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
 from core.safety.ports import ChatControlRecord, Standing
@@ -191,18 +192,22 @@ class SafetyService:
         a group administrator on Telegram) before calling.
         """
         now = self.clock.now()
-        unknown = set(changes) - {"enabled", "allowed_channels", "daily_cap_per_member"}
+        unknown = set(changes) - {"enabled", "allowed_channels", "daily_cap_per_member", "language"}
         if unknown:
             raise KeyError(", ".join(sorted(unknown)))
         async with self._uow() as uow:
             current = await uow.safety.chat_control(platform, group_id)
             cap = changes.get("daily_cap_per_member", current.daily_cap_per_member)
             if cap is not None and int(cap) < 0:
-                raise InvalidRequest("The daily cap is a number of images, 0 or more.")
+                raise InvalidRequest(msg("server.cap_invalid"))
+            language = changes.get("language", current.language)
+            if language is not None and not is_language(str(language)):
+                raise InvalidRequest(msg("language.unknown", languages=", ".join(LANGUAGES)))
             new = ChatControlRecord(
                 bool(changes.get("enabled", current.enabled)),
                 tuple(str(c) for c in changes.get("allowed_channels", current.allowed_channels)),
                 None if cap is None else int(cap),
+                None if language is None else negotiate(str(language)),
             )
             await uow.safety.save_chat_control(platform, group_id, new, now)
             await audit(
@@ -217,6 +222,7 @@ class SafetyService:
                 enabled=new.enabled,
                 channels=list(new.allowed_channels),
                 daily_cap=new.daily_cap_per_member,
+                language=new.language,
             )
             await uow.commit()
         return new

@@ -62,6 +62,7 @@ class ChatControl(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_channels: Mapped[dict[str, Any]]
     daily_cap_per_member: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime]
 
 

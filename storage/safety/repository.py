@@ -134,7 +134,7 @@ class SqlSafetyRepository:
         if row is None:
             return ChatControlRecord()
         channels = tuple(str(c) for c in (row.allowed_channels or {}).get("ids", []))
-        return ChatControlRecord(row.enabled, channels, row.daily_cap_per_member)
+        return ChatControlRecord(row.enabled, channels, row.daily_cap_per_member, row.language)
 
     async def save_chat_control(
         self, platform: str, chat_id: str, control: ChatControlRecord, now: datetime
@@ -144,6 +144,7 @@ class SqlSafetyRepository:
             "enabled": control.enabled,
             "allowed_channels": {"ids": list(control.allowed_channels)},
             "daily_cap_per_member": control.daily_cap_per_member,
+            "language": control.language,
             "updated_at": now,
         }
         await self.s.execute(

@@ -143,7 +143,7 @@ class ImagineCog(BaseCog):
         """The message command: ask for the instruction, then edit that message's images."""
         images = [a for a in message.attachments if intake.looks_like_image(a)]
         if not images:
-            await respond.reply(interaction, render.NO_IMAGES, ephemeral=True)
+            await respond.reply(interaction, render.no_images(), ephemeral=True)
             return
         await interaction.response.send_modal(
             views.EditImagesModal(interaction.id, images[: intake.MAX_IMAGES])

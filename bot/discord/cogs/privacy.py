@@ -59,7 +59,7 @@ class PrivacyCog(BaseCog):
             return
         service = getattr(self.core, "privacy", None)
         if service is None:
-            await respond.reply(interaction, render.NOT_AVAILABLE, ephemeral=True)
+            await respond.reply(interaction, render.not_available(), ephemeral=True)
             return
         if not await respond.defer(interaction):
             return
@@ -79,7 +79,9 @@ class PrivacyCog(BaseCog):
             await respond.reply(interaction, render.appeal_filed_text(request_id))
         else:
             question = service.erasure_confirmation(conversation)
-            await respond.reply(interaction, question.text, view=views.erase_view(question))
+            await respond.reply(
+                interaction, render.text_of(question.text), view=views.erase_view(question)
+            )
 
     async def _export(self, interaction: discord.Interaction, service: object) -> None:
         actor = context.actor_of(interaction)

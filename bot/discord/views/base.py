@@ -7,6 +7,8 @@ from typing import Any
 
 import discord
 
+from bot.discord import context
+
 
 def core_of(interaction: discord.Interaction) -> Any:
     """The core of the bot that received ``interaction``."""
@@ -23,6 +25,7 @@ class Handled:
     async def callback(self, interaction: discord.Interaction) -> None:
         """discord.py's entry point."""
         try:
+            await context.use_language_of(core_of(interaction), interaction)
             await self.handle(interaction)
         except Exception as exc:
             await interaction.client.report_error(interaction, exc)  # type: ignore[attr-defined]
