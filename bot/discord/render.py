@@ -29,7 +29,7 @@ from core.errors import (
     UserFacingError,
     message_for,
 )
-from core.i18n import Markup, Msg, format_when, msg, render
+from core.i18n import LANGUAGE_NAMES, Markup, Msg, Raw, format_when, msg, render
 from core.privacy.onboarding import OnboardingStatus
 from core.privacy.ports import PrivacyRequestRecord
 from core.privacy.service import ExportResult, PrivacyOverview
@@ -660,26 +660,23 @@ def admin_appeals_text(items: Iterable[PrivacyRequestRecord]) -> str:
 
 # --- server controls: /server ---------------------------------------------------------------
 
-MANAGE_SERVER_REQUIRED = (
-    "Only members with the Manage Server permission can change imagebot's settings here."
-)
-SERVER_ONLY = "`/server` changes imagebot's settings for a server: use it in that server."
-
 
 def server_text(control: ChatControlRecord, changed: bool = False) -> str:
-    """What /server shows: on or off, the channels, the daily cap."""
-    channels = (
-        ", ".join(f"<#{c}>" for c in control.allowed_channels)
+    """What /server shows: on or off, the channels, the daily cap, the language."""
+    channels: object = (
+        Raw(", ".join(f"<#{c}>" for c in control.allowed_channels))
         if control.allowed_channels
-        else "every channel"
+        else msg("server.every_channel")
     )
     cap = control.daily_cap_per_member
+    language = LANGUAGE_NAMES.get(control.language or "", "") or msg("server.default_language")
     lines = [
-        "⚙️ **imagebot in this server**" + (" (saved)" if changed else ""),
-        f"Status: **{'on' if control.enabled else 'off'}**",
-        f"Channels: {channels}",
-        f"Images per member a day: {'no cap' if cap is None else cap}",
-        "-# Private chats with the bot are not affected. Changes are recorded in the audit log.",
+        tr("server.title_saved" if changed else "server.title"),
+        tr("server.status", state=msg("word.on" if control.enabled else "word.off")),
+        tr("server.channels", channels=channels),
+        tr("server.cap", cap=msg("server.no_cap") if cap is None else cap),
+        tr("server.language", language=language),
+        "-# " + tr("server.footer"),
     ]
     return clip("\n".join(lines))
 

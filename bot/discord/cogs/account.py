@@ -9,18 +9,24 @@ from discord.app_commands import Choice
 from bot.discord import context, render, respond
 from bot.discord.cogs.base import BaseCog, require_terms
 from bot.discord.cogs.imagine import FORMAT_CHOICES, QUALITY_CHOICES, SIZE_CHOICES
+from bot.discord.translator import d
 from core.generation.models import MAX_N_PER_JOB
+from core.i18n import LANGUAGE_NAMES, LANGUAGES, current_language
 from core.types import GenerateOptions
 
 _DEFAULT = Choice(name="default", value="default")
 N_CHOICES = [Choice(name=str(n), value=str(n)) for n in range(1, MAX_N_PER_JOB + 1)]
 BACKGROUND_CHOICES = [Choice(name=b, value=b) for b in ("auto", "opaque", "transparent")]
+LANGUAGE_CHOICES = [
+    *(Choice(name=LANGUAGE_NAMES[lang], value=lang) for lang in LANGUAGES),
+    Choice(name=d("settings.language_auto"), value="default"),
+]
 
 
 class AccountCog(BaseCog):
     """The user's credits, defaults and the help text."""
 
-    @app_commands.command(name="balance", description="Your credits and recent movements")
+    @app_commands.command(name="balance", description=d("cmd.balance"))
     async def balance(self, interaction: discord.Interaction) -> None:
         """Available and held credits with the newest ledger lines."""
         if not await respond.defer(interaction, ephemeral=True):
@@ -31,13 +37,14 @@ class AccountCog(BaseCog):
         view = await self.core.credits.balance(user.id)
         await respond.reply(interaction, render.balance_text(view))
 
-    @app_commands.command(name="settings", description="Show or change your defaults for /imagine")
+    @app_commands.command(name="settings", description=d("cmd.settings"))
     @app_commands.describe(
-        size="Default size",
-        quality="Default quality",
-        format="Default file format",
-        n="Default number of images",
-        background="Default background",
+        size=d("opt.settings.size"),
+        quality=d("opt.settings.quality"),
+        format=d("opt.settings.format"),
+        n=d("opt.settings.n"),
+        background=d("opt.settings.background"),
+        language=d("opt.settings.language"),
     )
     @app_commands.choices(
         size=[*SIZE_CHOICES, _DEFAULT],
@@ -45,6 +52,7 @@ class AccountCog(BaseCog):
         format=[*FORMAT_CHOICES, _DEFAULT],
         n=[*N_CHOICES, _DEFAULT],
         background=[*BACKGROUND_CHOICES, _DEFAULT],
+        language=LANGUAGE_CHOICES,
     )
     async def settings(
         self,
@@ -54,6 +62,7 @@ class AccountCog(BaseCog):
         format: Choice[str] | None = None,
         n: Choice[str] | None = None,
         background: Choice[str] | None = None,
+        language: Choice[str] | None = None,
     ) -> None:
         """Without options, the current defaults; with some, change those (``default``
         resets one)."""
@@ -61,6 +70,10 @@ class AccountCog(BaseCog):
             return
         actor = context.actor_of(interaction)
         await require_terms(self.core, actor)
+        if language is not None:
+            # Remembered at once; this very answer is already in the new language.
+            await self.core.users.set_language(actor, language.value)
+            await context.use_language_of(self.core, interaction)
         changes: dict[str, object] = {
             name: choice.value
             for name, choice in (
@@ -87,9 +100,10 @@ class AccountCog(BaseCog):
                 n=current.n,
             )
         )
-        await respond.reply(interaction, render.settings_text(current, price))
+        name = LANGUAGE_NAMES[current_language()]
+        await respond.reply(interaction, render.settings_text(current, price, name))
 
-    @app_commands.command(name="help", description="What imagebot can do")
+    @app_commands.command(name="help", description=d("cmd.help"))
     async def help(self, interaction: discord.Interaction) -> None:
         """The command list (answered at once: nothing to look up)."""
         await respond.reply(interaction, render.help_text(), ephemeral=True)
