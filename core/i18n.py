@@ -202,9 +202,36 @@ def catalog_path(lang: str) -> Path:
     return LOCALES_DIR / lang.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+_PO_LINE = re.compile(
+    r'^(?:(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+)?"(?:[^"\\]|\\.)*"\s*$'
+)
+
+
+class CatalogSyntaxError(ValueError):
+    """A ``.po`` file that gettext tools would refuse (Babel alone is lenient)."""
+
+
+def po_syntax_errors(text: str) -> list[str]:
+    """``line N: …`` for each line that is neither a comment, blank, nor a well-formed
+    keyword with a quoted string (an unterminated quote, a stray word)."""
+    errors = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not _PO_LINE.match(stripped):
+            errors.append(f"line {number}: {stripped[:60]}")
+    return errors
+
+
 def read_catalog(lang: str) -> Catalog:
-    """The parsed ``.po`` file of ``lang`` (raises on a syntax error)."""
-    with catalog_path(lang).open("rb") as fp:
+    """The parsed ``.po`` file of ``lang``; raises :class:`CatalogSyntaxError` on a
+    syntax error."""
+    path = catalog_path(lang)
+    errors = po_syntax_errors(path.read_text(encoding="utf-8"))
+    if errors:
+        raise CatalogSyntaxError(f"{path}: " + "; ".join(errors[:5]))
+    with path.open("rb") as fp:
         return read_po(fp, locale=lang.replace("-", "_"), abort_invalid=True)
 
 

@@ -48,7 +48,14 @@ async def test_server_controls_are_offered_to_managers_only(
     [group] = [c for c in sync.json if c["name"] == "server"]
     assert str(group["default_member_permissions"]) == str(MANAGE_GUILD)
     assert group["contexts"] == [0] and group["integration_types"] == [0]
-    assert {o["name"] for o in group["options"]} == {"status", "on", "off", "channels", "cap", "language"}
+    assert {o["name"] for o in group["options"]} == {
+        "status",
+        "on",
+        "off",
+        "channels",
+        "cap",
+        "language",
+    }
 
 
 async def test_members_without_manage_server_are_refused_and_nothing_changes(
