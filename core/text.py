@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from core.errors import InvalidRequest
+from core.i18n import Msg, msg
 
 # Bidirectional overrides and isolates can make stored text display differently from
 # what it is; zero-width characters can hide words from block lists.
@@ -27,9 +28,7 @@ def clean_prompt(text: str, *, max_chars: int) -> str:
     text = _INVISIBLE.sub("", text)
     text = _NEWLINES.sub("\n\n", _SPACES.sub("  ", text)).strip()
     if not text:
-        raise InvalidRequest("Please describe the image you want, e.g. /imagine a red fox in snow.")
+        raise InvalidRequest(Msg("error.empty_prompt"))
     if len(text) > max_chars:
-        raise InvalidRequest(
-            f"The prompt is {len(text):,} characters long; the limit is {max_chars:,}."
-        )
+        raise InvalidRequest(msg("error.prompt_too_long", length=len(text), limit=max_chars))
     return text
