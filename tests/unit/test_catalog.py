@@ -168,7 +168,6 @@ NOT_YET = {
     # Operator tools (/admin) and moderation reasons: English until their messages move
     # into the catalog (see README, "Languages").
     "bot/telegram/admin.py",
-    "bot/telegram/render.py::admin",
     "bot/discord/cogs/admin.py",
     "bot/discord/views/admin.py",
     "core/admin/service.py",
