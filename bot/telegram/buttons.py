@@ -125,7 +125,7 @@ async def reroll(rt: Runtime, press: Press) -> Answer:
         )
 
     await _job_starter(rt, press, submit)
-    return Answer("Rerolling…")
+    return Answer(render.plain_text(Msg("answer.rerolling")))
 
 
 async def variation(rt: Runtime, press: Press) -> Answer:
@@ -200,7 +200,7 @@ async def delete_yes(rt: Runtime, press: Press) -> Answer:
     chat_id = press.message.chat.id
     ids = sorted({*keyboards.album_ids(press.data.arg), press.message.message_id})
     await rt.outbox.edit(chat_id, lambda: rt.bot.delete_messages(chat_id, ids))
-    return Answer("Deleted.")
+    return Answer(render.plain_text(Msg("answer.deleted")))
 
 
 async def delete_no(rt: Runtime, press: Press) -> Answer:
@@ -290,7 +290,7 @@ async def history_delete_yes(rt: Runtime, press: Press) -> Answer:
     await rt.core.history.delete(press.actor, press.data.job_id)
     page = await rt.core.history.page(press.actor, _page_number(press))
     await show_page(rt, press.message, press.owner, page)
-    return Answer("Deleted.")
+    return Answer(render.plain_text(Msg("answer.deleted")))
 
 
 # --- /settings -----------------------------------------------------------------------------------

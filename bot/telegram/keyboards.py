@@ -243,8 +243,12 @@ def reviews(owner: int, items: Sequence[ReviewRecord]) -> InlineKeyboardMarkup |
     """/admin reviews: approve or dismiss each open item (numbered as in the text)."""
     rows = [
         [
-            _button(f"✅ Approve #{item.id}", cb.REVIEW_APPROVE, owner, arg=str(item.id)),
-            _button(f"🗑 Dismiss #{item.id}", cb.REVIEW_DISMISS, owner, arg=str(item.id)),
+            _button(
+                _t("button.approve", review_id=item.id), cb.REVIEW_APPROVE, owner, arg=str(item.id)
+            ),
+            _button(
+                _t("button.dismiss", review_id=item.id), cb.REVIEW_DISMISS, owner, arg=str(item.id)
+            ),
         ]
         for item in items
     ]

@@ -200,7 +200,7 @@ async def erase_yes(rt: Runtime, press: Press) -> Answer:
         return Answer()
     rt.board.close(press.message.chat.id, press.message.message_id)
     await edit_text(rt, press.message, render.receipt_text(receipt.message))
-    return Answer("Erased.")
+    return Answer(render.plain_text(Msg("answer.erased")))
 
 
 async def erase_no(rt: Runtime, press: Press) -> Answer:

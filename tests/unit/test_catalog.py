@@ -162,6 +162,9 @@ SINKS = {
 """Calls whose string arguments a person reads."""
 
 SENTENCE = re.compile(r"[A-Za-z]{2,}[,.:;!?]? +[A-Za-z]{2,}")
+WORD = re.compile(r"^\W*[A-Z][a-z]{2,}")
+LABELS = {"Answer", "_button", "InlineKeyboardButton", "Button", "TextInput", "SelectOption"}
+"""Calls where even one capitalised word ("Deleted.", "Keep") is words a person reads."""
 
 SCANNED = ["bot/telegram", "bot/discord", "bot/console", "core"]
 NOT_YET = {
@@ -219,7 +222,8 @@ def sentences_outside_the_catalog(path: Path) -> list[str]:
         if isinstance(node, ast.Call) and _call_name(node.func) in SINKS:
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 for const in _strings(arg):
-                    if SENTENCE.search(const.value):
+                    single = _call_name(node.func) in LABELS and WORD.search(const.value)
+                    if SENTENCE.search(const.value) or single:
                         found.append(f"{path.relative_to(ROOT)}:{const.lineno}: {const.value!r}")
     return found
 

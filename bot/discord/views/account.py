@@ -122,7 +122,7 @@ async def send_link(interaction: discord.Interaction, link: PaymentLinkReply) ->
     view = None
     if fits:
         view = ui.View(timeout=None)
-        view.add_item(ui.Button(label="Open", url=link.url))
+        view.add_item(ui.Button(label=render.words("button.open_link"), url=link.url))
     await respond.reply(interaction, render.payment_text(link, link_in_button=fits), view=view)
 
 
