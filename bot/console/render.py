@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from core.i18n import Msg, format_number, format_when, msg, render, t
+from core.billing import movements
+from core.i18n import format_number, format_when, msg, render, t
 from core.types import (
     Announcement,
     BalanceView,
@@ -14,7 +15,6 @@ from core.types import (
     Failed,
     HistoryPage,
     JobEvent,
-    LedgerLine,
     PartialImage,
     Queued,
     ReplyTarget,
@@ -111,36 +111,17 @@ def render_balance(view: BalanceView) -> str:
         lines.append(t("balance.reserved", credits=msg("credits", count=view.held)))
     if view.spending_blocked:
         lines.append(t("balance.paused"))
-    shown = [line for line in view.recent if line.amount != 0]
+    shown = movements(view.recent)
     if shown:
         lines.append(t("balance.recent"))
-    for line in shown:
+    for line, what in shown:
         sign = "+" if line.amount > 0 else "−"
         amount = sign + format_number(abs(line.amount))
         note = f" ({line.note})" if line.note else ""
-        what = movement(line)
         lines.append(
             "  " + t("balance.line", when=line.created_at, what=what, amount=amount) + note
         )
     return "\n".join(lines)
-
-
-LEDGER_WORDS = {
-    "hold": "ledger.hold",
-    "capture": "ledger.capture",
-    "release": "ledger.release",
-    "grant": "ledger.grant",
-    "adjust": "ledger.adjust",
-    "refund": "ledger.refund",
-    "dispute": "ledger.dispute",
-}
-
-
-def movement(line: LedgerLine) -> Msg:
-    """One ledger line in plain money words."""
-    if line.kind == "purchase":
-        return msg("ledger.purchase", count=line.amount)
-    return Msg(LEDGER_WORDS.get(line.kind, "ledger.other"))
 
 
 def render_history(page: HistoryPage, data_dir: str) -> str:

@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 
 from core.admin.service import NotAnOperator, UserSummary
+from core.billing import movements
 from core.billing.offers import Offer
 from core.errors import (
     GENERIC_SORRY_MSG,
@@ -40,7 +41,6 @@ from core.types import (
     Failed,
     HistoryPage,
     JobView,
-    LedgerLine,
     PaymentLinkReply,
     Submitted,
     UserSettingsView,
@@ -273,24 +273,6 @@ def size_text(size: int, *, up: bool = False) -> str:
 
 # --- account ---------------------------------------------------------------------------------
 
-LEDGER_WORDS = {
-    "hold": "ledger.hold",
-    "capture": "ledger.capture",
-    "release": "ledger.release",
-    "grant": "ledger.grant",
-    "adjust": "ledger.adjust",
-    "refund": "ledger.refund",
-    "dispute": "ledger.dispute",
-}
-"""Ledger kinds in a customer's words (never the kinds themselves)."""
-
-
-def movement(line: LedgerLine) -> Msg:
-    """One ledger line in plain money words."""
-    if line.kind == "purchase":
-        return msg("ledger.purchase", count=line.amount)
-    return Msg(LEDGER_WORDS.get(line.kind, "ledger.other"))
-
 
 def signed(amount: int) -> str:
     """``+100``, ``−10`` with the locale's digits."""
@@ -308,17 +290,12 @@ def balance_text(view: BalanceView) -> str:
         lines.append(tr("balance.paused"))
     if view.plan is not None:
         lines.append(plan_text(view))
-    shown = [line for line in view.recent if line.amount != 0]
+    shown = movements(view.recent)
     if shown:
         lines.append("\n" + tr("balance.recent"))
-    for line in shown:
+    for line, words in shown:
         lines.append(
-            tr(
-                "balance.line",
-                when=line.created_at,
-                what=movement(line),
-                amount=signed(line.amount),
-            )
+            tr("balance.line", when=line.created_at, what=words, amount=signed(line.amount))
         )
     lines.append("\n" + tr("balance.buy_hint_discord"))
     return clip("\n".join(lines))

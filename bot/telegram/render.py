@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from core.admin.service import UserSummary
+from core.billing import movements
 from core.billing.offers import Offer
 from core.errors import message_for
 from core.generation.options import accepted_text
@@ -32,7 +33,6 @@ from core.types import (
     Failed,
     HistoryPage,
     JobView,
-    LedgerLine,
     PaymentLinkReply,
     UserSettingsView,
 )
@@ -266,24 +266,6 @@ def stale() -> str:
 
 # --- account -------------------------------------------------------------------------------------
 
-LEDGER_WORDS = {
-    "hold": "ledger.hold",
-    "capture": "ledger.capture",
-    "release": "ledger.release",
-    "grant": "ledger.grant",
-    "adjust": "ledger.adjust",
-    "refund": "ledger.refund",
-    "dispute": "ledger.dispute",
-}
-"""Ledger kinds in a customer's words (never the kinds themselves)."""
-
-
-def movement(line: LedgerLine) -> Msg:
-    """One ledger line in plain money words: "reserved for an image", "bought 100 credits"."""
-    if line.kind == "purchase":
-        return msg("ledger.purchase", count=line.amount)
-    return Msg(LEDGER_WORDS.get(line.kind, "ledger.other"))
-
 
 def signed(amount: int) -> str:
     """``+100``, ``−10``, ``0`` with the locale's digits."""
@@ -302,16 +284,16 @@ def balance_text(view: BalanceView) -> str:
     plan = view.plan
     if plan is not None:
         lines.append(plan_line(view) + " " + tr("balance.plan_hint"))
-    shown = [line for line in view.recent if line.amount != 0]
+    shown = movements(view.recent)
     if shown:
         lines.append("")
         lines.append(tr("balance.recent"))
-    for line in shown:
+    for line, words in shown:
         lines.append(
             tr(
                 "balance.line",
                 when=line.created_at,
-                what=movement(line),
+                what=words,
                 amount=Raw(esc(signed(line.amount))),
             )
         )

@@ -32,6 +32,7 @@ from core.billing.purchases import (
     PurchaseService,
     SubscriptionChanged,
 )
+from core.billing.words import movements
 
 __all__ = [
     "DEFAULT_OFFERS",
@@ -58,5 +59,6 @@ __all__ = [
     "ReversalRecord",
     "SubscriptionChanged",
     "SubscriptionRecord",
+    "movements",
     "parse_offers",
 ]
