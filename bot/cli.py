@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     reply.add_argument("message_id", type=int)
     reply.add_argument("text")
     sub.add_parser("appeals", help="list privacy appeals waiting for an operator")
+    i18n = sub.add_parser(
+        "i18n", help="the message catalogs: check them, or sync them with English"
+    )
+    isub = i18n.add_subparsers(dest="i18n_command", required=True)
+    isub.add_parser("check", help="list missing, empty or inconsistent translations")
+    isub.add_parser("sync", help="add English's new messages to every catalog (empty)")
 
     admin = sub.add_parser("admin", help="operator actions")
     asub = admin.add_subparsers(dest="admin_command", required=True)
@@ -99,6 +105,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _i18n(action: str) -> int:
+    """``imagebot i18n check|sync`` (needs no settings or database)."""
+    from bot import i18n_tool
+
+    if action == "sync":
+        for lang, count in i18n_tool.sync().items():
+            print(f"{lang}: {count} new message(s) to translate")
+        return 0
+    problems = i18n_tool.check()
+    for line in problems:
+        print(line)
+    print(f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -109,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet=command == "console",
         fmt=os.environ.get("IMAGEBOT_LOG_FORMAT", "text").lower(),
     )
+    if command == "i18n":
+        return _i18n(args.i18n_command)
     if command == "keys" and args.keys_command == "new":
         print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         return 0

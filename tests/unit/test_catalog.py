@@ -252,3 +252,40 @@ def test_no_user_facing_sentence_outside_the_catalog() -> None:
                 continue
             offenders += sentences_outside_the_catalog(path)
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_i18n_tool_adds_a_new_message_everywhere_and_reports_it(tmp_path: Path) -> None:
+    import shutil
+
+    from babel.messages.pofile import read_po, write_po
+
+    from bot import i18n_tool
+    from core.i18n import LOCALES_DIR
+
+    root = tmp_path / "locales"
+    shutil.copytree(LOCALES_DIR, root)
+    assert i18n_tool.check(root) == []
+    english = root / "en" / "LC_MESSAGES" / "imagebot.po"
+    with english.open("rb") as fp:
+        catalog = read_po(fp, locale="en")
+    catalog.add("gallery.title", "Your gallery has {count} pictures")
+    with english.open("wb") as fp:
+        write_po(fp, catalog, width=0)
+    added = i18n_tool.sync(root)
+    assert set(added) == set(LANGUAGES) - {"en"} and all(n == 1 for n in added.values())
+    problems = i18n_tool.check(root)
+    assert "es: gallery.title is not translated" in problems and len(problems) == 9
+    spanish = root / "es" / "LC_MESSAGES" / "imagebot.po"
+    text = spanish.read_text(encoding="utf-8")
+    assert "#. Your gallery has {count} pictures" in text  # the English, for the translator
+    spanish.write_text(
+        text.replace(
+            'msgid "gallery.title"\nmsgstr ""', 'msgid "gallery.title"\nmsgstr "Tu galería {n}"'
+        ),
+        encoding="utf-8",
+    )
+    assert "es: gallery.title has placeholders ['n']" in i18n_tool.check(root)
+    # The translations already written survive a sync untouched.
+    i18n_tool.sync(root)
+    assert 'msgstr "Tu galería {n}"' in spanish.read_text(encoding="utf-8")
+    assert 'msgstr "Gracias, ya está todo listo."' in spanish.read_text(encoding="utf-8")
