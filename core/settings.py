@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.crypto import DataCipher, decode_key
 from core.errors import ConfigurationError
+from core.i18n import LANGUAGES, is_language, negotiate
 
 DEFAULT_MODEL = "gpt-image-2"
 """The image model used when ``IMAGEBOT_IMAGE_MODEL`` is not set."""
@@ -178,6 +179,16 @@ class Settings(BaseSettings):
             _DISCORD_TOKEN,
             "copy the bot token from the Developer Portal (three dot-separated parts)",
         )
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        if not is_language(v):
+            raise ValueError(
+                "IMAGEBOT_DEFAULT_LANGUAGE must be one of the shipped languages: "
+                + ", ".join(LANGUAGES)
+            )
+        return negotiate(v)
 
     @field_validator("openai_api_key")
     @classmethod
