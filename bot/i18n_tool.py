@@ -74,7 +74,7 @@ def sync(root: Path = LOCALES_DIR) -> dict[str, int]:
             comment = english[-1] if isinstance(english, tuple | list) else english
             known = current.get(key)
             if isinstance(message.id, tuple | list):
-                forms: object = (
+                forms: tuple[str, ...] | list[str] = (
                     known.string
                     if known is not None and isinstance(known.string, tuple | list)
                     else ("",) * new.num_plurals
@@ -117,10 +117,11 @@ def check(root: Path = LOCALES_DIR) -> list[str]:
             if found.fuzzy or not all(forms):
                 problems.append(f"{lang}: {key} is not translated")
                 continue
-            wanted = placeholders(text[-1] if isinstance(text, tuple | list) else text)
+            wanted = placeholders(str(text[-1] if isinstance(text, tuple | list) else text))
             for form in forms:
-                if placeholders(form) - {"count"} != wanted - {"count"}:
-                    problems.append(f"{lang}: {key} has placeholders {sorted(placeholders(form))}")
+                found_names = placeholders(str(form))
+                if found_names - {"count"} != wanted - {"count"}:
+                    problems.append(f"{lang}: {key} has placeholders {sorted(found_names)}")
             if isinstance(text, tuple | list) and len(forms) != catalog.num_plurals:
                 problems.append(f"{lang}: {key} needs {catalog.num_plurals} plural forms")
         for key in sorted(set(entries) - set(english)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -22,7 +23,7 @@ from core.app import Core
 from core.errors import ConfigurationError, UserFacingError, message_for
 from core.generation.models import spec_for
 from core.generation.options import parse_options
-from core.i18n import msg, render, set_language, t
+from core.i18n import Msg, msg, render, set_language, t
 from core.types import Actor, Conversation, GenerateRequest, InputImage, ReplyTarget
 
 
@@ -172,7 +173,9 @@ class ConsoleSession:
         lines.append(t("privacy.stored_head"))
         lines += [f"  {render(item)}" for item in overview.stored_messages]
         lines.append(t("privacy.retention_head"))
-        rows = overview.retention_messages or tuple(overview.retention)
+        rows: Sequence[tuple[Msg | str, Msg | str]] = (
+            overview.retention_messages or overview.retention
+        )
         lines += [f"  {t('privacy.row', what=what, period=period)}" for what, period in rows]
         lines.append(t("console.switches"))
         for name in ("training_opt_in", "product_updates", "usage_analytics"):

@@ -9,7 +9,7 @@ Components live in views.py; sending lives in respond.py and notifier.py.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -404,7 +404,7 @@ def privacy_text(overview: PrivacyOverview) -> str:
     lines.append("\n" + tr("privacy.stored_head"))
     lines += [f"• {text_of(item)}" for item in overview.stored_messages]
     lines.append("\n" + tr("privacy.retention_head"))
-    rows = overview.retention_messages or tuple(overview.retention)
+    rows: Sequence[tuple[Msg | str, Msg | str]] = overview.retention_messages or overview.retention
     lines += [f"• {tr('privacy.row', what=what, period=period)}" for what, period in rows]
     name = clip(overview.display_name, 64) if overview.display_name else msg("privacy.no_name")
     language = clip(overview.locale, 16) if overview.locale else msg("word.none")

@@ -66,5 +66,5 @@ class LocalisedTree(app_commands.CommandTree[Any]):
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Set the language of this interaction (the check itself always passes)."""
-        await context.use_language_of(self.client.core, interaction)  # type: ignore[attr-defined]
+        await context.use_language_of(self.client.core, interaction)
         return True

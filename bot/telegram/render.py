@@ -456,7 +456,7 @@ def privacy_text(
     else:
         lines.append(tr("privacy.nothing"))
     lines += ["", tr("privacy.retention_head")]
-    rows = overview.retention_messages or tuple(overview.retention)
+    rows: Sequence[tuple[Msg | str, Msg | str]] = overview.retention_messages or overview.retention
     lines += [f"• {tr('privacy.row', what=what, period=period)}" for what, period in rows]
     consents = overview.consents
     lines += [
