@@ -235,7 +235,7 @@ class PrivacyService:
         """Turn one switch on or off; takes effect at once and is logged (P10)."""
         self.require_private(conversation)
         if name not in CONSENT_LABELS:
-            raise InvalidRequest(f"Unknown switch. Switches: {', '.join(CONSENT_LABELS)}.")
+            raise InvalidRequest(msg("privacy.unknown_switch", switches=", ".join(CONSENT_LABELS)))
         now = self.clock.now()
         async with self._uow() as uow:
             user, _ = await self.users.ensure(uow, actor)
@@ -287,7 +287,7 @@ class PrivacyService:
         self.require_private(conversation)
         user = await self._user(actor)
         if user is None:
-            raise InvalidRequest("There is nothing stored about you yet.")
+            raise InvalidRequest(Msg("privacy.nothing"))
         request_id = await self._log(actor, "export", "completed", user_id=user.id)
         async with self._uow() as uow:
             tables = await uow.privacy.rows_for_user(user.id)
@@ -342,10 +342,7 @@ class PrivacyService:
         """A download link for an export too large for the chat: signed, bound to this user
         and this file, and valid for ``ttl_hours`` (served by imagebot's HTTP server)."""
         if not self.public_url:
-            raise InvalidRequest(
-                "The export is too large to send here and the operator has not configured "
-                "a download address. Please ask the operator."
-            )
+            raise InvalidRequest(Msg("export.no_address"))
         user = await self._user(actor)
         if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
             raise InvalidRequest("That export is not yours.")
@@ -494,13 +491,13 @@ class PrivacyService:
         self.require_private(conversation)
         text = text.strip()
         if not text:
-            raise InvalidRequest("Please say why you disagree, e.g. /appeal 12 my reasons.")
+            raise InvalidRequest(Msg("appeal.reason_needed"))
         async with self._uow() as uow:
             subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
             ok = await uow.privacy.appeal(request_id, subject, text, self.clock.now())
             await uow.commit()
         if not ok:
-            raise InvalidRequest("There is no refused request of yours with that number.")
+            raise InvalidRequest(Msg("appeal.no_such_request"))
         log.info("appeal filed request=%s", request_id)
 
     async def open_appeals(self) -> list[PrivacyRequestRecord]:
