@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     verdict.add_argument("--grant", action="store_true", help="the user was right")
     verdict.add_argument("--deny", action="store_true", help="the refusal stands")
     decide.add_argument("--reason", required=True, help="why; the user reads it")
+    i18n = sub.add_parser(
+        "i18n", help="the message catalogs: check them, or sync them with English"
+    )
+    isub = i18n.add_subparsers(dest="i18n_command", required=True)
+    isub.add_parser("check", help="list missing, empty or inconsistent translations")
+    isub.add_parser("sync", help="add English's new messages to every catalog (empty)")
 
     admin = sub.add_parser("admin", help="operator actions")
     asub = admin.add_subparsers(dest="admin_command", required=True)
@@ -170,6 +176,21 @@ def _quiet_alembic() -> None:
         migration.addFilter(_AlembicNoise())
 
 
+def _i18n(action: str) -> int:
+    """``imagebot i18n check|sync`` (needs no settings or database)."""
+    from bot import i18n_tool
+
+    if action == "sync":
+        for lang, count in i18n_tool.sync().items():
+            print(f"{lang}: {count} new message(s) to translate")
+        return 0
+    problems = i18n_tool.check()
+    for line in problems:
+        print(line)
+    print(f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -181,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt=os.environ.get("IMAGEBOT_LOG_FORMAT", "text").lower(),
     )
     _quiet_alembic()
+    if command == "i18n":
+        return _i18n(args.i18n_command)
     if command == "keys" and args.keys_command == "new":
         print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         return 0

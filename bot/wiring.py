@@ -119,6 +119,7 @@ async def build_core(
         free_credits=settings.free_credits,
         model=model_name,
         resolve_options=functools.partial(_resolve_for_settings, catalog, clock),
+        default_language=settings.default_language,
     )
     onboarding = OnboardingService(
         uow,

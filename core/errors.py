@@ -28,7 +28,11 @@ Tree::
 
 from __future__ import annotations
 
-GENERIC_SORRY = "Sorry, something went wrong on our side. Nothing was charged; please try again."
+from core.i18n import SOURCE_LANGUAGE, Msg, msg, render
+
+GENERIC_SORRY_MSG = Msg("error.generic")
+GENERIC_SORRY = render(GENERIC_SORRY_MSG, SOURCE_LANGUAGE)
+"""The generic apology in English (logs-free fallbacks, the CLI); chats render the Msg."""
 
 
 class ImagebotError(Exception):
@@ -36,13 +40,28 @@ class ImagebotError(Exception):
 
 
 class UserFacingError(ImagebotError):
-    """An error with a stable code and a message meant for the person in the chat."""
+    """An error with a stable code and a message meant for the person in the chat.
+
+    The message is a catalog :class:`~core.i18n.Msg` (``msg``), rendered by each adapter
+    in the reader's language; ``user_message`` is its English text. A plain ``str`` is
+    still accepted (and ``default_message`` on a subclass) for sentences not yet moved
+    into the catalog: those are shown as written, in every language.
+    """
 
     code: str = "error"
-    default_message: str = GENERIC_SORRY
+    default_key: str = "error.generic"
+    default_message: str = ""
 
-    def __init__(self, user_message: str | None = None, *, code: str | None = None) -> None:
-        self.user_message = user_message or self.default_message
+    def __init__(self, user_message: str | Msg | None = None, *, code: str | None = None) -> None:
+        message: Msg | str
+        if isinstance(user_message, Msg) or user_message:
+            message = user_message
+        elif self.default_message:
+            message = self.default_message
+        else:
+            message = Msg(self.default_key)
+        self.msg: Msg | str = message
+        self.user_message = render(message, SOURCE_LANGUAGE)
         if code is not None:
             self.code = code
         super().__init__(f"{self.code}: {self.user_message}")
@@ -52,14 +71,14 @@ class InvalidRequest(UserFacingError):
     """The command or its options cannot be carried out as given."""
 
     code = "invalid_request"
-    default_message = "That request is not valid."
+    default_key = "error.invalid_request"
 
 
 class InvalidImage(UserFacingError):
     """A reference image was refused: wrong type, too large, broken or lying."""
 
     code = "invalid_image"
-    default_message = "That image could not be used. PNG, JPEG, WebP or GIF files are accepted."
+    default_key = "error.invalid_image"
 
 
 class InsufficientCredits(UserFacingError):
@@ -71,7 +90,7 @@ class InsufficientCredits(UserFacingError):
         self.price = price
         self.balance = balance
         super().__init__(
-            f"This costs {price} credits and your balance is {balance}. Use /buy to add credits."
+            msg("error.insufficient_credits", price=msg("credits", count=price), balance=balance)
         )
 
 
@@ -79,7 +98,7 @@ class SpendingBlocked(UserFacingError):
     """The account may not spend right now (negative balance, open dispute, ban)."""
 
     code = "spending_blocked"
-    default_message = "Spending is paused on this account. Use /support if you think this is wrong."
+    default_key = "error.spending_blocked"
 
 
 class ContentRefused(UserFacingError):
@@ -90,16 +109,15 @@ class ContentRefused(UserFacingError):
     def __init__(self, reason: str = "", *, stage: str = "input", reviewed: bool = False) -> None:
         self.reason = reason
         self.stage = stage
-        detail = f" ({reason})" if reason else ""
         if stage == "output":
-            text = f"The safety system withheld the result{detail}. Your credits were returned"
-            text += " and an operator will review it." if reviewed else "."
-        else:
-            text = (
-                f"The safety system refused this request{detail}. Nothing was charged; "
-                "please rephrase and try again."
+            first = (
+                msg("error.withheld_because", reason=reason) if reason else msg("error.withheld")
             )
-        super().__init__(text)
+            then = msg("error.withheld_reviewed" if reviewed else "error.withheld_returned")
+        else:
+            first = msg("error.refused_because", reason=reason) if reason else msg("error.refused")
+            then = msg("error.refused_rephrase")
+        super().__init__(msg("error.two_sentences", first=first, second=then))
 
 
 class TermsRequired(UserFacingError):
@@ -109,18 +127,14 @@ class TermsRequired(UserFacingError):
 
     def __init__(self, *, policy_changed: bool = False) -> None:
         self.policy_changed = policy_changed
-        super().__init__(
-            "Our privacy policy has changed; please read the new version and accept it to continue."
-            if policy_changed
-            else "Before your first image, please read the terms and confirm your age."
-        )
+        super().__init__(msg("error.policy_changed" if policy_changed else "error.terms_required"))
 
 
 class AgeRefused(UserFacingError):
     """The person said they are under 13; the service is not for them (P15)."""
 
     code = "age_refused"
-    default_message = "Sorry, imagebot is only for people aged 13 or older."
+    default_key = "error.age_refused"
 
 
 class RateLimited(UserFacingError):
@@ -131,11 +145,8 @@ class RateLimited(UserFacingError):
     def __init__(self, retry_after: float, *, scope: str = "you") -> None:
         self.retry_after = retry_after
         seconds = max(1, round(retry_after))
-        who = "this chat has" if scope == "chat" else "you have"
-        super().__init__(
-            f"Slow down a little: {who} made many requests in a short time. "
-            f"Please try again in {seconds} second{'s' if seconds != 1 else ''}."
-        )
+        key = "error.rate_limited_chat" if scope == "chat" else "error.rate_limited_you"
+        super().__init__(msg(key, count=seconds))
 
 
 class Banned(UserFacingError):
@@ -145,11 +156,8 @@ class Banned(UserFacingError):
 
     def __init__(self, until: str | None) -> None:
         self.until = until
-        when = f"until {until}" if until else "permanently"
         super().__init__(
-            f"This account may not generate images {when} because of repeated refused "
-            "requests or an operator's decision. /support reaches the operators; your "
-            "privacy commands keep working."
+            msg("error.banned_until", until=until) if until else msg("error.banned_forever")
         )
 
 
@@ -157,31 +165,28 @@ class ChatDisabled(UserFacingError):
     """The bot is switched off (or limited) in this server or group by its admins."""
 
     code = "chat_disabled"
-    default_message = "The admins of this chat have switched imagebot off here."
+    default_key = "error.chat_disabled"
 
 
 class NotFound(UserFacingError):
     """No such item for this user; also the answer for another user's ids."""
 
     code = "not_found"
-    default_message = "That item is no longer available."
+    default_key = "error.not_found"
 
 
 class ProviderUnavailable(UserFacingError):
     """The model service failed after retries; the job's credits are returned."""
 
     code = "provider_unavailable"
-    default_message = (
-        "The image service is not answering right now. Your credits were returned; "
-        "please try again in a few minutes."
-    )
+    default_key = "error.provider_unavailable"
 
 
 class ProviderRejected(UserFacingError):
     """The model service refused the request as invalid (a precise reason is given)."""
 
     code = "provider_rejected"
-    default_message = "The image service could not carry out this request. Nothing was charged."
+    default_key = "error.provider_rejected"
 
 
 class OptionRefused(ProviderRejected):
@@ -215,3 +220,11 @@ def user_message_for(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, UserFacingError):
         return exc.code, exc.user_message
     return "internal", GENERIC_SORRY
+
+
+def message_for(exc: BaseException) -> Msg | str:
+    """The message to show a person for any exception (a catalog message, or a legacy
+    English sentence); anything not user-facing gets the generic apology."""
+    if isinstance(exc, UserFacingError):
+        return exc.msg
+    return GENERIC_SORRY_MSG

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.crypto import DataCipher, decode_key
 from core.errors import ConfigurationError
+from core.i18n import LANGUAGES, is_language, negotiate
 
 DEFAULT_MODEL = "gpt-image-2"
 """The image model used when ``IMAGEBOT_IMAGE_MODEL`` is not set."""
@@ -128,6 +129,8 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     admins: str = ""
     free_credits: int = Field(default=20, ge=0)
+    default_language: str = Field(default="en", min_length=2, max_length=16)
+    """The language when the platform gives none the bot has (``IMAGEBOT_DEFAULT_LANGUAGE``)."""
     encryption_key: SecretStr | None = None
 
     encryption_old_keys: SecretStr | None = None
@@ -215,6 +218,16 @@ class Settings(BaseSettings):
             _DISCORD_TOKEN,
             "copy the bot token from the Developer Portal (three dot-separated parts)",
         )
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        if not is_language(v):
+            raise ValueError(
+                "IMAGEBOT_DEFAULT_LANGUAGE must be one of the shipped languages: "
+                + ", ".join(LANGUAGES)
+            )
+        return negotiate(v)
 
     @field_validator("openai_api_key")
     @classmethod

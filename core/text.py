@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from core.errors import InvalidRequest
+from core.i18n import Msg, msg
 
 _SPACES = re.compile(r"[ \t]{3,}")
 _NEWLINES = re.compile(r"\n{3,}")
@@ -137,9 +138,7 @@ def clean_prompt(text: str, *, max_chars: int) -> str:
     text = _keep_invisibles(text)
     text = _NEWLINES.sub("\n\n", _SPACES.sub("  ", text)).strip()
     if not text:
-        raise InvalidRequest("Please describe the image you want, e.g. /imagine a red fox in snow.")
+        raise InvalidRequest(Msg("error.empty_prompt"))
     if len(text) > max_chars:
-        raise InvalidRequest(
-            f"The prompt is {len(text):,} characters long; the limit is {max_chars:,}."
-        )
+        raise InvalidRequest(msg("error.prompt_too_long", length=len(text), limit=max_chars))
     return text

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from core.i18n import Msg
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -262,6 +264,8 @@ class UserSettingsView:
     n: int | None = None
     model: str | None = None
     """The model chosen in /settings; ``None``: the operator's default."""
+    language: str | None = None
+    """The language chosen with ``/settings language`` (None: the platform's)."""
 
 
 # --- Progress and replies -----------------------------------------------------------------
@@ -315,6 +319,8 @@ class Failed:
     code: str
     message: str
     refunded: int
+    text: Msg | str | None = None
+    """The catalog message behind ``message`` (English), for the reader's language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,14 +361,18 @@ class PaymentLinkReply:
     url: str
 
 
+CONFIRM = Msg("word.confirm")
+CANCEL = Msg("word.cancel")
+
+
 @dataclass(frozen=True, slots=True)
 class ConfirmationRequest:
     """A question with confirm/cancel choices; ``action`` names what confirm does."""
 
-    text: str
+    text: Msg | str
     action: str
-    confirm_label: str = "Confirm"
-    cancel_label: str = "Cancel"
+    confirm_label: Msg | str = CONFIRM
+    cancel_label: Msg | str = CANCEL
 
 
 Reply = TextReply | ErrorReply | PaymentLinkReply | ConfirmationRequest

@@ -6,8 +6,11 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from core.errors import InvalidRequest
+from core.i18n import LANGUAGE_NAMES, LANGUAGES, SOURCE_LANGUAGE, is_language, msg, negotiate
 from core.ports import Clock
 from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
 from core.types import Actor, GenerateOptions, ResolvedOptions, UserSettingsView
@@ -34,6 +37,7 @@ class UserService:
         free_credits: int,
         model: str,
         resolve_options: OptionsResolver,
+        default_language: str = SOURCE_LANGUAGE,
     ) -> None:
         self._uow = uow
         self.ledger = ledger
@@ -41,6 +45,7 @@ class UserService:
         self.free_credits = free_credits
         self.model = model
         self._resolve_options = resolve_options
+        self.default_language = negotiate(default_language)
         self._secret: bytes | None = None
 
     async def ensure(
@@ -141,6 +146,7 @@ class UserService:
                 model=self.model,
             )
             new = UserSettingsView(
+                language=current.language,
                 size=resolved.size if merged["size"] is not None else None,
                 quality=resolved.quality if merged["quality"] is not None else None,
                 output_format=resolved.output_format if merged["output_format"] else None,
@@ -151,3 +157,36 @@ class UserService:
             await uow.users.save_settings(user.id, new)
             await uow.commit()
         return new
+
+    # --- language --------------------------------------------------------------------------
+
+    async def language(self, actor: Actor) -> str:
+        """The language to answer ``actor`` in: their ``/settings language`` choice, else
+        the platform's language when the bot has it, else the operator's default.
+
+        Nothing is stored for someone the bot does not know yet (before the terms).
+        """
+        async with self._uow() as uow:
+            user = await uow.users.find(actor.platform, actor.user_id)
+            choice = (await uow.users.settings(user.id)).language if user is not None else None
+        if choice:
+            return negotiate(choice, self.default_language)
+        return negotiate(actor.locale, self.default_language)
+
+    async def set_language(self, actor: Actor, choice: str) -> str | None:
+        """Remember ``choice`` (a shipped language) for ``actor``; ``default`` (or ``auto``)
+        forgets the choice, so the platform's language applies again. Returns the choice."""
+        clean = choice.strip()
+        if clean.lower() in ("default", "auto", ""):
+            value: str | None = None
+        elif is_language(clean):
+            value = negotiate(clean)
+        else:
+            names = ", ".join(f"{lang} ({LANGUAGE_NAMES[lang]})" for lang in LANGUAGES)
+            raise InvalidRequest(msg("language.unknown", languages=names))
+        async with self._uow() as uow:
+            user, _ = await self.ensure(uow, actor)
+            current = await uow.users.settings(user.id)
+            await uow.users.save_settings(user.id, replace(current, language=value))
+            await uow.commit()
+        return value

@@ -132,6 +132,7 @@ class UserSettings(Base):
     background: Mapped[str | None] = mapped_column(String(16))
     n: Mapped[int | None] = mapped_column(Integer)
     model: Mapped[str | None] = mapped_column(String(100), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class CreditAccount(Base):

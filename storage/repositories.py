@@ -172,6 +172,7 @@ class SqlUserRepository:
             background=row.background,
             n=row.n,
             model=row.model,
+            language=row.language,
         )
 
     async def save_settings(self, user_id: int, settings: UserSettingsView) -> None:
@@ -183,6 +184,7 @@ class SqlUserRepository:
             "background": settings.background,
             "n": settings.n,
             "model": settings.model,
+            "language": settings.language,
         }
         stmt = (
             dialect_insert(self.s, UserSettings)

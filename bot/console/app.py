@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -20,24 +21,10 @@ from bot.console.render import (
     render_submitted,
 )
 from core.app import Core
-from core.errors import ConfigurationError, UserFacingError, user_message_for
+from core.errors import ConfigurationError, UserFacingError, message_for
 from core.generation.options import parse_options
+from core.i18n import Msg, msg, render, set_language, t
 from core.types import Actor, Conversation, GenerateRequest, InputImage, ReplyTarget
-
-HELP = """Commands:
-  /imagine <prompt> [--size WxH | --ar W:H] [--quality low|medium|high] [--n 1..4]
-           [--format png|jpeg|webp] [--transparent] [--ref path.png ...] [--mask mask.png]
-      generate an image; with --ref, edit those images
-  /history [page]     past results
-  /balance            credits and recent movements
-  /settings [name value]  show or change defaults (size, quality, format, n, background, model)
-  /models             the models on offer and their prices
-  /privacy [switch on|off]  what is stored and for how long; consent switches
-  /export             a ZIP of everything stored about you
-  /delete_my_data     erase everything (asks for confirmation)
-  /feedback <text>, /support <text>   messages to the operators
-  /help               this text
-  /quit               leave"""
 
 
 class ConsoleSession:
@@ -69,7 +56,7 @@ class ConsoleSession:
             if command in ("/quit", "/exit"):
                 return False
             if command == "/help" or command == "/start":
-                self.write(HELP)
+                self.write(t("help.console"))
             elif command in ("/imagine", "/edit"):
                 await self._imagine(rest, require_images=command == "/edit")
             elif command == "/history":
@@ -86,20 +73,23 @@ class ConsoleSession:
             elif command == "/privacy":
                 await self._privacy(rest)
             elif command == "/export":
-                export = await self.core.privacy.export(self.actor, self.conversation)
-                path = await self.plain_copy(export.path)
-                self.write(f"Export ready ({export.size_bytes // 1024} KB): {path}")
+                result = await self.core.privacy.export(self.actor, self.conversation)
+                path = await self.plain_copy(result.path)
+                self.write(t("console.export", size=result.size_bytes // 1024, path=path))
             elif command == "/delete_my_data":
                 await self._erase(rest)
             elif command in ("/feedback", "/support"):
                 ticket = await self.core.messages.submit(self.actor, command[1:], rest)
-                self.write(f"Thanks: {command[1:]} #{ticket.id} stored for the operators.")
+                key = (
+                    "ticket.feedback_stored" if command == "/feedback" else "console.support_stored"
+                )
+                self.write(t(key, ticket_id=ticket.id))
             else:
-                self.write(f"Unknown command {command[:30]}. Type /help for the list.")
+                self.write(t("console.unknown", command=command[:30]))
         except UserFacingError as exc:
-            self.write(f"Sorry: {exc.user_message}")
+            self.write(t("console.sorry", message=render(exc.msg)))
         except ValueError:
-            self.write("That did not look right. Type /help for the list.")
+            self.write(t("console.not_right"))
         return True
 
     async def _imagine(self, text: str, *, require_images: bool) -> None:
@@ -110,7 +100,7 @@ class ConsoleSession:
         masks = parsed.extra.get("mask", [])
         mask = self._read_image(masks[0]) if masks else None
         if require_images and not inputs:
-            self.write("Sorry: /edit needs at least one image: add --ref path/to/image.png")
+            self.write(t("console.sorry", message=t("console.edit_needs_ref")))
             return
         self._counter += 1
         request = GenerateRequest(
@@ -133,11 +123,15 @@ class ConsoleSession:
         try:
             size = file.stat().st_size
         except OSError:
-            raise _UserPathError(f"Cannot read {path}: no such file.") from None
+            raise _UserPathError(msg("console.no_file", path=path)) from None
         if size > self.core.settings.max_input_bytes:
             raise _UserPathError(
-                f"{path} is {size / 1e6:.1f} MB; the limit is "
-                f"{self.core.settings.max_input_bytes / 1e6:.0f} MB."
+                msg(
+                    "console.file_too_large",
+                    path=path,
+                    size=size / 1e6,
+                    limit=round(self.core.settings.max_input_bytes / 1e6),
+                )
             )
         return InputImage(file.read_bytes(), "application/octet-stream", file.name)
 
@@ -157,19 +151,14 @@ class ConsoleSession:
                 value = int(parts[1])
             await self.core.users.update_settings(self.actor, **{names[parts[0].lower()]: value})
         elif parts:
-            self.write(
-                "Use: /settings size 1536x1024 (or quality, format, n, background, model; "
-                "value 'default' resets)"
-            )
+            self.write(t("settings.usage"))
             return
         current = await self.core.users.settings(self.actor)
-        self.write(
-            "Settings: "
-            + ", ".join(
-                f"{k}={getattr(current, v) if getattr(current, v) is not None else 'default'}"
-                for k, v in names.items()
-            )
+        values = ", ".join(
+            f"{k}={getattr(current, v) if getattr(current, v) is not None else 'default'}"
+            for k, v in names.items()
         )
+        self.write(t("console.settings", values=values))
 
     async def _privacy(self, rest: str) -> None:
         parts = rest.split()
@@ -179,27 +168,33 @@ class ConsoleSession:
             )
         overview = await self.core.privacy.overview(self.actor, self.conversation)
         policy = overview.policy
+        args = {"version": policy.version, "date": policy.effective_date}
         lines = [
-            f"Privacy policy version {policy.version}, effective {policy.effective_date}"
-            + (f": {policy.url}" if policy.url else "")
+            t("privacy.policy_link", url=policy.url, **args)
+            if policy.url
+            else t("privacy.policy", **args)
         ]
-        lines.append("Stored: " + "; ".join(overview.stored))
-        lines.append("Kept for:")
-        lines += [f"  {what}: {how_long}" for what, how_long in overview.retention]
-        lines.append("Switches (change with /privacy <switch> on|off):")
+        lines.append(t("privacy.stored_head"))
+        lines += [f"  {render(item)}" for item in overview.stored_messages]
+        lines.append(t("privacy.retention_head"))
+        rows: Sequence[tuple[Msg | str, Msg | str]] = (
+            overview.retention_messages or overview.retention
+        )
+        lines += [f"  {t('privacy.row', what=what, period=period)}" for what, period in rows]
+        lines.append(t("console.switches"))
         for name in ("training_opt_in", "product_updates", "usage_analytics"):
-            state = "on" if getattr(overview.consents, name) else "off"
+            state = t("word.on" if getattr(overview.consents, name) else "word.off")
             lines.append(f"  {name}: {state}")
         self.write("\n".join(lines))
 
     async def _erase(self, rest: str) -> None:
         question = self.core.privacy.erasure_confirmation(self.conversation)
         if rest.strip().lower() != "confirm":
-            self.write(f"{question.text}\nType /delete_my_data confirm to go ahead.")
+            self.write(f"{render(question.text)}\n{t('console.erase_confirm')}")
             return
         receipt = await self.core.privacy.erase(self.actor, self.conversation)
         self.pending.clear()
-        self.write(receipt.text)
+        self.write(render(receipt.message))
 
     async def plain_copy(self, path: str) -> str:
         """The path the local user can open: the stored file, or a decrypted copy of it
@@ -227,6 +222,7 @@ class _UserPathError(UserFacingError):
 async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
     """Run the session until /quit or end of input."""
     stdin = stdin or sys.stdin
+    set_language(core.users.default_language)  # the operator's language, for every line
     session = ConsoleSession(core)
     interactive = stdin.isatty()
     if core.locks is not None:
@@ -270,8 +266,7 @@ async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
             except ConfigurationError as exc:
                 session.write(str(exc))
             except Exception as exc:  # never a traceback in the user's face
-                _, message = user_message_for(exc)
-                session.write(f"Sorry: {message}")
+                session.write(t("console.sorry", message=render(message_for(exc))))
         await session.wait_for_pending()
     finally:
         await core.aclose()

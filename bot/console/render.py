@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
+from core.billing import movements
+from core.i18n import format_number, format_when, msg, render, t
 from core.types import (
     Announcement,
     BalanceView,
@@ -49,24 +51,41 @@ def render_event(event: JobEvent) -> str:
     """One or more lines for a job event."""
     short = event.job_id[:8]
     if isinstance(event, Queued):
-        return f"[{short}] queued (position {event.position}, cost {event.cost} credits)"
+        return t(
+            "console.queued_event",
+            job=short,
+            position=event.position,
+            cost=msg("credits", count=event.cost),
+        )
     if isinstance(event, Announcement):
         return f"[message] {event.text}"
     if isinstance(event, Started):
-        return f"[{short}] generating…"
+        return t("console.generating", job=short)
     if isinstance(event, PartialImage):
-        return f"[{short}] preview {event.index + 1} received ({len(event.data) // 1024} KB)"
+        return t("console.preview", job=short, number=event.index + 1, size=len(event.data) // 1024)
     if isinstance(event, Delivered):
-        lines = [f"[{short}] done: {len(event.outputs)} image(s), {event.cost} credits"]
+        lines = [
+            t(
+                "console.done",
+                job=short,
+                images=msg("images", count=len(event.outputs)),
+                cost=msg("credits", count=event.cost),
+            )
+        ]
         for path, out in zip(event.absolute_paths, event.outputs, strict=True):
             lines.append(f"  {path}  ({out.width}x{out.height})")
-        lines.append(f"  balance: {event.balance} credits")
+        lines.append(t("console.balance_after", credits=msg("credits", count=event.balance)))
         if event.notice:
-            lines.append(f"  note: {event.notice}")
+            lines.append(t("console.note", note=event.notice))
         return "\n".join(lines)
-    return f"[{short}] failed: {event.message}" + (
-        f" ({event.refunded} credits returned)" if event.refunded else ""
-    )
+    text = t("console.failed", job=short, message=render(event.text or event.message))
+    if event.refunded and event.code not in (
+        "provider_unavailable",
+        "interrupted",
+        "content_refused",
+    ):
+        text += " " + t("job.returned", count=event.refunded)
+    return text
 
 
 def render_submitted(sub: Submitted) -> str:
@@ -74,14 +93,14 @@ def render_submitted(sub: Submitted) -> str:
     job = sub.job
     short = job.id[:8]
     if not sub.created:
-        return f"[{short}] already received: {job.state.value}"
-    pos = job.queue_position or 1
-    what = "edit" if job.kind == "edit" else "image"
-    model = job.options.get("model")
-    on = f", {model}" if model else ""
-    return (
-        f"[{short}] {what} queued (position {pos}, cost {job.cost} credits, "
-        f"balance {sub.balance}{on})"
+        return t("console.already", job=short, state=job.state.value)
+    return t(
+        "console.queued",
+        job=short,
+        what=msg("console.edit" if job.kind == "edit" else "console.image"),
+        position=job.queue_position or 1,
+        cost=msg("credits", count=job.cost),
+        balance=sub.balance,
     )
 
 
@@ -97,25 +116,32 @@ def render_models(models: Sequence[tuple[str, str, Mapping[str, int]]]) -> str:
 
 
 def render_balance(view: BalanceView) -> str:
-    """The /balance answer."""
-    lines = [f"Balance: {view.available} credits" + (f" ({view.held} held)" if view.held else "")]
+    """The /balance answer, in plain money words (the console sells nothing: no /buy)."""
+    lines = [t("balance.title_plain", credits=msg("credits", count=view.available))]
+    if view.held:
+        lines.append(t("balance.reserved", credits=msg("credits", count=view.held)))
     if view.spending_blocked:
-        lines.append("Spending is paused on this account.")
-    for line in view.recent:
-        sign = "+" if line.amount > 0 else ""
-        when = line.created_at.strftime("%Y-%m-%d %H:%M")
-        note = f" {line.note}" if line.note else ""
-        lines.append(f"  {when}  {line.kind:<8} {sign}{line.amount}{note}")
+        lines.append(t("balance.paused"))
+    shown = movements(view.recent)
+    if shown:
+        lines.append(t("balance.recent"))
+    for line, what in shown:
+        sign = "+" if line.amount > 0 else "−"
+        amount = sign + format_number(abs(line.amount))
+        note = f" ({line.note})" if line.note else ""
+        lines.append(
+            "  " + t("balance.line", when=line.created_at, what=what, amount=amount) + note
+        )
     return "\n".join(lines)
 
 
 def render_history(page: HistoryPage, data_dir: str) -> str:
     """The /history answer."""
     if not page.items:
-        return "No images yet. Try: /imagine a red fox in snow"
-    lines = [f"History, page {page.page} of {page.pages} ({page.total} jobs):"]
+        return t("console.history_empty")
+    lines = [t("console.history_head", page=page.page, pages=page.pages, total=page.total)]
     for item in page.items:
-        when = item.created_at.strftime("%Y-%m-%d %H:%M")
+        when = format_when(item.created_at)
         prompt = item.prompt if len(item.prompt) <= 60 else item.prompt[:59] + "…"
         lines.append(f"  {item.id[:8]}  {when}  {item.state.value:<10} {prompt}")
         for out in item.outputs:

@@ -14,6 +14,7 @@ from bot.discord import errors, render, views
 from bot.discord.cogs import all_cogs
 from bot.discord.notifier import DiscordNotifier
 from bot.discord.premium import PremiumCog
+from bot.discord.translator import CatalogTranslator, LocalisedTree
 
 log = logging.getLogger("imagebot.discord")
 
@@ -68,6 +69,7 @@ class ImagebotBot(commands.AutoShardedBot):
             allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
             shard_count=shard_count,
             shard_ids=shard_ids,  # type: ignore[arg-type]  # None means every shard
+            tree_cls=LocalisedTree,
         )
         self.core = core
         self.guild_id = guild_id
@@ -80,6 +82,7 @@ class ImagebotBot(commands.AutoShardedBot):
         delivery-only client)."""
         if not self.serve_commands:
             return
+        await self.tree.set_translator(CatalogTranslator())
         for cog in all_cogs(self.core, self.tree):
             await self.add_cog(cog)
         await self.add_cog(PremiumCog(self.core, self))

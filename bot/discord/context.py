@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 
+from core.i18n import current_language, set_language
 from core.types import Actor, Conversation, ReplyTarget
 
 PLATFORM = "discord"
@@ -17,6 +20,7 @@ ISSUED = "issued"  # when the interaction token was issued (epoch seconds)
 LIMIT = "limit"  # the interaction's attachment_size_limit in bytes
 WHERE = "where"  # "guild", "dm" or "private_channel" (a group DM or another user's DM)
 DM = "dm"  # Announcement targets: chat_id is the user's id
+LANG = "lang"  # the requester's language: a result in a channel speaks to them
 
 
 def actor_of(interaction: discord.Interaction) -> Actor:
@@ -28,6 +32,14 @@ def actor_of(interaction: discord.Interaction) -> Actor:
         display_name=user.display_name,
         locale=str(interaction.locale.value) if interaction.locale else "",
     )
+
+
+async def use_language_of(core: Any, interaction: discord.Interaction) -> str:
+    """Answer this interaction in its user's language (their ``/settings language``
+    choice, else Discord's ``locale``, else the default) for the rest of its handling."""
+    lang = await core.users.language(actor_of(interaction))
+    set_language(lang)
+    return str(lang)
 
 
 def where(interaction: discord.Interaction) -> str:
@@ -86,6 +98,7 @@ def reply_target(interaction: discord.Interaction, *, private: bool) -> ReplyTar
             ISSUED: f"{interaction.created_at.timestamp():.3f}",
             LIMIT: str(interaction.filesize_limit),
             WHERE: where(interaction),
+            LANG: current_language(),
         },
     )
 

@@ -73,7 +73,7 @@ async def _send(interaction: discord.Interaction, text: str, view: Any, *, priva
     shared = not interaction.extras.get(respond.EPHEMERAL) and context.where(interaction) != "dm"
     if private and shared:
         await interaction.edit_original_response(
-            content=render.PRIVATE_DETAILS,
+            content=render.private_details(),
             attachments=[],
             view=None,
             allowed_mentions=render.NO_MENTIONS,

@@ -15,12 +15,12 @@ import discord
 
 from bot.discord import render
 from core.errors import InvalidImage, InvalidRequest
+from core.i18n import msg
 from core.types import InputImage
 
 log = logging.getLogger("imagebot.discord")
 
 MAX_IMAGES = 4
-ACCEPTED = "Send a PNG, JPEG, WebP or GIF image."
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
@@ -36,16 +36,19 @@ async def read_images(
 ) -> tuple[InputImage, ...]:
     """Download up to four images concurrently; refuse before reading what cannot work."""
     if len(attachments) > MAX_IMAGES:
-        raise InvalidRequest(f"Attach at most {MAX_IMAGES} images.")
+        raise InvalidRequest(msg("intake.too_many", count=MAX_IMAGES))
     for attachment in attachments:
         name = _name(attachment)
         if not looks_like_image(attachment):
-            raise InvalidImage(f"{name} is not an image. {ACCEPTED}")
+            raise InvalidImage(msg("intake.not_image", name=name))
         if attachment.size > max_bytes:
             raise InvalidImage(
-                f"{name} is {render.size_text(attachment.size, up=True)}; "
-                f"the limit is {render.size_text(max_bytes)}. "
-                "Please send a smaller file."
+                msg(
+                    "intake.too_large",
+                    name=name,
+                    size=render.size_text(attachment.size, up=True),
+                    limit=render.size_text(max_bytes),
+                )
             )
     return tuple(await asyncio.gather(*(_read(a) for a in attachments)))
 
@@ -55,9 +58,7 @@ async def _read(attachment: discord.Attachment) -> InputImage:
         data = await attachment.read()
     except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError):
         log.info("attachment download failed attachment=%s", attachment.id)
-        raise InvalidImage(
-            f"{_name(attachment)} could not be downloaded; please attach it again."
-        ) from None
+        raise InvalidImage(msg("intake.download_failed", name=_name(attachment))) from None
     return InputImage(
         data, attachment.content_type or "application/octet-stream", attachment.filename
     )

@@ -24,6 +24,7 @@ import discord
 
 from bot.discord import context, media, render, views
 from core.files import FileStore
+from core.i18n import use_language
 from core.types import (
     Announcement,
     Delivered,
@@ -90,7 +91,17 @@ class DiscordNotifier:
     # --- the port ----------------------------------------------------------------------------
 
     async def notify(self, target: ReplyTarget, event: JobEvent) -> None:
-        """Show one event of a job (or send an announcement as a DM)."""
+        """Show one event of a job (or send an announcement as a DM), in the language of
+        the person who asked for it."""
+        with use_language(target.extra.get(context.LANG) or self.core_language()):
+            await self._notify(target, event)
+
+    def core_language(self) -> str:
+        """The operator's default language."""
+        core = getattr(self.client, "core", None)
+        return str(getattr(getattr(core, "users", None), "default_language", "en"))
+
+    async def _notify(self, target: ReplyTarget, event: JobEvent) -> None:
         if isinstance(event, Announcement):
             message: Outgoing = (event.text, [], None)
             if target.extra.get(context.DM) == "1":
@@ -104,7 +115,7 @@ class DiscordNotifier:
                 text = render.queued_text(event.position, event.cost, event.balance)
                 await self._progress_edit(target, progress, QUEUED, content=text)
             elif isinstance(event, Started):
-                await self._progress_edit(target, progress, STARTED, content=render.GENERATING)
+                await self._progress_edit(target, progress, STARTED, content=render.generating())
             elif isinstance(event, PartialImage):
                 await self._preview(target, progress, event)
             elif isinstance(event, Delivered):

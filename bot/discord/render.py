@@ -1,8 +1,9 @@
 """The one renderer of the Discord adapter: every text the bot sends, and every error.
 
 Pure functions from core's types to Discord message text (markdown, at most 2000
-characters). Words follow the Telegram adapter's, so both platforms answer the same cases
-the same way. Components live in views.py; sending lives in respond.py and notifier.py.
+characters). The words come from the message catalog (``core.i18n``) in the current
+language, shared with the other adapters; this module only writes them as Markdown.
+Components live in views.py; sending lives in respond.py and notifier.py.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import discord
 from discord import app_commands
 
 from core.admin.service import NotAnOperator, UserSummary
+from core.billing import movements
 from core.billing.offers import Offer
 from core.errors import (
-    GENERIC_SORRY,
+    GENERIC_SORRY_MSG,
     AgeRefused,
     Banned,
     InsufficientCredits,
@@ -26,7 +28,9 @@ from core.errors import (
     SpendingBlocked,
     TermsRequired,
     UserFacingError,
+    message_for,
 )
+from core.i18n import LANGUAGE_NAMES, Markup, Msg, Raw, format_when, msg, render
 from core.privacy.onboarding import OnboardingStatus
 from core.privacy.ports import PrivacyRequestRecord
 from core.privacy.service import AppealDecision, ExportResult, PrivacyOverview
@@ -47,9 +51,42 @@ NO_MENTIONS = discord.AllowedMentions.none()
 """Every message: a prompt saying ``@everyone`` must not ping anybody."""
 
 
+def _md_code(text: str) -> str:
+    return f"`{text.replace('`', 'ˋ')}`"
+
+
+MARKDOWN = Markup(
+    escape=lambda text: discord.utils.escape_markdown(text),
+    bold=lambda text: f"**{text}**",
+    italic=lambda text: f"*{text}*",
+    code=_md_code,
+    link=lambda text, url: f"[{text}](<{url}>)",
+    literal=lambda text: text,
+    code_escape=lambda text: text,
+)
+"""The catalog's neutral markup written as Discord Markdown."""
+
+
+def tr(key: str, **args: object) -> str:
+    """A catalog message in the current language, as Discord Markdown."""
+    return render(Msg(key, args), None, MARKDOWN)
+
+
+def text_of(message: Msg | str) -> str:
+    """A message (or a legacy English sentence, shown as written) as Markdown."""
+    if isinstance(message, str):
+        return message
+    return render(message, None, MARKDOWN)
+
+
+def words(key: str, **args: object) -> str:
+    """A catalog message as plain text (button labels, choice names)."""
+    return render(Msg(key, args))
+
+
 def credits(amount: int) -> str:
-    """``1 credit``, ``4 credits``."""
-    return f"{amount} credit{'' if abs(amount) == 1 else 's'}"
+    """``1 credit``, ``4 credits`` (in the current language)."""
+    return render(msg("credits", count=amount))
 
 
 def clip(text: str, limit: int = MAX_CONTENT) -> str:
@@ -70,29 +107,13 @@ def _quote(text: str, limit: int) -> str:
 
 # --- help and onboarding --------------------------------------------------------------------
 
-HELP = """**imagebot** makes and edits images with AI, paid with credits.
-
-`/imagine prompt:` make an image; options for size, quality, number, format, transparent \
-background and `private` (only you see the answer). Attach up to four images to edit them.
-`/edit prompt: image1:` edit images (up to four).
-Right-click a message → **Apps → Edit with imagebot** to edit the images of any message.
-`/settings` your defaults · `/history` past results, to download · `/gallery` your \
-private web gallery
-`/feedback` and `/support` reach the operators
-`/balance` your credits · `/buy` credit packs · `/subscribe` monthly plans · \
-`/billing` manage payments
-`/privacy` what is kept about you · `/export` a copy of your data · \
-`/delete_my_data` erase it · `/appeal` a refused privacy request (these in a DM with me)
-`/server` (members with Manage Server) limits imagebot to channels, caps images per \
-member, or switches it off in your server
-Buttons under each result: Reroll, Edit, Variation, Full resolution, Delete."""
-
 
 def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
     """The /help answer, with the price table of each model on offer
     (``(name, label, credits per square image by quality)``)."""
+    text = tr("help.discord")
     if not models:
-        return HELP
+        return text
     lines = ["**Models and prices** (credits per 1024×1024 image; larger sizes cost more):"]
     for name, label, row in models:
         prices = " · ".join(f"{q} {n}" for q, n in row.items())
@@ -103,55 +124,57 @@ def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
         lines.append(
             "-# Choose with the `model` option of `/imagine`, or a default in `/settings`."
         )
-    return clip(HELP + "\n\n" + "\n".join(lines))
+    return clip(text + "\n\n" + "\n".join(lines))
 
 
 def terms_text(status: OnboardingStatus) -> str:
     """The terms, the policy version and the age question."""
     policy = status.policy
-    link = f" ([read it](<{policy.url}>))" if policy.url else ""
-    intro = (
-        "Our privacy policy has changed."
-        if status.state == "policy_changed"
-        else "Welcome to imagebot!"
-    )
-    return (
-        f"{intro} Before your first image, please read the terms and privacy policy, "
-        f"version {policy.version}, effective {policy.effective_date}{link}.\n\n"
-        "imagebot is for people aged 13 or older. Nothing about you is stored until you "
-        "accept."
-    )
+    intro = msg("terms.policy_changed" if status.state == "policy_changed" else "terms.welcome")
+    args = {"intro": intro, "version": policy.version, "date": policy.effective_date}
+    if policy.url:
+        return tr("terms.body_link", url=policy.url, **args)
+    return tr("terms.body", **args)
 
 
 def accepted_text(name: str) -> str:
     """After the terms were accepted."""
-    who = f", {clip(name, 64)}" if name else ""
-    return f"Thank you{who}, you are all set. Use `/imagine` again to make your image."
+    thanks = tr("terms.accepted_name", name=clip(name, 64)) if name else tr("terms.accepted")
+    return f"{thanks} {tr('terms.imagine_again')}"
 
 
-REFUSED_AGE = AgeRefused.default_message + " Nothing about you was kept."
-PRIVATE_DETAILS = "⚠️ This did not start. The details were sent only to you."
+def refused_age() -> str:
+    """After someone said they are under 13."""
+    return f"{text_of(AgeRefused().msg)} {tr('terms.refused_kept')}"
+
+
+def private_details() -> str:
+    """In a channel, when the reason for a refusal went only to its owner."""
+    return tr("job.private_details")
 
 
 # --- jobs -------------------------------------------------------------------------------------
 
-GENERATING = "🎨 Generating…"
+
+def generating() -> str:
+    """The status while the model works."""
+    return tr("job.generating")
 
 
 def queued_text(
     position: int, cost: int, balance: int, *, edit: bool = False, model: str = ""
 ) -> str:
     """The status while a job waits for a worker."""
-    what = "Edit" if edit else "Image"
-    on = f", {plain(model, 60)}" if model else ""
-    return f"⏳ {what} queued (position {position}, cost {credits(cost)}, balance {balance}{on})"
+    key = "job.queued_edit_balance" if edit else "job.queued_image_balance"
+    text = tr(key, position=position, cost=msg("credits", count=cost), balance=balance)
+    return f"{text} · {plain(model, 60)}" if model else text
 
 
 def submitted_text(sub: Submitted) -> str:
     """The status once the job is in the queue."""
     job = sub.job
     if not sub.created:
-        return f"This request was already received ({job.state.value})."
+        return tr("job.already", state=job.state.value)
     model = str(job.options.get("model") or "")
     return queued_text(
         job.queue_position or 1, job.cost, sub.balance, edit=job.kind == "edit", model=model
@@ -160,7 +183,7 @@ def submitted_text(sub: Submitted) -> str:
 
 def preview_text(index: int) -> str:
     """The status while a partial preview is shown."""
-    return f"🎨 Generating… preview {index + 1}"
+    return tr("job.preview", number=index + 1)
 
 
 def delivered_text(event: Delivered, notes: Iterable[str] = ()) -> str:
@@ -169,25 +192,31 @@ def delivered_text(event: Delivered, notes: Iterable[str] = ()) -> str:
     size = ""
     if event.outputs:
         size = f"{event.outputs[0].width}×{event.outputs[0].height} · "
-    tail = f"-# {size}{count} image{'s' if count != 1 else ''} · {credits(event.cost)} · "
-    tail += f"balance {event.balance}"
+    spent = msg("credits", count=event.cost)
+    summary = tr(
+        "job.result_many", images=msg("images", count=count), cost=spent, balance=event.balance
+    )
+    tail = f"-# {size}{summary}"
     extra = [f"-# {clip(note, 300)}" for note in (event.notice, *notes) if note]
     room = MAX_CONTENT - len(tail) - sum(len(e) + 1 for e in extra) - 4
     return "\n".join([_quote(event.prompt, max(room, 100)), tail, *extra])
 
 
+_REFUND_SAID = frozenset({"provider_unavailable", "interrupted", "content_refused"})
+"""Failures whose own words already say the credits were returned."""
+
+
 def failed_text(event: Failed) -> str:
     """A job that ended without images."""
-    text = f"⚠️ {clip(event.message, 1500)}"
-    if event.refunded and "returned" not in event.message:
-        verb = "was" if event.refunded == 1 else "were"
-        text += f"\n{credits(event.refunded)} {verb} returned to you."
+    text = f"⚠️ {clip(text_of(event.text if event.text is not None else event.message), 1500)}"
+    if event.refunded and event.code not in _REFUND_SAID:
+        text += "\n" + tr("job.returned", count=event.refunded)
     return text
 
 
 def job_line(number: int, job: JobView) -> str:
     """One line of /history."""
-    when = job.created_at.strftime("%Y-%m-%d %H:%M")
+    when = format_when(job.created_at)
     state = "" if job.state.value == "succeeded" else f" · {job.state.value}"
     prompt = clip(" ".join(job.prompt.split()), 90)
     model = job.options.get("model")
@@ -198,14 +227,38 @@ def job_line(number: int, job: JobView) -> str:
 def history_text(page: HistoryPage) -> str:
     """The /history answer: one numbered line per job (its buttons carry the number)."""
     if not page.items:
-        return EMPTY_HISTORY
-    lines = [f"🖼 **History**, page {page.page} of {page.pages} ({page.total} in all)"]
+        return empty_history()
+    head = tr("history.head", page=page.page, pages=page.pages, total=page.total)
+    lines = [head]
     lines += [job_line(n, job) for n, job in enumerate(page.items, 1)]
-    lines.append("-# ⬇ downloads the full-resolution files of that line.")
+    lines.append("-# " + tr("history.download_hint"))
     return clip("\n".join(lines))
 
 
-EMPTY_HISTORY = "No images yet. Try `/imagine prompt: a red fox in snow`."
+def empty_history() -> str:
+    """/history with nothing in it."""
+    return tr("history.empty_discord")
+
+
+def not_yours() -> str:
+    """A button pressed by someone else than its owner."""
+    return tr("job.not_yours")
+
+
+def stale() -> str:
+    """A button whose item is gone."""
+    return tr("job.stale_discord")
+
+
+def deleted() -> str:
+    """After a result was deleted."""
+    return tr("job.deleted")
+
+
+def no_images() -> str:
+    """ "Edit with imagebot" on a message without images."""
+    return tr("job.no_images")
+
 
 GALLERY_LINK = (
     "🖼 **Your private gallery**: every picture you made, to browse, filter, download or "
@@ -214,23 +267,22 @@ GALLERY_LINK = (
 )
 GALLERY_BUTTON = "Open my gallery"
 GALLERY_SHORT = "Gallery"
-NOT_YOURS = "These buttons belong to the person who made this request."
-STALE = "This is no longer available: it was deleted, or it is older than what we keep."
-DELETED = "🗑 Deleted: the images and the prompt are gone."
-NO_IMAGES = "That message has no images to edit. PNG, JPEG, WebP or GIF attachments work."
 
 
 def full_res_text(count: int, notes: Iterable[str] = ()) -> str:
     """The message that carries original files."""
-    text = "Original file" + ("s" if count != 1 else "") + ", full resolution."
+    text = tr("job.originals", count=count)
     return clip("\n".join([text, *(f"-# {n}" for n in notes)]))
 
 
 def converted_note(original_type: str, size_bytes: int, limit: int, new_type: str) -> str:
     """Why an image arrives as JPEG or WebP instead of the original file."""
-    return (
-        f"Sent as {_kind(new_type)}: the original {_kind(original_type)} "
-        f"({size_text(size_bytes, up=True)}) is over this chat's {size_text(limit)} upload limit."
+    return tr(
+        "job.converted",
+        new=_kind(new_type),
+        original=_kind(original_type),
+        size=size_text(size_bytes, up=True),
+        limit=size_text(limit),
     )
 
 
@@ -253,21 +305,30 @@ def size_text(size: int, *, up: bool = False) -> str:
 # --- account ---------------------------------------------------------------------------------
 
 
+def signed(amount: int) -> str:
+    """``+100``, ``−10`` with the locale's digits."""
+    number = render(msg("balance.amount", value=abs(amount)))
+    return ("+" if amount > 0 else "−" if amount < 0 else "") + number
+
+
 def balance_text(view: BalanceView) -> str:
-    """The /balance answer: credits and the newest ledger lines."""
-    lines = [f"💳 **{credits(view.available)}**" + (f" ({view.held} held)" if view.held else "")]
+    """The /balance answer: the balance, what running jobs reserve, the plan and the last
+    movements, in words a customer understands."""
+    lines = [tr("balance.title", credits=msg("credits", count=view.available))]
+    if view.held:
+        lines.append(tr("balance.reserved", credits=msg("credits", count=view.held)))
     if view.spending_blocked:
-        lines.append("Spending is paused on this account.")
+        lines.append(tr("balance.paused"))
     if view.plan is not None:
         lines.append(plan_text(view))
-    if view.recent:
-        lines.append("\nRecent:")
-    for line in view.recent:
-        sign = "+" if line.amount > 0 else ""
-        when = line.created_at.strftime("%Y-%m-%d %H:%M")
-        note = f" · {clip(line.note, 60)}" if line.note else ""
-        lines.append(f"`{when}` {line.kind} {sign}{line.amount}{note}")
-    lines.append("\n`/buy` adds credits.")
+    shown = movements(view.recent)
+    if shown:
+        lines.append("\n" + tr("balance.recent"))
+    for line, words in shown:
+        lines.append(
+            tr("balance.line", when=line.created_at, what=words, amount=signed(line.amount))
+        )
+    lines.append("\n" + tr("balance.buy_hint_discord"))
     return clip("\n".join(lines))
 
 
@@ -275,54 +336,69 @@ def plan_text(view: BalanceView) -> str:
     """The monthly plan line of /balance."""
     plan = view.plan
     assert plan is not None
-    when = plan.renews_at.strftime("%Y-%m-%d") if plan.renews_at else ""
-    period = ""
-    if when:
-        period = f", ends {when}" if plan.cancel_at_period_end else f", renews {when}"
-    return (
-        f"Plan: {plain(plan.name, 80)}, {credits(plan.credits_per_period)} a month "
-        f"({plain(plan.status, 30)}{period}). `/billing` manages it."
-    )
+    args: dict[str, object] = {
+        "name": plain(plan.name, 80),
+        "credits": msg("credits", count=plan.credits_per_period),
+    }
+    if plan.renews_at is not None:
+        key = "balance.plan_ends" if plan.cancel_at_period_end else "balance.plan_renews"
+        text = tr(key, date=plan.renews_at.date(), **args)
+    else:
+        text = tr("balance.plan", **args)
+    if plan.status not in ("active", "trialing"):
+        text += " " + tr("balance.plan_status", status=plain(plan.status, 30))
+    return f"{text} {tr('balance.plan_hint_discord')}"
 
 
 SETTING_LABELS = {
-    "size": "Size",
-    "quality": "Quality",
-    "output_format": "Format",
-    "n": "Images per request",
-    "background": "Background",
-    "model": "Model",
+    "size": "setting.size",
+    "quality": "setting.quality",
+    "output_format": "setting.output_format",
+    "n": "setting.n",
+    "background": "setting.background",
+    "model": "setting.model",
 }
 
 
-def settings_text(view: UserSettingsView, price: int, model: str = "") -> str:
+def settings_text(view: UserSettingsView, price: int, language: str = "", model: str = "") -> str:
     """The /settings answer (``model``: the one these defaults use now)."""
-    lines = ["⚙️ **Your defaults** (used when `/imagine` gives no option):"]
-    for name, label in SETTING_LABELS.items():
+    lines = [tr("settings.title_discord")]
+    for name, key in SETTING_LABELS.items():
         value = getattr(view, name)
-        lines.append(f"{label}: **{plain(str(value), 60) if value is not None else 'default'}**")
-    on = f" on {plain(model, 60)}" if model else ""
-    lines.append(f"An image with these defaults costs {credits(price)}{on}.")
-    lines.append("-# Change them with the options of `/settings`; `default` resets one.")
+        shown: object = value if value is not None else msg("word.default")
+        lines.append(tr("settings.line", label=Msg(key), value=shown))
+    if language:
+        lines.append(tr("settings.line", label=Msg("setting.language"), value=language))
+    price_line = tr("settings.price", credits=msg("credits", count=price))
+    lines.append(f"{price_line} · {plain(model, 60)}" if model else price_line)
+    lines.append("-# " + tr("settings.discord_hint"))
     return "\n".join(lines)
+
+
+def language_set_text(name: str) -> str:
+    """After the language was chosen (already in the new language)."""
+    return tr("language.set", language=name)
 
 
 def offers_text(kind: str, offers: Iterable[Offer]) -> str:
     """The /buy or /subscribe answer."""
     items = list(offers)
     if not items:
-        return "Nothing is on sale right now."
-    title = "Monthly plans" if kind == "plan" else "Credit packs"
+        return tr("offers.none")
+    title = tr("offers.plans" if kind == "plan" else "offers.packs")
     lines = [f"💳 **{title}**"]
     for offer in items:
-        per = " a month" if offer.kind == "plan" else ""
-        lines.append(f"• {offer.name}: {credits(offer.credits)} for {offer.price_text}{per}")
+        key = "offers.plan_line" if offer.kind == "plan" else "offers.pack_line"
+        count = msg("credits", count=offer.credits)
+        lines.append("• " + tr(key, name=offer.name, credits=count, price=offer.price_text))
     return "\n".join(lines)
 
 
 def offer_label(offer: Offer) -> str:
     """The button of one offer (at most 80 characters)."""
-    return clip(f"{offer.name} · {credits(offer.credits)} · {offer.price_text}", 80)
+    count = msg("credits", count=offer.credits)
+    label = words("offers.button", name=offer.name, credits=count, price=offer.price_text)
+    return clip(label, 80)
 
 
 def payment_text(reply: PaymentLinkReply, *, link_in_button: bool) -> str:
@@ -333,43 +409,44 @@ def payment_text(reply: PaymentLinkReply, *, link_in_button: bool) -> str:
 
 def private_only_text(command: str) -> str:
     """Outside a DM: where to go instead."""
-    return (
-        f"For your privacy, `/{command}` works only in a direct message with me. "
-        "Open a DM with imagebot and use it there."
-    )
+    return tr("private.only_discord", command=command)
 
 
 CONSENT_LABELS = {
-    "training_opt_in": "Use my images and prompts to improve models",
-    "product_updates": "Product-update messages",
-    "usage_analytics": "Usage analytics",
+    "training_opt_in": "consent.training_opt_in",
+    "product_updates": "consent.product_updates",
+    "usage_analytics": "consent.usage_analytics",
 }
+
+
+def consent_label(name: str) -> str:
+    """A switch's full name, plain (for buttons)."""
+    return words(CONSENT_LABELS.get(name, "consent." + name))
 
 
 def privacy_text(overview: PrivacyOverview) -> str:
     """The /privacy answer: the policy, what is stored, for how long, and the switches."""
     policy = overview.policy
-    link = f" ([read it](<{policy.url}>))" if policy.url else ""
-    lines = [
-        f"🔒 **Privacy policy** version {policy.version}, effective {policy.effective_date}{link}"
-    ]
-    lines.append("\n**What we store about you**")
-    lines += [f"• {item}" for item in overview.stored]
-    lines.append("\n**For how long**")
-    lines += [f"• {what}: {how_long}" for what, how_long in overview.retention]
-    name = plain(overview.display_name, 64) if overview.display_name else "none stored"
-    lines.append(
-        f"\n**Your profile**: name {name}, language {plain(overview.locale, 16) or 'none'} "
-        "(the buttons refresh it from Discord or clear the name)"
+    args = {"version": policy.version, "date": policy.effective_date}
+    policy_line = (
+        tr("privacy.policy_link", url=policy.url, **args)
+        if policy.url
+        else tr("privacy.policy", **args)
     )
-    lines.append("\n**Your switches** (the buttons below turn them on or off)")
+    lines = [f"🔒 {policy_line}"]
+    lines.append("\n" + tr("privacy.stored_head"))
+    lines += [f"• {text_of(item)}" for item in overview.stored_messages]
+    lines.append("\n" + tr("privacy.retention_head"))
+    rows: Sequence[tuple[Msg | str, Msg | str]] = overview.retention_messages or overview.retention
+    lines += [f"• {tr('privacy.row', what=what, period=period)}" for what, period in rows]
+    name = clip(overview.display_name, 64) if overview.display_name else msg("privacy.no_name")
+    language = clip(overview.locale, 16) if overview.locale else msg("word.none")
+    lines.append("\n" + tr("privacy.profile_discord", name=name, language=language))
+    lines.append("\n" + tr("privacy.switches_discord"))
     for key, label in CONSENT_LABELS.items():
-        state = "on" if getattr(overview.consents, key, False) else "off"
-        lines.append(f"• {label}: **{state}**")
-    lines.append(
-        "\n`/export` sends you a copy of everything; `/delete_my_data` erases it; "
-        "**My requests** lists your privacy requests."
-    )
+        state = Msg("word.on" if getattr(overview.consents, key, False) else "word.off")
+        lines.append("• " + tr("privacy.switch", label=Msg(label), state=state))
+    lines.append("\n" + tr("privacy.commands_discord"))
     return clip("\n".join(lines))
 
 
@@ -377,8 +454,8 @@ def requests_text(records: Iterable[PrivacyRequestRecord]) -> str:
     """The privacy requests log of one person (P12), newest first."""
     items = list(records)
     if not items:
-        return "You have made no privacy requests yet."
-    lines = ["📜 **Your privacy requests** (newest first)"]
+        return tr("requests.none")
+    lines = [tr("requests.head")]
     for r in items[:20]:
         done = f", completed {r.completed_at:%Y-%m-%d %H:%M}" if r.completed_at else ""
         why = f": {plain(r.reason, 120)}" if r.reason else ""
@@ -387,56 +464,64 @@ def requests_text(records: Iterable[PrivacyRequestRecord]) -> str:
         if r.appeal_status:
             line += f" · appeal {r.appeal_status}"
         elif r.status == "refused":
-            line += f" · `/appeal request:{r.id}` to contest it"
+            line += f" · `/appeal request:{r.id}`"
         lines.append(line)
     if len(items) > 20:
-        lines.append(f"-# and {len(items) - 20} older ones (all are in `/export`).")
+        lines.append("-# " + tr("requests.more", count=len(items) - 20))
     return clip("\n".join(lines))
 
 
 def appeal_filed_text(request_id: int) -> str:
     """After /appeal."""
-    return (
-        f"Your appeal of request #{request_id} is with the operators and logged with the "
-        "request; an operator will review it."
-    )
+    return tr("appeal.filed_discord", request_id=request_id)
 
 
-PROFILE_REFRESHED = "Your stored name and language were refreshed from Discord."
-PROFILE_CLEARED = "Your stored name was cleared."
+def profile_refreshed() -> str:
+    """After the name and language were refreshed from Discord."""
+    return tr("profile.refreshed", platform="Discord")
+
+
+def profile_cleared() -> str:
+    """After the name was cleared."""
+    return tr("profile.cleared")
 
 
 def export_text(result: ExportResult) -> str:
     """The message that carries an export."""
-    return (
-        f"📦 Your data: {result.files} files, {size_text(result.size_bytes, up=True)}. "
-        "Everything is JSON and images; README.txt explains each file."
+    return tr(
+        "export.caption_discord",
+        files=msg("files", count=result.files),
+        size=size_text(result.size_bytes, up=True),
     )
 
 
 def export_link_reply(result: ExportResult, url: str) -> PaymentLinkReply:
     """An export too large for the chat: a private download link (valid for a day)."""
     return PaymentLinkReply(
-        f"📦 Your data ({size_text(result.size_bytes, up=True)}) is too large to send here. "
-        "This private link downloads it for the next 24 hours.",
-        url,
+        tr("export.link_discord", size=size_text(result.size_bytes, up=True)), url
     )
 
 
 def ticket_text(kind: str, number: int) -> str:
     """After /feedback or /support."""
-    return (
-        f"Thank you: your {kind} message #{number} is with the operators. "
-        "An answer, if one is needed, comes as a direct message from me."
+    return tr(
+        "ticket.sent_discord_" + ("feedback" if kind == "feedback" else "support"), ticket_id=number
     )
 
 
-ERASE_KEPT = "Nothing was erased."
-OUTDATED_COMMAND = (
-    "This command has changed since your Discord app loaded it. Please try again in a "
-    "minute, or restart Discord to see the current commands."
-)
-NOT_AVAILABLE = "This is not available on this bot. Please ask its operator."
+def erase_kept() -> str:
+    """The erasure was cancelled."""
+    return tr("erase.kept")
+
+
+def outdated_command() -> str:
+    """A command whose signature changed since the Discord app loaded it."""
+    return tr("error.outdated_command")
+
+
+def not_available() -> str:
+    """A feature the operator did not set up."""
+    return tr("error.not_available")
 
 
 # --- operators: /admin ---------------------------------------------------------------------
@@ -599,28 +684,25 @@ def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
 
 # --- server controls: /server ---------------------------------------------------------------
 
-MANAGE_SERVER_REQUIRED = (
-    "Only members with the Manage Server permission can change imagebot's settings here."
-)
-SERVER_ONLY = "`/server` changes imagebot's settings for a server: use it in that server."
-
 
 def server_text(control: ChatControlRecord, changed: bool = False) -> str:
-    """What /server shows: on or off, the channels, the daily cap."""
-    channels = (
-        ", ".join(f"<#{c}>" for c in control.allowed_channels)
+    """What /server shows: on or off, the channels, the daily cap, the language."""
+    channels: object = (
+        Raw(", ".join(f"<#{c}>" for c in control.allowed_channels))
         if control.allowed_channels
-        else "every channel"
+        else msg("server.every_channel")
     )
     cap = control.daily_cap_per_member
-    rate = control.requests_per_minute
+    language = LANGUAGE_NAMES.get(control.language or "", "") or msg("server.default_language")
     lines = [
-        "⚙️ **imagebot in this server**" + (" (saved)" if changed else ""),
-        f"Status: **{'on' if control.enabled else 'off'}**",
-        f"Channels: {channels}",
-        f"Images per member a day: {'no cap' if cap is None else cap}",
-        f"Requests a minute, all members together: {'no cap' if rate is None else rate}",
-        "-# Private chats with the bot are not affected. Changes are recorded in the audit log.",
+        tr("server.title_saved" if changed else "server.title"),
+        tr("server.status", state=msg("word.on" if control.enabled else "word.off")),
+        tr("server.channels", channels=channels),
+        tr("server.cap", cap=msg("server.no_cap") if cap is None else cap),
+        tr("server.language", language=language),
+        "Requests a minute, all members together: "
+        + ("no cap" if control.requests_per_minute is None else str(control.requests_per_minute)),
+        "-# " + tr("server.footer"),
     ]
     return clip("\n".join(lines))
 
@@ -635,9 +717,6 @@ class CheckRefused(app_commands.CheckFailure):
     def __init__(self, error: UserFacingError) -> None:
         super().__init__(error.user_message)
         self.error = error
-
-
-UNKNOWN_COMMAND = NotAnOperator.default_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -663,22 +742,25 @@ def describe_error(exc: BaseException) -> ErrorView:
         exc = exc.error
     if isinstance(exc, NotAnOperator | app_commands.CommandNotFound):
         # Exactly the same answer: /admin does not exist for anyone but an operator.
-        return ErrorView("unknown_command", f"⚠️ {UNKNOWN_COMMAND}", private=True)
-    if isinstance(exc, NotFound) and exc.user_message == NotFound.default_message:
-        return ErrorView(exc.code, f"⚠️ {STALE}", private=False)
+        return ErrorView("unknown_command", f"⚠️ {text_of(NotAnOperator().msg)}", private=True)
+    if isinstance(exc, NotFound) and exc.msg == Msg(NotFound.default_key):
+        return ErrorView(exc.code, f"⚠️ {stale()}", private=False)
     if isinstance(exc, UserFacingError):
+        text = text_of(message_for(exc))
+        if isinstance(exc, InsufficientCredits):
+            text += " " + tr("error.buy_hint")
         return ErrorView(
             exc.code,
-            f"⚠️ {clip(exc.user_message, 1900)}",
+            f"⚠️ {clip(text, 1900)}",
             private=isinstance(exc, _PRIVATE_ERRORS),
             terms=isinstance(exc, TermsRequired),
         )
     if isinstance(exc, app_commands.TransformerError):
-        return ErrorView("invalid_request", "⚠️ One of the options is not valid.", private=False)
+        return ErrorView("invalid_request", f"⚠️ {tr('error.option_invalid')}", private=False)
     if isinstance(exc, app_commands.CommandSignatureMismatch):
         # Discord still shows an older version of the commands (they sync on start-up).
-        return ErrorView("outdated_command", f"⚠️ {OUTDATED_COMMAND}", private=False)
-    return ErrorView("internal", f"⚠️ {GENERIC_SORRY}", private=False)
+        return ErrorView("outdated_command", f"⚠️ {outdated_command()}", private=False)
+    return ErrorView("internal", f"⚠️ {text_of(GENERIC_SORRY_MSG)}", private=False)
 
 
 # --- Discord premium (bot/discord/premium.py) ----------------------------------------------------

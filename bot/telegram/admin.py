@@ -159,7 +159,7 @@ async def review_decision(rt: Runtime, press: Press) -> Answer:
     """Approve (the withheld output is delivered, free) or dismiss (its file is deleted);
     the queue is redrawn in place."""
     if not press.data.arg.isdigit():
-        return Answer(render.STALE)
+        return Answer(render.stale())
     review_id = int(press.data.arg)
     approve = press.data.action == cb.REVIEW_APPROVE
     await rt.core.admin.decide_review(press.actor, review_id, approve=approve)
@@ -181,12 +181,12 @@ async def group_switch_command(rt: Runtime, update: Update, context: Context) ->
     assert message is not None and user is not None
     command, _, _ = split_command(message.text or "")
     if message.chat.type not in ("group", "supergroup"):
-        await reply(rt, message, render.GROUP_ONLY)
+        await reply(rt, message, render.group_only())
         return
     chat_id = message.chat.id
     member = await rt.outbox.call(chat_id, lambda: rt.bot.get_chat_member(chat_id, user.id))
     if member.status not in GROUP_ADMIN_STATUSES:
-        await reply(rt, message, render.GROUP_ADMINS_ONLY)
+        await reply(rt, message, render.group_admins_only())
         return
     enabled = command == "bot_on"
     await rt.core.safety.set_chat_control(

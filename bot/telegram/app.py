@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -49,6 +49,7 @@ from bot.telegram.status import StatusBoard
 from bot.telegram.transport import AiohttpRequest
 from core.app import Core
 from core.errors import ConfigurationError
+from core.i18n import LANGUAGES, t
 
 log = logging.getLogger("imagebot.telegram")
 
@@ -61,41 +62,38 @@ PROGRESS_RATE = 10.0
 """With Telegram's limits enforced (30 messages a second), progress edits of all chats take
 at most this many a second; first answers and results keep the rest."""
 
-GROUP_MENU = [
-    BotCommand("imagine", "Make an image: /imagine a red fox --ar 3:2"),
-    BotCommand("edit", "Edit the photo you reply to"),
-    BotCommand("history", "Your past results"),
-    BotCommand("settings", "Default size, quality, format, number, background"),
-    BotCommand("balance", "Your credits"),
-    BotCommand("help", "How to use imagebot"),
-]
-PRIVATE_MENU = [
-    BotCommand("start", "Start, terms and age confirmation"),
+GROUP_MENU = ("imagine", "edit", "history", "settings", "balance", "help")
+PRIVATE_MENU = (
+    "start",
     *GROUP_MENU[:-1],
-    BotCommand("buy", "Buy credits"),
-    BotCommand("subscribe", "Monthly plans"),
-    BotCommand("billing", "Manage payments and plans"),
-    BotCommand("gallery", "Your private web gallery"),
-    BotCommand("paysupport", "Help with a payment"),
+    "buy",
+    "subscribe",
+    "billing",
+    "gallery",
+    "paysupport",
     GROUP_MENU[-1],
-]
-PRIVACY_MENU = [
-    BotCommand("privacy", "What is stored about you"),
-    BotCommand("export", "Get a copy of your data"),
-    BotCommand("delete_my_data", "Erase everything about you"),
-    BotCommand("feedback", "Tell the operators what you think"),
-    BotCommand("support", "Ask the operators for help"),
-]
-OPERATOR_MENU = [BotCommand("admin", "Operator tools")]
+)
+PRIVACY_MENU = ("privacy", "export", "delete_my_data", "feedback", "support")
+OPERATOR_MENU = ("admin",)
 
 
-def menu(*, privacy: bool) -> tuple[list[BotCommand], list[BotCommand]]:
-    """(every chat, private chats); with ``privacy`` the privacy commands are listed, in
-    private chats only (they answer only there)."""
+def commands(names: Sequence[str], lang: str) -> list[BotCommand]:
+    """The menu entries ``names`` described in ``lang``."""
+    return [BotCommand(name, t(f"menu.{name}", lang)) for name in names]
+
+
+def menu_language_code(lang: str) -> str:
+    """Telegram's ``language_code`` for a shipped language (two-letter ISO 639-1)."""
+    return lang.split("-", 1)[0]
+
+
+def menu(*, privacy: bool, lang: str = "en") -> tuple[list[BotCommand], list[BotCommand]]:
+    """(every chat, private chats) in ``lang``; with ``privacy`` the privacy commands are
+    listed, in private chats only (they answer only there)."""
     private = list(PRIVATE_MENU)
     if privacy:
         private[-1:-1] = PRIVACY_MENU
-    return list(GROUP_MENU), private
+    return commands(GROUP_MENU, lang), commands(private, lang)
 
 
 def operator_ids(core: Core) -> list[int]:
@@ -319,11 +317,23 @@ class TelegramAdapter:
         return web.Response(status=200)
 
     async def _set_menu(self) -> None:
-        everywhere, private = menu(privacy=handlers.PRIVACY_COMMANDS_READY)
+        """The command menus of every scope: once without a language (in the default
+        language) and once per shipped language with its ``language_code``."""
+        default = self.core.users.default_language
+        for lang in (None, *LANGUAGES):
+            code = menu_language_code(lang) if lang else None
+            await self._set_menus(lang or default, code)
+
+    async def _set_menus(self, lang: str, code: str | None) -> None:
+        everywhere, private = menu(privacy=handlers.PRIVACY_COMMANDS_READY, lang=lang)
         bot = self.application.bot
         try:
-            await bot.set_my_commands(everywhere, scope=BotCommandScopeDefault())
-            await bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
+            await bot.set_my_commands(
+                everywhere, scope=BotCommandScopeDefault(), language_code=code
+            )
+            await bot.set_my_commands(
+                private, scope=BotCommandScopeAllPrivateChats(), language_code=code
+            )
         except TelegramError as exc:
             log.warning("setting the command menu failed: %s", type(exc).__name__)
         # /admin is listed in the operators' own private chats only (a chat scope replaces
@@ -331,7 +341,9 @@ class TelegramAdapter:
         for operator in operator_ids(self.core):
             try:
                 await bot.set_my_commands(
-                    [*private, *OPERATOR_MENU], scope=BotCommandScopeChat(operator)
+                    [*private, *commands(OPERATOR_MENU, lang)],
+                    scope=BotCommandScopeChat(operator),
+                    language_code=code,
                 )
             except TelegramError as exc:
                 # "chat not found" until the operator has started the bot once.

@@ -31,10 +31,12 @@ from bot.telegram.replies import (
     reply,
     show_terms,
     start_job,
+    use_language_of,
 )
 from bot.telegram.runtime import Runtime, runtime
 from core.admin.service import NotAnOperator
 from core.errors import AgeRefused, NotFound, TermsRequired, UserFacingError
+from core.i18n import LANGUAGE_NAMES, Msg, msg
 from core.types import ReplyTarget, Submitted
 
 log = logging.getLogger("imagebot.telegram")
@@ -48,6 +50,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     answer = Answer()
     try:
+        await use_language_of(rt, query.from_user)
         answer = await _dispatch(rt, update, query) or Answer()
     except ChatBlocked:
         pass
@@ -58,7 +61,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await show_terms(rt, query.message, query.from_user.id, state)
     except (NotFound, NotAnOperator):
         # NotAnOperator: a forged or forwarded operator button says no more than a stale one.
-        answer = Answer(render.STALE)
+        answer = Answer(render.stale())
     except UserFacingError as exc:
         answer = Answer(render.error_alert(exc), alert=True)
     except Exception as exc:
@@ -75,15 +78,15 @@ async def _dispatch(rt: Runtime, update: Update, query: CallbackQuery) -> Answer
     data = cb.decode(query.data)
     message = query.message
     if data is None or not isinstance(message, Message):
-        return Answer(render.STALE)
+        return Answer(render.stale())
     if not _on_message(message, query.data or ""):
         # A tampered client can send any callback data with any message of the bot: only a
         # button that is really on the pressed message (Telegram sends the message as it
         # stands, keyboard included) may act, so a forged "erase" or "delete" never
         # reaches another message or a question nobody asked.
-        return Answer(render.STALE)
+        return Answer(render.stale())
     if data.owner != query.from_user.id:
-        return Answer(render.NOT_YOURS, alert=True)
+        return Answer(render.not_yours(), alert=True)
     return await ACTIONS[data.action](rt, Press(query, message, data, update.update_id))
 
 
@@ -102,13 +105,13 @@ async def terms_accept(rt: Runtime, press: Press) -> Answer:
     """The person accepted the terms and confirmed they are 13 or older."""
     await rt.core.onboarding.accept(press.actor)
     await edit_text(rt, press.message, render.accepted_text_for(press.query.from_user.first_name))
-    return Answer("Welcome!")
+    return Answer(render.plain_text(Msg("answer.welcome")))
 
 
 async def terms_refuse(rt: Runtime, press: Press) -> Answer:
     """The person said they are under 13: refused, nothing kept but a marker."""
     await rt.core.onboarding.refuse(press.actor)
-    await edit_text(rt, press.message, render.esc(AgeRefused.default_message))
+    await edit_text(rt, press.message, render.text_of(AgeRefused().msg))
     return Answer()
 
 
@@ -137,7 +140,7 @@ async def reroll(rt: Runtime, press: Press) -> Answer:
         )
 
     await _job_starter(rt, press, submit)
-    return Answer("Rerolling…")
+    return Answer(render.plain_text(Msg("answer.rerolling")))
 
 
 async def variation(rt: Runtime, press: Press) -> Answer:
@@ -156,7 +159,7 @@ async def variation(rt: Runtime, press: Press) -> Answer:
         )
 
     await _job_starter(rt, press, submit)
-    return Answer("Making a variation…")
+    return Answer(render.plain_text(Msg("answer.variation")))
 
 
 async def edit(rt: Runtime, press: Press) -> Answer:
@@ -180,7 +183,7 @@ async def edit(rt: Runtime, press: Press) -> Answer:
         ),
     )
     rt.board.sent(dest.chat_id)
-    return Answer("Reply with what to change.")
+    return Answer(render.plain_text(Msg("answer.reply_change")))
 
 
 async def full_resolution(rt: Runtime, press: Press) -> Answer:
@@ -212,7 +215,7 @@ async def delete_yes(rt: Runtime, press: Press) -> Answer:
     chat_id = press.message.chat.id
     ids = sorted({*keyboards.album_ids(press.data.arg), press.message.message_id})
     await rt.outbox.edit(chat_id, lambda: rt.bot.delete_messages(chat_id, ids))
-    return Answer("Deleted.")
+    return Answer(render.plain_text(Msg("answer.deleted")))
 
 
 async def delete_no(rt: Runtime, press: Press) -> Answer:
@@ -235,11 +238,11 @@ async def delete_no(rt: Runtime, press: Press) -> Answer:
 async def cancel(rt: Runtime, press: Press) -> Answer:
     """Cancel a job still waiting in the queue; its credits come back."""
     if not await rt.core.generation.cancel(press.actor, press.data.job_id):
-        return Answer("It has already started and can no longer be cancelled.")
+        return Answer(render.plain_text(Msg("answer.too_late")))
     job = await rt.core.generation.job(press.actor, press.data.job_id)
     rt.board.close(press.message.chat.id, press.message.message_id)
     await edit_text(rt, press.message, render.cancelled_text(job.cost))
-    return Answer("Cancelled.")
+    return Answer(render.plain_text(Msg("answer.cancelled")))
 
 
 # --- /history ------------------------------------------------------------------------------------
@@ -271,7 +274,9 @@ async def history_open(rt: Runtime, press: Press) -> Answer:
     """Send one past result again, with its buttons."""
     job = await rt.core.generation.job(press.actor, press.data.job_id)
     if not job.outputs:
-        detail = job.error_message or f"This request has no image ({job.state.value})."
+        detail = job.error_message or render.plain_text(
+            msg("answer.no_image", state=job.state.value)
+        )
         return Answer(render.plain_clip(detail), alert=True)
     pictures = [Picture(rt.core.files.absolute(o.path), o, rt.core.files) for o in job.outputs]
     await send_result(
@@ -319,7 +324,7 @@ async def history_delete_yes(rt: Runtime, press: Press) -> Answer:
     await rt.core.history.delete(press.actor, press.data.job_id)
     page = await rt.core.history.page(press.actor, _page_number(press))
     await show_page(rt, press.message, press.owner, page)
-    return Answer("Deleted.")
+    return Answer(render.plain_text(Msg("answer.deleted")))
 
 
 # --- /settings -----------------------------------------------------------------------------------
@@ -328,8 +333,13 @@ async def history_delete_yes(rt: Runtime, press: Press) -> Answer:
 async def settings_open(rt: Runtime, press: Press) -> Answer:
     """The choices of one setting."""
     name = press.data.arg
+    if name == "language":
+        await edit_text(
+            rt, press.message, render.language_choice_text(), keyboards.languages(press.owner)
+        )
+        return Answer()
     if name not in keyboards.SETTING_FIELDS:
-        return Answer(render.STALE)
+        return Answer(render.stale())
     await edit_text(
         rt,
         press.message,
@@ -342,17 +352,37 @@ async def settings_open(rt: Runtime, press: Press) -> Answer:
 async def settings_set(rt: Runtime, press: Press) -> Answer:
     """Save one default and show them all again."""
     name, _, value = press.data.arg.partition("=")
+    if name == "language":
+        return await language_set(rt, press, value)
     if name not in keyboards.SETTING_FIELDS:
-        return Answer(render.STALE)
+        return Answer(render.stale())
     new: object = int(value) if name == "n" and value.isdigit() else value
     view = await rt.core.users.update_settings(press.actor, **{name: new})
     await edit_text(
         rt,
         press.message,
-        render.settings_text(view),
+        render.settings_text(view, await _language_name(rt, press)),
         keyboards.settings_main(press.owner, choose_model=rt.choose_model),
     )
-    return Answer(f"{render.SETTING_LABELS[name]}: {value}")
+    return Answer(f"{render.setting_label(name)}: {value}")
+
+
+async def language_set(rt: Runtime, press: Press, value: str) -> Answer:
+    """A language button: remembered at once, and this very answer is in it."""
+    await rt.core.users.set_language(press.actor, value)
+    lang = await use_language_of(rt, press.query.from_user)
+    view = await rt.core.users.settings(press.actor)
+    await edit_text(
+        rt,
+        press.message,
+        render.settings_text(view, LANGUAGE_NAMES[lang]),
+        keyboards.settings_main(press.owner),
+    )
+    return Answer(render.plain_text(msg("language.set", language=LANGUAGE_NAMES[lang])))
+
+
+async def _language_name(rt: Runtime, press: Press) -> str:
+    return LANGUAGE_NAMES[await rt.core.users.language(press.actor)]
 
 
 async def settings_back(rt: Runtime, press: Press) -> Answer:
@@ -361,7 +391,7 @@ async def settings_back(rt: Runtime, press: Press) -> Answer:
     await edit_text(
         rt,
         press.message,
-        render.settings_text(view),
+        render.settings_text(view, await _language_name(rt, press)),
         keyboards.settings_main(press.owner, choose_model=rt.choose_model),
     )
     return Answer()
@@ -375,7 +405,10 @@ async def buy(rt: Runtime, press: Press) -> Answer:
     key = f"telegram:{press.message.chat.id}:{press.message.message_id}:{press.data.arg}"
     link = await rt.core.billing.checkout_link(press.actor, press.data.arg, request_key=key)
     await reply(
-        rt, press.message, render.payment_text(link), keyboards.link("Pay securely", link.url)
+        rt,
+        press.message,
+        render.payment_text(link),
+        keyboards.link(render.plain_text(Msg("button.pay")), link.url),
     )
     return Answer()
 

@@ -28,21 +28,19 @@ from bot.telegram.replies import (
     log_failure,
     reply,
     start_job,
+    use_language_of,
 )
 from bot.telegram.runtime import Runtime, runtime
 from core.billing.offers import BillingDisabled
 from core.errors import InvalidRequest
 from core.generation.options import parse_options
+from core.i18n import LANGUAGE_NAMES, Msg, current_language
 from core.types import GenerateRequest, InputImage, ReplyTarget, Submitted
 
 Context = ContextTypes.DEFAULT_TYPE
 Handler = Callable[[Runtime, Update, Context], Awaitable[None]]
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s+|$)")
-EDIT_NEEDS_IMAGES = (
-    "/edit changes images: reply to a photo (or an album) with /edit <what to change>, "
-    "or send a photo with the caption /edit <what to change>."
-)
 PRIVACY_COMMANDS_READY = True
 """The privacy commands answer through ``core.privacy`` (bot/telegram/privacy.py), so they
 are listed in the private chats' command menu."""
@@ -66,6 +64,7 @@ def guarded(handler: Handler) -> Callable[[Update, Context], Coroutine[Any, Any,
         if message is None or user is None or user.is_bot:
             return
         try:
+            await use_language_of(rt, user)
             await handler(rt, update, context)
         except ChatBlocked:
             return
@@ -150,7 +149,7 @@ async def imagine_command(rt: Runtime, update: Update, context: Context) -> None
         await rt.albums.settle(message.media_group_id, wait=rt.album_wait)
     items = referenced(message, rt.albums)
     if command == "edit" and not items:
-        raise InvalidRequest(EDIT_NEEDS_IMAGES)
+        raise InvalidRequest(Msg("edit.needs_images"))
     actor = actor_of(_user(update))
     conversation = conversation_of(message)
     limit = rt.core.settings.max_input_bytes
@@ -215,22 +214,31 @@ async def settings_command(rt: Runtime, update: Update, context: Context) -> Non
     actor = actor_of(_user(update))
     _, _, text = split_command(message.text or "")
     words = text.split()
+    owner = _owner(update)
+    if words and words[0].lower() == "language":
+        if len(words) == 1:
+            await reply(rt, message, render.language_choice_text(), keyboards.languages(owner))
+            return
+        if len(words) != 2:
+            raise InvalidRequest(Msg("settings.usage"))
+        await rt.core.users.set_language(actor, words[1])
+        lang = await use_language_of(rt, _user(update))
+        await reply(rt, message, render.language_set_text(LANGUAGE_NAMES[lang]))
+        return
     if words:
         name = SETTING_NAMES.get(words[0].lower())
         if name is None or len(words) != 2:
-            raise InvalidRequest(
-                "Use /settings size 1536x1024 (or quality, format, n, background, model; the "
-                "value default resets it), or /settings alone for buttons."
-            )
+            raise InvalidRequest(Msg("settings.usage"))
         value: object = int(words[1]) if name == "n" and words[1].isdigit() else words[1]
         view = await rt.core.users.update_settings(actor, **{name: value})
     else:
         view = await rt.core.users.settings(actor)
+    language = LANGUAGE_NAMES[current_language()]
     await reply(
         rt,
         message,
-        render.settings_text(view),
-        keyboards.settings_main(_owner(update), choose_model=rt.choose_model),
+        render.settings_text(view, language),
+        keyboards.settings_main(owner, choose_model=rt.choose_model),
     )
 
 
@@ -275,7 +283,11 @@ async def gallery_command(rt: Runtime, update: Update, context: Context) -> None
 async def private_pointer(rt: Runtime, message: Message, what: str) -> None:
     """In a group: the command ``what`` works in a private chat; a button opens it."""
     username = rt.username
-    markup = keyboards.link("Open a private chat", f"https://t.me/{username}") if username else None
+    markup = (
+        keyboards.link(render.plain_text(Msg("button.open_private")), f"https://t.me/{username}")
+        if username
+        else None
+    )
     await reply(rt, message, render.private_only_text(what), markup)
 
 
@@ -313,7 +325,12 @@ async def billing_command(rt: Runtime, update: Update, context: Context) -> None
     if payments.sells_stars(rt) and await payments.stars_billing(rt, update, message):
         return
     link = await rt.core.billing.portal_link(actor_of(_user(update)))
-    await reply(rt, message, render.payment_text(link), keyboards.link("Manage billing", link.url))
+    await reply(
+        rt,
+        message,
+        render.payment_text(link),
+        keyboards.link(render.plain_text(Msg("button.manage_billing")), link.url),
+    )
 
 
 # --- everything else -----------------------------------------------------------------------------
@@ -334,7 +351,7 @@ async def unknown_command(rt: Runtime, update: Update, context: Context) -> None
 @guarded
 async def plain_text(rt: Runtime, update: Update, context: Context) -> None:
     """Text without a command in a private chat: how to make an image."""
-    await reply(rt, _message(update), render.PROMPT_HINT)
+    await reply(rt, _message(update), render.prompt_hint())
 
 
 __all__ = [

@@ -31,7 +31,7 @@ async def history_sheet(rt: Runtime, page: HistoryPage) -> bytes:
 async def send_history(rt: Runtime, message: Message, owner: int, page: HistoryPage) -> None:
     """A page as a new message (a text when there is nothing yet)."""
     if not page.items:
-        await reply(rt, message, render.EMPTY_HISTORY)
+        await reply(rt, message, render.empty_history())
         return
     data = await history_sheet(rt, page)
     dest = destination(message, quote=message.chat.type != "private")
@@ -58,7 +58,7 @@ async def show_page(rt: Runtime, sheet_message: Message, owner: int, page: Histo
             lambda: rt.bot.edit_message_caption(
                 chat_id=chat_id,
                 message_id=sheet_message.message_id,
-                caption=render.EMPTY_HISTORY,
+                caption=render.empty_history(),
                 reply_markup=None,
             ),
         )

@@ -11,18 +11,24 @@ from bot.telegram.render import (
     GALLERY_BUTTON,
     GALLERY_MINI_APP_BUTTON,
     GALLERY_SHORT,
-    SETTING_LABELS,
     STARS_CANCEL_BUTTON,
     consent_button,
     offer_label,
+    setting_label,
     stars_offer_label,
 )
 from core.billing.offers import Offer
 from core.generation.models import MAX_N_PER_JOB, ModelSpec
+from core.i18n import LANGUAGE_NAMES, LANGUAGES, Msg, render
 from core.privacy.ports import ConsentRecord
 from core.privacy.service import CONSENT_LABELS
 from core.safety.ports import ReviewRecord
 from core.types import ConfirmationRequest, HistoryPage
+
+
+def _t(key: str, **args: object) -> str:
+    """A button's words in the current language."""
+    return render(Msg(key, args))
 
 
 def _button(
@@ -37,15 +43,15 @@ def terms(owner: int) -> InlineKeyboardMarkup:
     """Accept (13+) or say one is under 13."""
     return InlineKeyboardMarkup(
         [
-            [_button("✅ I am 13 or older and accept", cb.TERMS_ACCEPT, owner)],
-            [_button("I am under 13", cb.TERMS_REFUSE, owner)],
+            [_button(_t("button.accept"), cb.TERMS_ACCEPT, owner)],
+            [_button(_t("button.under_13"), cb.TERMS_REFUSE, owner)],
         ]
     )
 
 
 def cancel(owner: int, job_id: str) -> InlineKeyboardMarkup:
     """The queued status message's Cancel button."""
-    return InlineKeyboardMarkup([[_button("✖ Cancel", cb.CANCEL, owner, job_id)]])
+    return InlineKeyboardMarkup([[_button(_t("button.cancel"), cb.CANCEL, owner, job_id)]])
 
 
 def album_ref(message_ids: Sequence[int]) -> str:
@@ -71,13 +77,13 @@ def result(
 ) -> InlineKeyboardMarkup:
     """Reroll, Edit, Variation, Full resolution and Delete for a result of ``count`` images
     (and Gallery when the web gallery is served)."""
-    rows = [[_button("🎲 Reroll", cb.REROLL, owner, job_id)]]
+    rows = [[_button(_t("button.reroll"), cb.REROLL, owner, job_id)]]
     if count == 1:
-        rows[0].append(_button("✏️ Edit", cb.EDIT, owner, job_id, 0))
+        rows[0].append(_button(_t("button.edit"), cb.EDIT, owner, job_id, 0))
         rows.append(
             [
-                _button("🔀 Variation", cb.VARIATION, owner, job_id, 0),
-                _button("📄 Full resolution", cb.FULL_RES, owner, job_id, 0),
+                _button(_t("button.variation"), cb.VARIATION, owner, job_id, 0),
+                _button(_t("button.full_res"), cb.FULL_RES, owner, job_id, 0),
             ]
         )
     else:
@@ -85,7 +91,7 @@ def result(
         rows.append([_button(f"✏️ {i + 1}", cb.EDIT, owner, job_id, i) for i in numbers])
         rows.append([_button(f"🔀 {i + 1}", cb.VARIATION, owner, job_id, i) for i in numbers])
         rows.append([_button(f"📄 {i + 1}", cb.FULL_RES, owner, job_id, i) for i in numbers])
-    rows.append([_button("🗑 Delete", cb.DELETE_ASK, owner, job_id, 0, album)])
+    rows.append([_button(_t("button.delete"), cb.DELETE_ASK, owner, job_id, 0, album)])
     if gallery:
         rows[-1].append(gallery_button(owner))
     return InlineKeyboardMarkup(rows)
@@ -96,8 +102,8 @@ def confirm_delete(owner: int, job_id: str, album: str = "") -> InlineKeyboardMa
     return InlineKeyboardMarkup(
         [
             [
-                _button("🗑 Yes, delete it", cb.DELETE_YES, owner, job_id, 0, album),
-                _button("Keep", cb.DELETE_NO, owner, job_id, 0, album),
+                _button(_t("button.delete_yes"), cb.DELETE_YES, owner, job_id, 0, album),
+                _button(_t("button.keep"), cb.DELETE_NO, owner, job_id, 0, album),
             ]
         ]
     )
@@ -117,22 +123,33 @@ def history(
             rows.append(
                 [
                     _button(
-                        f"🗑 Delete {number} for good", cb.HISTORY_DELETE_YES, owner, job.id, 0, arg
+                        _t("button.delete_for_good", number=number),
+                        cb.HISTORY_DELETE_YES,
+                        owner,
+                        job.id,
+                        0,
+                        arg,
                     ),
-                    _button("Keep", cb.HISTORY_KEEP, owner, "", 0, arg),
+                    _button(_t("button.keep"), cb.HISTORY_KEEP, owner, "", 0, arg),
                 ]
             )
             continue
-        row = [_button(f"{number} · open", cb.HISTORY_OPEN, owner, job.id, 0, arg)]
+        row = [_button(_t("button.open_n", number=number), cb.HISTORY_OPEN, owner, job.id, 0, arg)]
         if job.outputs:
-            row.append(_button(f"{number} · file", cb.HISTORY_FILE, owner, job.id, 0, arg))
-        row.append(_button(f"{number} · delete", cb.HISTORY_DELETE_ASK, owner, job.id, 0, arg))
+            row.append(
+                _button(_t("button.file_n", number=number), cb.HISTORY_FILE, owner, job.id, 0, arg)
+            )
+        row.append(
+            _button(
+                _t("button.delete_n", number=number), cb.HISTORY_DELETE_ASK, owner, job.id, 0, arg
+            )
+        )
         rows.append(row)
     nav = []
     if page.page > 1:
-        nav.append(_button("◀ Newer", cb.HISTORY_PAGE, owner, "", 0, str(page.page - 1)))
+        nav.append(_button(_t("button.newer"), cb.HISTORY_PAGE, owner, "", 0, str(page.page - 1)))
     if page.page < page.pages:
-        nav.append(_button("Older ▶", cb.HISTORY_PAGE, owner, "", 0, str(page.page + 1)))
+        nav.append(_button(_t("button.older"), cb.HISTORY_PAGE, owner, "", 0, str(page.page + 1)))
     if gallery:
         nav.append(gallery_button(owner))
     if nav:
@@ -164,10 +181,28 @@ def setting_choices(name: str, spec: ModelSpec, models: Sequence[str] = ()) -> l
 def settings_main(owner: int, *, choose_model: bool = False) -> InlineKeyboardMarkup:
     """One button per setting (the model only when there is more than one to choose)."""
     rows = [
-        [_button(f"Change {SETTING_LABELS[name].lower()}", cb.SETTINGS_OPEN, owner, arg=name)]
-        for name in SETTING_FIELDS
+        [
+            _button(
+                _t("button.change", setting=setting_label(name).lower()),
+                cb.SETTINGS_OPEN,
+                owner,
+                arg=name,
+            )
+        ]
+        for name in (*SETTING_FIELDS, "language")
         if name != "model" or choose_model
     ]
+    return InlineKeyboardMarkup(rows)
+
+
+def languages(owner: int) -> InlineKeyboardMarkup:
+    """``/settings language``: one button per shipped language, in its own words."""
+    buttons = [
+        _button(LANGUAGE_NAMES[lang], cb.SETTINGS_SET, owner, arg=f"language={lang}")
+        for lang in LANGUAGES
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([_button(_t("button.back"), cb.SETTINGS_BACK, owner)])
     return InlineKeyboardMarkup(rows)
 
 
@@ -183,7 +218,7 @@ def settings_choices(
             continue
     per_row = 1 if name == "model" else 3
     rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
-    rows.append([_button("◀ Back", cb.SETTINGS_BACK, owner)])
+    rows.append([_button(_t("button.back"), cb.SETTINGS_BACK, owner)])
     return InlineKeyboardMarkup(rows)
 
 
@@ -214,8 +249,8 @@ def privacy(owner: int, consents: ConsentRecord, *, known: bool = True) -> Inlin
     if known:
         rows.append(
             [
-                _button("🔄 Refresh my name", cb.PROFILE, owner, arg="refresh"),
-                _button("🧹 Clear my name", cb.PROFILE, owner, arg="clear"),
+                _button(_t("button.refresh_name"), cb.PROFILE, owner, arg="refresh"),
+                _button(_t("button.clear_name"), cb.PROFILE, owner, arg="clear"),
             ]
         )
     return InlineKeyboardMarkup(rows)
@@ -225,8 +260,8 @@ def confirm_erase(owner: int, request: ConfirmationRequest) -> InlineKeyboardMar
     """/delete_my_data: erase for good, or keep."""
     return InlineKeyboardMarkup(
         [
-            [_button(f"🗑 {request.confirm_label}", cb.ERASE_YES, owner)],
-            [_button(request.cancel_label, cb.ERASE_NO, owner)],
+            [_button("🗑 " + render(request.confirm_label), cb.ERASE_YES, owner)],
+            [_button(render(request.cancel_label), cb.ERASE_NO, owner)],
         ]
     )
 
@@ -235,8 +270,12 @@ def reviews(owner: int, items: Sequence[ReviewRecord]) -> InlineKeyboardMarkup |
     """/admin reviews: approve or dismiss each open item (numbered as in the text)."""
     rows = [
         [
-            _button(f"✅ Approve #{item.id}", cb.REVIEW_APPROVE, owner, arg=str(item.id)),
-            _button(f"🗑 Dismiss #{item.id}", cb.REVIEW_DISMISS, owner, arg=str(item.id)),
+            _button(
+                _t("button.approve", review_id=item.id), cb.REVIEW_APPROVE, owner, arg=str(item.id)
+            ),
+            _button(
+                _t("button.dismiss", review_id=item.id), cb.REVIEW_DISMISS, owner, arg=str(item.id)
+            ),
         ]
         for item in items
     ]
@@ -266,7 +305,7 @@ def link(text: str, url: str) -> InlineKeyboardMarkup:
 
 def edit_question() -> ForceReply:
     """The reply box opened by the Edit button (for the person it was asked of)."""
-    return ForceReply(selective=True, input_field_placeholder="e.g. make the sky pink")
+    return ForceReply(selective=True, input_field_placeholder=_t("button.edit_placeholder"))
 
 
 def stars_offers(

@@ -19,11 +19,12 @@ from telegram.constants import FileSizeLimit
 from telegram.error import BadRequest
 
 from core.errors import InvalidImage
+from core.i18n import Msg, msg
 from core.types import InputImage
 
 IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "gif"})
 TELEGRAM_DOWNLOAD_LIMIT = FileSizeLimit.FILESIZE_DOWNLOAD
-NOT_AN_IMAGE = "That file is not an image. PNG, JPEG, WebP or GIF images are accepted."
+NOT_AN_IMAGE = Msg("file.not_image")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +136,10 @@ def referenced(message: Message, albums: AlbumCache) -> list[Attachment]:
 
 def too_large(size: int | None, limit: int) -> InvalidImage:
     """The error for a file above what can be downloaded or used."""
-    what = f"That file is {size / 1_000_000:.1f} MB; " if size else "That file is too large; "
-    return InvalidImage(
-        what + f"images up to {limit / 1_000_000:.0f} MB are accepted here. "
-        "Send a smaller or compressed copy."
-    )
+    most = round(limit / 1_000_000)
+    if size:
+        return InvalidImage(msg("file.too_large_size", size=size / 1_000_000, limit=most))
+    return InvalidImage(msg("file.too_large", limit=most))
 
 
 async def download(bot: Bot, item: Attachment, *, max_bytes: int) -> InputImage:

@@ -21,6 +21,7 @@ from bot.telegram.delivery import Destination, Picture, send_result
 from bot.telegram.outbox import ChatBlocked, GroupPacer
 from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusMessage
+from core.i18n import use_language
 from core.types import (
     Announcement,
     Delivered,
@@ -53,6 +54,11 @@ class TelegramNotifier:
         chat_id = _int(target.chat_id)
         if chat_id is None:
             return
+        # The requester's language, fixed when the job was submitted.
+        with use_language(target.extra.get("lang") or self.rt.core.users.default_language):
+            await self._notify(chat_id, target, event)
+
+    async def _notify(self, chat_id: int, target: ReplyTarget, event: JobEvent) -> None:
         try:
             if isinstance(event, Announcement):
                 await self._announce(chat_id, event)
@@ -75,7 +81,7 @@ class TelegramNotifier:
         rt = self.rt
         chat_id = dest.chat_id
         if isinstance(event, Queued):
-            text = render.queued_line("Image", event.position, event.cost)
+            text = render.queued_line(False, event.position, event.cost)
             markup = keyboards.cancel(owner, event.job_id) if owner else None
 
             async def queued(state: StatusMessage) -> None:
@@ -89,12 +95,13 @@ class TelegramNotifier:
 
             await rt.board.progress(chat_id, status_id, status.QUEUED, queued)
         elif isinstance(event, Started):
+            words = render.generating()
 
             async def generating(state: StatusMessage) -> None:
                 await rt.outbox.edit(
                     chat_id,
                     lambda: rt.bot.edit_message_text(
-                        render.GENERATING, chat_id=chat_id, message_id=state.message_id
+                        words, chat_id=chat_id, message_id=state.message_id
                     ),
                     progress=True,
                 )
@@ -112,11 +119,10 @@ class TelegramNotifier:
             await rt.board.progress(chat_id, status_id, status.GENERATING, generating)
         elif isinstance(event, PartialImage):
             data, index = event.data, event.index
+            caption = render.preview_caption(index)
 
             async def preview(state: StatusMessage) -> None:
-                media = InputMediaPhoto(
-                    data, caption=render.preview_caption(index), filename=f"preview-{index + 1}"
-                )
+                media = InputMediaPhoto(data, caption=caption, filename=f"preview-{index + 1}")
                 if await rt.outbox.edit(
                     chat_id,
                     lambda: rt.bot.edit_message_media(

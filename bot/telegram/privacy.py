@@ -29,6 +29,7 @@ from bot.telegram.replies import (
     reply,
 )
 from bot.telegram.runtime import Runtime
+from core.i18n import Msg
 from core.privacy import CONSENT_LABELS, ConfirmationExpired, PrivacyRequestRefused
 from core.types import Actor, Conversation
 
@@ -93,7 +94,7 @@ async def export_command(rt: Runtime, update: Update, context: Context) -> None:
             rt,
             message,
             render.export_link_text(result.size_bytes),
-            keyboards.link("⬇️ Download my data", url),
+            keyboards.link(render.plain_text(Msg("button.download_data")), url),
         )
         return
     data = await rt.core.files.read(result.path)
@@ -136,7 +137,7 @@ async def appeal_command(rt: Runtime, update: Update, context: Context) -> None:
         return
     number, _, reasons = text.strip().partition(" ")
     if not number.isdigit() or not reasons.strip() or len(number) > 12:
-        await reply(rt, message, render.APPEAL_USAGE)
+        await reply(rt, message, render.appeal_usage())
         return
     assert update.effective_user is not None
     await rt.core.privacy.appeal(
@@ -167,9 +168,9 @@ async def consent(rt: Runtime, press: Press) -> Answer:
     """Flip one switch of /privacy; it takes effect at once (P10, P11)."""
     name, _, value = press.data.arg.partition("=")
     if name not in CONSENT_LABELS or value not in ("0", "1"):
-        return Answer(render.STALE)
+        return Answer(render.stale())
     if await rt.core.credits.user_for(press.actor) is None:
-        return Answer(render.STALE)  # erased meanwhile: nothing to switch
+        return Answer(render.stale())  # erased meanwhile: nothing to switch
     records = await rt.core.privacy.set_consent(press.actor, press.conversation, name, value == "1")
     text, markup = await _overview(rt, press.actor, press.conversation, press.owner)
     await edit_text(rt, press.message, text, markup)
@@ -179,14 +180,14 @@ async def consent(rt: Runtime, press: Press) -> Answer:
 async def profile(rt: Runtime, press: Press) -> Answer:
     """Refresh the stored name from Telegram, or clear it (P09)."""
     if press.data.arg not in ("refresh", "clear"):
-        return Answer(render.STALE)
+        return Answer(render.stale())
     if await rt.core.credits.user_for(press.actor) is None:
-        return Answer(render.STALE)
+        return Answer(render.stale())
     clear = press.data.arg == "clear"
     await rt.core.privacy.correct_profile(press.actor, press.conversation, clear=clear)
     text, markup = await _overview(rt, press.actor, press.conversation, press.owner)
     await edit_text(rt, press.message, text, markup)
-    return Answer(render.PROFILE_CLEARED if clear else render.PROFILE_REFRESHED)
+    return Answer(render.profile_cleared() if clear else render.profile_refreshed())
 
 
 async def erase_yes(rt: Runtime, press: Press) -> Answer:
@@ -206,13 +207,13 @@ async def erase_yes(rt: Runtime, press: Press) -> Answer:
         await answer_error(rt, press.message, press.owner, exc, status_message=press.message)
         return Answer()
     rt.board.close(press.message.chat.id, press.message.message_id)
-    await edit_text(rt, press.message, render.receipt_text(receipt.text))
-    return Answer("Erased.")
+    await edit_text(rt, press.message, render.receipt_text(receipt.message))
+    return Answer(render.plain_text(Msg("answer.erased")))
 
 
 async def erase_no(rt: Runtime, press: Press) -> Answer:
     """Keep everything."""
-    await edit_text(rt, press.message, render.ERASE_KEPT)
+    await edit_text(rt, press.message, render.erase_kept())
     return Answer()
 
 

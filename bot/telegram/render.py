@@ -5,6 +5,9 @@ quote what a person typed) is escaped here, and clipped to Telegram's limits (40
 characters for a message, 1024 for a caption, 200 for a callback answer), counted the way
 Telegram counts them (UTF-16 code units). Errors are turned into words in one place,
 :func:`error_text`.
+
+The words come from the message catalog (``core.i18n``) in the current language; this
+module only writes them as Telegram HTML.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from core.admin.service import UserSummary
+from core.billing import movements
 from core.billing.offers import Offer
 from core.billing.ports import SubscriptionRecord
-from core.errors import GENERIC_SORRY, UserFacingError
+from core.errors import message_for
 from core.generation.options import accepted_text
+from core.i18n import Markup, Msg, Raw, format_when, msg, render
 from core.privacy.onboarding import OnboardingStatus
 from core.privacy.ports import PrivacyRequestRecord
 from core.privacy.service import CONSENT_LABELS, AppealDecision, PrivacyOverview
@@ -43,9 +48,34 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=False)
 
 
+HTML = Markup(
+    escape=esc,
+    bold=lambda text: f"<b>{text}</b>",
+    italic=lambda text: f"<i>{text}</i>",
+    code=lambda text: f"<code>{text}</code>",
+    link=lambda text, url: f'<a href="{html.escape(url)}">{text}</a>',
+)
+"""The catalog's neutral markup written as Telegram HTML."""
+
+
+def tr(key: str, **args: object) -> str:
+    """A catalog message in the current language, as Telegram HTML."""
+    return render(Msg(key, args), None, HTML)
+
+
+def text_of(message: Msg | str) -> str:
+    """A message (or a legacy English sentence) as Telegram HTML."""
+    return render(message, None, HTML)
+
+
+def plain_text(message: Msg | str) -> str:
+    """A message as plain text (callback answers, button labels)."""
+    return render(message)
+
+
 def credits(amount: int) -> str:
-    """``1 credit``, ``5 credits``."""
-    return f"{amount} credit" if abs(amount) == 1 else f"{amount} credits"
+    """``1 credit``, ``5 credits`` (in the current language)."""
+    return render(msg("credits", count=amount))
 
 
 def utf16_len(text: str) -> int:
@@ -75,29 +105,11 @@ def plain_clip(text: str, limit: int = MAX_ALERT) -> str:
 
 # --- help and onboarding ------------------------------------------------------------------------
 
-HELP = (
-    "<b>imagebot</b> makes and edits images with AI, paid with credits.\n\n"
-    "/imagine <i>description</i> — make an image\n"
-    "   options: {options}\n"
-    "   reply to a photo (or an album) with /imagine or /edit to edit it, "
-    "or send a photo with the caption /imagine …\n"
-    "/settings — your default size, quality, format, number and background\n"
-    "/history — your past results, to open, download or delete\n"
-    "/gallery — your private web gallery (in a private chat)\n"
-    "/balance — your credits\n"
-    "/buy — buy credits · /subscribe — monthly plans · /billing — manage payments\n"
-    "/privacy — what is stored and your choices · /export — a copy of your data · "
-    "/delete_my_data — erase it (in a private chat)\n"
-    "/feedback · /support — reach the operators\n"
-    "/help — this text\n\n"
-    "Example: <code>/imagine a red fox in snow --ar 3:2 --quality high</code>"
-)
-
 
 def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
     """The /help answer, with the price table of each model on offer
     (``(name, label, credits per square image by quality)``)."""
-    text = HELP.format(options=esc(accepted_text()))
+    text = tr("help.telegram", options=accepted_text())
     if models:
         text += "\n\n" + prices_text(models)
     return text
@@ -118,57 +130,63 @@ def prices_text(models: Sequence[tuple[str, str, Mapping[str, int]]]) -> str:
 def terms_text(status: OnboardingStatus) -> str:
     """The terms, the policy version and the age question."""
     policy = status.policy
-    link = f' (<a href="{html.escape(policy.url)}">read it</a>)' if policy.url else ""
-    intro = (
-        "Our privacy policy has changed."
-        if status.state == "policy_changed"
-        else "Welcome to imagebot!"
-    )
-    return (
-        f"{intro} Before your first image, please read the terms and privacy policy, "
-        f"version {esc(policy.version)}, effective {esc(policy.effective_date)}{link}.\n\n"
-        "imagebot is for people aged 13 or older. Nothing about you is stored until you "
-        "accept."
-    )
+    intro = msg("terms.policy_changed" if status.state == "policy_changed" else "terms.welcome")
+    args = {"intro": intro, "version": policy.version, "date": policy.effective_date}
+    if policy.url:
+        return tr("terms.body_link", url=policy.url, **args)
+    return tr("terms.body", **args)
 
 
 def accepted_text_for(name: str) -> str:
     """After the terms were accepted."""
-    who = f", {esc(clip(name, 64))}" if name else ""
-    return f"Thank you{who}, you are all set.\n\n" + help_text()
+    thanks = tr("terms.accepted_name", name=clip(name, 64)) if name else tr("terms.accepted")
+    return thanks + "\n\n" + help_text()
 
 
 # --- jobs ----------------------------------------------------------------------------------------
 
-RECEIVED = "⏳ Got it, one moment…"
-GENERATING = "🎨 Generating…"
+
+def received() -> str:
+    """The first answer to /imagine, before the job is queued."""
+    return tr("job.received")
+
+
+def generating() -> str:
+    """The status while the model works."""
+    return tr("job.generating")
 
 
 def queued_text(job: JobView, *, created: bool = True) -> str:
     """The status message once the job is in the queue."""
     if not created:
-        return f"This request was already received ({esc(job.state.value)})."
-    what = "Edit" if job.kind == "edit" else "Image"
+        return tr("job.already", state=job.state.value)
     model = job.options.get("model")
-    return queued_line(what, job.queue_position or 1, job.cost, str(model) if model else "")
+    return queued_line(
+        job.kind == "edit", job.queue_position or 1, job.cost, str(model) if model else ""
+    )
 
 
-def queued_line(what: str, position: int, cost: int, model: str = "") -> str:
-    """``⏳ Image queued (position N, cost C credits, model M)``."""
-    on = f", {esc(clip(model, 60))}" if model else ""
-    return f"⏳ {what} queued (position {position}, cost {credits(cost)}{on})"
+def queued_line(edit: bool, position: int, cost: int, model: str = "") -> str:
+    """``⏳ Image queued (position N, cost C credits)``, and the model when one is named."""
+    key = "job.queued_edit" if edit else "job.queued_image"
+    text = tr(key, position=position, cost=msg("credits", count=cost))
+    return f"{text} · {esc(clip(model, 60))}" if model else text
 
 
 def preview_caption(index: int) -> str:
     """The caption of a partial preview."""
-    return f"🎨 Generating… preview {index + 1}"
+    return tr("job.preview", number=index + 1)
 
 
 def result_caption(prompt: str, *, cost: int, balance: int, count: int, notice: str = "") -> str:
     """The caption (or message) that goes with a finished result."""
-    tail = f"\n{credits(cost)} · balance {balance}"
+    spent = msg("credits", count=cost)
     if count > 1:
-        tail = f"\n{count} images · {credits(cost)} · balance {balance}"
+        tail = "\n" + tr(
+            "job.result_many", images=msg("images", count=count), cost=spent, balance=balance
+        )
+    else:
+        tail = "\n" + tr("job.result", cost=spent, balance=balance)
     if notice:
         tail += f"\n<i>{esc(clip(notice, 200))}</i>"
     room = MAX_CAPTION - utf16_len(tail) - 10
@@ -188,25 +206,30 @@ def delivered_caption(event: Delivered) -> str:
 
 def job_caption(job: JobView) -> str:
     """The caption of a result opened from /history."""
-    when = job.created_at.strftime("%Y-%m-%d %H:%M")
+    when = format_when(job.created_at)
     model = job.options.get("model")
     on = f" · {esc(clip(str(model), 60))}" if model else ""
-    tail = f"\n{when} · {credits(job.cost)}{on}"
+    tail = f"\n{esc(when)} · {esc(credits(job.cost))}{on}"
     room = MAX_CAPTION - utf16_len(tail) - 10
     return f"<b>{esc(clip(job.prompt, max(room // 2, 50)))}</b>{tail}"
 
 
 def failed_text(event: Failed) -> str:
     """A job that ended without images."""
-    text = f"⚠️ {esc(clip(event.message, 1500))}"
-    if event.refunded and "returned" not in event.message:
-        text += f"\n{credits(event.refunded)} returned to you."
+    words = render(event.text if event.text is not None else event.message)
+    text = f"⚠️ {esc(clip(words, 1500))}"
+    if event.refunded and event.code not in _REFUND_SAID:
+        text += "\n" + tr("job.returned", count=event.refunded)
     return text
+
+
+_REFUND_SAID = frozenset({"provider_unavailable", "interrupted", "content_refused"})
+"""Failures whose own words already say the credits were returned."""
 
 
 def cancelled_text(cost: int) -> str:
     """A job cancelled before it started."""
-    return f"Cancelled. {credits(cost)} returned to you."
+    return tr("job.cancelled", cost=msg("credits", count=cost))
 
 
 EDIT_REF = re.compile(r"ref ([0-9a-f]{16})·(\d{1,2})")
@@ -218,29 +241,30 @@ def edit_prompt_text(job_id: str, index: int, *, mention: tuple[int, str] | None
 
     In groups the person is mentioned, which is what shows them (only them) the reply box.
     """
-    who = ""
     if mention is not None:
-        who = f'<a href="tg://user?id={mention[0]}">{esc(clip(mention[1] or "you", 64))}</a>, '
-    return (
-        f"✏️ {who}reply to this message with what to change in image {index + 1}.\n"
-        f"<i>ref {job_id}·{index + 1}</i>"
-    )
+        link = f'<a href="tg://user?id={mention[0]}">{esc(clip(mention[1] or "@", 64))}</a>'
+        question = tr("job.edit_question_mention", mention=Raw(link), number=index + 1)
+    else:
+        question = tr("job.edit_question", number=index + 1)
+    return f"{question}\n<i>ref {job_id}·{index + 1}</i>"
 
 
 def full_res_caption(width: int, height: int, size_bytes: int) -> str:
     """The caption of an original file."""
-    return f"Original, {width}×{height}, {size_bytes / 1_000_000:.1f} MB"
+    return tr("job.original", width=width, height=height, size=size_bytes / 1_000_000)
 
 
 # --- errors: the one place -----------------------------------------------------------------------
 
 
 def error_message(exc: BaseException) -> str:
-    """The words for any exception: a user-facing error's message, otherwise a generic
-    apology (an exception's own text never reaches a user)."""
-    if isinstance(exc, UserFacingError):
-        return exc.user_message
-    return GENERIC_SORRY
+    """The words for any exception, as plain text in the current language: a user-facing
+    error's message, otherwise a generic apology (an exception's own text never reaches a
+    user)."""
+    text = render(message_for(exc))
+    if getattr(exc, "code", "") == "insufficient_credits":
+        text += " " + render(msg("error.buy_hint"))
+    return text
 
 
 def error_text(exc: BaseException) -> str:
@@ -253,72 +277,120 @@ def error_alert(exc: BaseException) -> str:
     return plain_clip(error_message(exc))
 
 
-NOT_YOURS = "These buttons belong to the person who made this request."
-STALE = "This is no longer available."
+def not_yours() -> str:
+    """A button pressed by someone else than its owner."""
+    return tr("job.not_yours")
+
+
+def stale() -> str:
+    """A button whose item is gone."""
+    return tr("job.stale")
 
 
 # --- account -------------------------------------------------------------------------------------
 
 
+def signed(amount: int) -> str:
+    """``+100``, ``−10``, ``0`` with the locale's digits."""
+    number = render(msg("balance.amount", value=abs(amount)))
+    return ("+" if amount > 0 else "−" if amount < 0 else "") + number
+
+
 def balance_text(view: BalanceView) -> str:
-    """The /balance answer: credits and the newest ledger lines."""
-    held = f" ({view.held} held)" if view.held else ""
-    lines = [f"💳 <b>{credits(view.available)}</b>{held}"]
+    """The /balance answer: the balance, what running jobs reserve, the plan and the last
+    movements, in words a customer understands."""
+    lines = [tr("balance.title", credits=msg("credits", count=view.available))]
+    if view.held:
+        lines.append(tr("balance.reserved", credits=msg("credits", count=view.held)))
     if view.spending_blocked:
-        lines.append("Spending is paused on this account.")
+        lines.append(tr("balance.paused"))
     plan = view.plan
     if plan is not None:
-        when = plan.renews_at.strftime("%Y-%m-%d") if plan.renews_at else ""
-        period = (
-            (f", ends {when}" if plan.cancel_at_period_end else f", renews {when}") if when else ""
-        )
-        lines.append(
-            f"Plan: {esc(plan.name)}, {credits(plan.credits_per_period)} a month "
-            f"({esc(plan.status)}{period}). /billing manages it."
-        )
-    if view.recent:
+        lines.append(plan_line(view) + " " + tr("balance.plan_hint"))
+    shown = movements(view.recent)
+    if shown:
         lines.append("")
-        lines.append("Recent:")
-    for line in view.recent:
-        sign = "+" if line.amount > 0 else ""
-        when = line.created_at.strftime("%Y-%m-%d %H:%M")
-        note = f" · {esc(clip(line.note, 60))}" if line.note else ""
-        lines.append(f"<code>{when}</code> {esc(line.kind)} {sign}{line.amount}{note}")
-    lines.append("\n/buy adds credits.")
+        lines.append(tr("balance.recent"))
+    for line, words in shown:
+        lines.append(
+            tr(
+                "balance.line",
+                when=line.created_at,
+                what=words,
+                amount=Raw(esc(signed(line.amount))),
+            )
+        )
+    lines.append("\n" + tr("balance.buy_hint"))
     return "\n".join(lines)
 
 
+def plan_line(view: BalanceView) -> str:
+    """The monthly plan sentence of /balance."""
+    plan = view.plan
+    assert plan is not None
+    args: dict[str, object] = {
+        "name": plan.name,
+        "credits": msg("credits", count=plan.credits_per_period),
+    }
+    if plan.renews_at is not None:
+        key = "balance.plan_ends" if plan.cancel_at_period_end else "balance.plan_renews"
+        text = tr(key, date=plan.renews_at.date(), **args)
+    else:
+        text = tr("balance.plan", **args)
+    if plan.status not in ("active", "trialing"):
+        text += " " + tr("balance.plan_status", status=plan.status)
+    return text
+
+
 SETTING_LABELS = {
-    "size": "Size",
-    "quality": "Quality",
-    "output_format": "Format",
-    "n": "Images per request",
-    "background": "Background",
-    "model": "Model",
+    "size": "setting.size",
+    "quality": "setting.quality",
+    "output_format": "setting.output_format",
+    "n": "setting.n",
+    "background": "setting.background",
+    "model": "setting.model",
 }
 
 
-def settings_text(view: UserSettingsView) -> str:
+def setting_label(name: str) -> str:
+    """A setting's name in the current language (plain)."""
+    return render(Msg(SETTING_LABELS.get(name, "setting." + name)))
+
+
+def settings_text(view: UserSettingsView, language: str = "") -> str:
     """The /settings message."""
-    lines = ["⚙️ <b>Your defaults</b> (used when /imagine gives no option):"]
-    for name, label in SETTING_LABELS.items():
+    lines = [tr("settings.title")]
+    for name, key in SETTING_LABELS.items():
         value = getattr(view, name)
-        lines.append(f"{label}: <b>{esc(value) if value is not None else 'default'}</b>")
+        shown: object = value if value is not None else msg("word.default")
+        lines.append(tr("settings.line", label=Msg(key), value=shown))
+    if language:
+        lines.append(tr("settings.line", label=Msg("setting.language"), value=language))
     return "\n".join(lines)
 
 
 def setting_choice_text(name: str) -> str:
     """The question when one setting is being changed."""
-    return f"⚙️ Choose the default <b>{SETTING_LABELS.get(name, esc(name)).lower()}</b>:"
+    return tr("settings.choose", label=setting_label(name).lower())
+
+
+def language_choice_text() -> str:
+    """The question of ``/settings language``."""
+    return tr("language.choose")
+
+
+def language_set_text(name: str) -> str:
+    """After the language was chosen (already in the new language)."""
+    return tr("language.set", language=name)
 
 
 def history_caption(page: HistoryPage) -> str:
     """The caption of a contact sheet: one line per numbered item."""
-    head = f"🖼 History, page {page.page} of {page.pages} ({page.total} in all)"
+    head = tr("history.head", page=page.page, pages=page.pages, total=page.total)
     lines = [head]
     budget = (MAX_CAPTION - utf16_len(head) - 40) // max(len(page.items), 1)
     for number, job in enumerate(page.items, 1):
-        when = job.created_at.strftime("%m-%d %H:%M")
+        when = format_when(job.created_at)
         state = "" if job.state.value == "succeeded" else f" · {job.state.value}"
         model = job.options.get("model")
         on = f" · {clip(str(model), 40)}" if model else ""
@@ -328,7 +400,10 @@ def history_caption(page: HistoryPage) -> str:
     return clip("\n".join(lines), MAX_CAPTION)
 
 
-EMPTY_HISTORY = "No images yet. Try <code>/imagine a red fox in snow</code>."
+def empty_history() -> str:
+    """/history with nothing in it."""
+    return tr("history.empty")
+
 
 GALLERY_LINK = (
     "🖼 <b>Your private gallery</b>: every picture you made, to browse, filter, download "
@@ -346,20 +421,33 @@ def offers_text(kind: str, offers: Iterable[Offer]) -> str:
     """The /buy or /subscribe message."""
     items = list(offers)
     if not items:
-        return "Nothing is on sale right now."
-    title = "Monthly plans" if kind == "plan" else "Credit packs"
+        return tr("offers.none")
+    title = tr("offers.plans" if kind == "plan" else "offers.packs")
     lines = [f"💳 <b>{title}</b>"]
     for offer in items:
-        per = " a month" if offer.kind == "plan" else ""
+        key = "offers.plan_line" if offer.kind == "plan" else "offers.pack_line"
         lines.append(
-            f"• {esc(offer.name)}: {offer.credits} credits for {esc(offer.price_text)}{per}"
+            "• "
+            + tr(
+                key,
+                name=offer.name,
+                credits=msg("credits", count=offer.credits),
+                price=offer.price_text,
+            )
         )
     return "\n".join(lines)
 
 
 def offer_label(offer: Offer) -> str:
     """The button of one offer."""
-    return f"{offer.name} · {offer.credits} credits · {offer.price_text}"
+    return render(
+        msg(
+            "offers.button",
+            name=offer.name,
+            credits=msg("credits", count=offer.credits),
+            price=offer.price_text,
+        )
+    )
 
 
 def payment_text(reply: PaymentLinkReply) -> str:
@@ -369,19 +457,15 @@ def payment_text(reply: PaymentLinkReply) -> str:
 
 def private_only_text(what: str) -> str:
     """In a group: where to go instead."""
-    return f"{esc(what)} works in a private chat with me, so that only you see it."
+    return tr("private.only", what=what)
 
 
-CONSENT_SHORT = {
-    "training_opt_in": "Model improvement",
-    "product_updates": "Product updates",
-    "usage_analytics": "Usage analytics",
-}
+CONSENT_SHORT = {name: f"consent_short.{name}" for name in CONSENT_LABELS}
 """The switches' names on buttons (the full labels are in the /privacy text)."""
 
 
-def _on_off(value: bool) -> str:
-    return "on" if value else "off"
+def _on_off(value: bool) -> Msg:
+    return Msg("word.on" if value else "word.off")
 
 
 def privacy_text(
@@ -393,119 +477,126 @@ def privacy_text(
     """The /privacy answer: what is stored and for how long (from the active retention
     policy), the policy, the switches and the recent privacy requests."""
     policy = overview.policy
-    link = f' (<a href="{html.escape(policy.url)}">read it</a>)' if policy.url else ""
+    args = {"version": policy.version, "date": policy.effective_date}
     lines = [
-        "🔒 <b>Your privacy</b>",
-        f"Privacy policy version {esc(policy.version)}, effective "
-        f"{esc(policy.effective_date)}{link}.",
+        tr("privacy.title"),
+        tr("privacy.policy_link", url=policy.url, **args)
+        if policy.url
+        else tr("privacy.policy", **args),
         "",
-        "<b>What we store about you</b>",
-        *(f"• {esc(item)}" for item in overview.stored),
+        tr("privacy.stored_head"),
+        *(f"• {text_of(item)}" for item in overview.stored_messages),
     ]
     if known:
-        name = esc(clip(overview.display_name, 64)) if overview.display_name else "(none)"
-        locale = f", language {esc(overview.locale)}" if overview.locale else ""
-        lines.append(f"Your stored name: <b>{name}</b>{locale}")
+        name = clip(overview.display_name, 64) if overview.display_name else msg("privacy.no_name")
+        language = overview.locale or msg("word.none")
+        lines.append(tr("privacy.name", name=name, language=language))
     else:
-        lines.append("Nothing is stored about you yet.")
-    lines += ["", "<b>How long we keep it</b>"]
-    lines += [f"• {esc(what)}: {esc(period)}" for what, period in overview.retention]
+        lines.append(tr("privacy.nothing"))
+    lines += ["", tr("privacy.retention_head")]
+    rows: Sequence[tuple[Msg | str, Msg | str]] = overview.retention_messages or overview.retention
+    lines += [f"• {tr('privacy.row', what=what, period=period)}" for what, period in rows]
     consents = overview.consents
     lines += [
         "",
-        "<b>Your choices</b> (the buttons change them at once)",
+        tr("privacy.choices_head"),
         *(
-            f"• {esc(label)}: <b>{_on_off(bool(getattr(consents, name)))}</b>"
-            for name, label in CONSENT_LABELS.items()
+            "• "
+            + tr(
+                "privacy.switch",
+                label=Msg(f"consent.{name}"),
+                state=_on_off(bool(getattr(consents, name))),
+            )
+            for name in CONSENT_LABELS
         ),
         "",
-        "/export sends you a copy of everything · /delete_my_data erases it",
+        tr("privacy.commands"),
     ]
     if requests:
-        lines += ["", "<b>Your recent privacy requests</b>"]
+        lines += ["", tr("privacy.requests_head")]
         for item in list(requests)[:5]:
-            when = item.received_at.strftime("%Y-%m-%d %H:%M")
+            when = format_when(item.received_at)
             appeal = f", appeal {esc(item.appeal_status)}" if item.appeal_status else ""
             lines.append(
-                f"#{item.id} <code>{when}</code> {esc(item.kind)}: {esc(item.status)}{appeal}"
+                f"#{item.id} <code>{esc(when)}</code> {esc(item.kind)}: {esc(item.status)}{appeal}"
             )
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
 def consent_button(name: str, value: bool) -> str:
     """A switch's button: its state, pressed to flip it."""
-    mark = "✅" if value else "⬜"
-    action = "turn off" if value else "turn on"
-    return f"{mark} {CONSENT_SHORT.get(name, name)}: {_on_off(value)} ({action})"
+    short = Msg(CONSENT_SHORT.get(name, "consent_short." + name))
+    return render(msg("consent.button_on" if value else "consent.button_off", name=short))
 
 
 def consent_changed(name: str, value: bool) -> str:
     """The callback answer after a switch was flipped."""
-    return plain_clip(f"{CONSENT_SHORT.get(name, name)}: {_on_off(value)}")
+    short = Msg(CONSENT_SHORT.get(name, "consent_short." + name))
+    return plain_clip(render(msg("consent.changed", name=short, state=_on_off(value))))
 
 
-EXPORTING = "📦 Preparing your data export…"
+def exporting() -> str:
+    """While the export is being made."""
+    return tr("export.preparing")
 
 
 def export_caption(size_bytes: int, files: int) -> str:
     """The caption of the export document."""
-    return (
-        f"📦 Your data: {files} files, {size_bytes / 1_000_000:.1f} MB. README.txt inside "
-        "explains each file. Keep it safe: it holds your prompts and images."
-    )
+    return tr("export.caption", files=msg("files", count=files), size=size_bytes / 1_000_000)
 
 
 def export_link_text(size_bytes: int) -> str:
     """When the export is too large to send here: the link (a button) and its terms."""
-    return (
-        f"📦 Your data export is {size_bytes / 1_000_000:.1f} MB, more than Telegram lets "
-        "a bot send. Download it with the button: the link works only for your export "
-        "and expires in 24 hours. Do not share it."
-    )
+    return tr("export.link", size=size_bytes / 1_000_000)
 
 
 def confirmation_text(request: ConfirmationRequest) -> str:
     """A question with confirm/cancel buttons."""
-    return f"⚠️ {esc(request.text)}"
+    return f"⚠️ {text_of(request.text)}"
 
 
-def receipt_text(text: str) -> str:
+def receipt_text(receipt: Msg | str) -> str:
     """The erasure receipt."""
-    return f"🗑 {esc(text)}"
+    return f"🗑 {text_of(receipt)}"
 
 
-ERASE_KEPT = "Nothing was erased. Your data stays as it was."
+def erase_kept() -> str:
+    """The erasure was cancelled."""
+    return tr("erase.kept")
+
+
+def profile_refreshed() -> str:
+    """After the name was refreshed from Telegram."""
+    return tr("profile.refreshed", platform="Telegram")
+
+
+def profile_cleared() -> str:
+    """After the name was cleared."""
+    return tr("profile.cleared")
+
+
 ERASE_EXPIRED = "That question has expired: nothing was erased."
-PROFILE_REFRESHED = "Name refreshed from Telegram."
-PROFILE_CLEARED = "Name cleared."
 
 
 def message_usage(kind: str) -> str:
     """/feedback or /support without a text."""
-    what = "your feedback" if kind == "feedback" else "what you need help with"
-    example = "the edit button is great" if kind == "feedback" else "my export did not arrive"
-    return f"Write /{esc(kind)} followed by {what}, e.g. <code>/{esc(kind)} {example}</code>."
+    return tr("ticket.usage_feedback" if kind == "feedback" else "ticket.usage_support")
 
 
 def message_received(kind: str, ticket_id: int, forwarded: bool) -> str:
     """After /feedback or /support."""
-    where = "reached the operators" if forwarded else "was stored for the operators"
-    answer = " They answer here." if kind == "support" else ""
-    return f"Thank you. Your {esc(kind)} #{ticket_id} {where}.{answer}"
+    what = "feedback" if kind == "feedback" else "support"
+    return tr(f"ticket.{what}_{'sent' if forwarded else 'stored'}", ticket_id=ticket_id)
 
 
-APPEAL_USAGE = (
-    "Write /appeal followed by the request number and your reasons, e.g. "
-    "<code>/appeal 12 the dispute was settled</code>."
-)
+def appeal_usage() -> str:
+    """/appeal without a number and reasons."""
+    return tr("appeal.usage")
 
 
 def appeal_received(request_id: int) -> str:
     """After /appeal."""
-    return (
-        f"Your appeal of request #{request_id} was sent to the operators. They review it "
-        "and answer here."
-    )
+    return tr("appeal.received", request_id=request_id)
 
 
 # --- /admin (operators only) -------------------------------------------------------------------
@@ -631,20 +722,27 @@ def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
 
 def group_switched(enabled: bool) -> str:
     """After /bot_on or /bot_off in a group."""
-    if enabled:
-        return "✅ imagebot is on in this group again."
-    return (
-        "⏸ imagebot is off in this group: /imagine is refused here until an admin sends "
-        "/bot_on. Private chats with the bot are not affected."
-    )
+    return tr("group.on" if enabled else "group.off")
 
 
-GROUP_ADMINS_ONLY = "Only the admins of this group can switch imagebot on or off here."
-GROUP_ONLY = "/bot_on and /bot_off switch imagebot on or off in a group; send them there."
+def group_admins_only() -> str:
+    """/bot_on or /bot_off from someone who is not an admin."""
+    return tr("group.admins_only")
 
 
-UNKNOWN_COMMAND = "I do not know that command. /help lists what I can do."
-PROMPT_HINT = "To make an image, send <code>/imagine</code> followed by a description."
+def group_only() -> str:
+    """/bot_on or /bot_off in a private chat."""
+    return tr("group.only")
+
+
+def unknown_command() -> str:
+    """A command this bot does not have."""
+    return tr("error.unknown_command")
+
+
+def prompt_hint() -> str:
+    """A private message that is not a command."""
+    return tr("job.prompt_hint")
 
 
 # --- Telegram Stars (bot/telegram/payments.py) ---------------------------------------------------

@@ -15,6 +15,7 @@ from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusMessage
 from core.admin.service import NotAnOperator
 from core.errors import AgeRefused, TermsRequired, UserFacingError
+from core.i18n import current_language, set_language
 from core.privacy.onboarding import OnboardingStatus
 from core.types import Actor, Conversation, ReplyTarget, Submitted
 
@@ -28,6 +29,14 @@ def actor_of(user: User) -> Actor:
     return Actor(
         PLATFORM, str(user.id), display_name=user.full_name[:64], locale=user.language_code or ""
     )
+
+
+async def use_language_of(rt: Runtime, user: User) -> str:
+    """Answer ``user`` in their language for the rest of this update (their
+    ``/settings language`` choice, else Telegram's ``language_code``, else the default)."""
+    lang = await rt.core.users.language(actor_of(user))
+    set_language(lang)
+    return lang
 
 
 def thread_of(message: Message) -> int | None:
@@ -179,7 +188,7 @@ async def answer_unknown(rt: Runtime, message: Message) -> None:
     """The answer to a command this bot does not have (in private chats only); also what
     anyone but an operator gets for /admin, so nothing about it is revealed."""
     if message.chat.type == "private":
-        await reply(rt, message, render.UNKNOWN_COMMAND)
+        await reply(rt, message, render.unknown_command())
 
 
 # --- starting a job ------------------------------------------------------------------------------
@@ -203,7 +212,7 @@ async def start_job(
             dest.chat_id,
             lambda: rt.bot.send_message(
                 dest.chat_id,
-                render.RECEIVED,
+                render.received(),
                 reply_parameters=dest.reply(),
                 message_thread_id=dest.thread_id,
             ),
@@ -216,7 +225,7 @@ async def start_job(
         thread_id=str(dest.thread_id) if dest.thread_id is not None else None,
         message_id=str(status_id),
         reply_to_message_id=str(anchor.message_id),
-        extra={"owner": str(owner)},
+        extra={"owner": str(owner), "lang": current_language()},
     )
     try:
         # The status message above is the first answer and goes out at once; the work

@@ -42,7 +42,7 @@ class NotAnOperator(UserFacingError):
     """Someone who is not an operator tried an admin verb: answered as an unknown command."""
 
     code = "unknown_command"
-    default_message = "Unknown command. /help lists what I can do."
+    default_key = "error.no_such_command"
 
 
 @dataclass(frozen=True, slots=True)

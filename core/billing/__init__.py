@@ -39,6 +39,7 @@ from core.billing.purchases import (
     SubscriptionChanged,
     rail_id,
 )
+from core.billing.words import movements
 
 __all__ = [
     "DEFAULT_OFFERS",
@@ -69,6 +70,7 @@ __all__ = [
     "ReversalRecord",
     "SubscriptionChanged",
     "SubscriptionRecord",
+    "movements",
     "offers_on_rail",
     "parse_offers",
     "rail_id",

@@ -22,7 +22,7 @@ class BillingDisabled(UserFacingError):
     """The operator has not set up payments."""
 
     code = "billing_disabled"
-    default_message = "Buying credits is not set up on this bot. Please ask its operator."
+    default_key = "error.billing_disabled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import math
 from core.errors import InvalidRequest, NotFound
 from core.files import FileStore
 from core.generation.jobs import job_view
+from core.i18n import Msg
 from core.repositories import UnitOfWorkFactory
 from core.types import Actor, HistoryPage, JobState, StoredImage
 
@@ -44,7 +45,7 @@ class HistoryService:
                 raise NotFound()
             # A result being delivered is already made and paid for: it can go too.
             if not JobState(job.state).is_final and job.state != JobState.DELIVERING:
-                raise InvalidRequest("This image is still being made; it can be deleted once done.")
+                raise InvalidRequest(Msg("history.still_running"))
             images = await uow.jobs.images(job.id)
             await uow.jobs.delete(job.id)
             await uow.commit()

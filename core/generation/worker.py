@@ -19,6 +19,7 @@ from datetime import timedelta
 from core.billing import CreditLedger
 from core.errors import (
     GENERIC_SORRY,
+    GENERIC_SORRY_MSG,
     ContentRefused,
     ProviderUnavailable,
     UserFacingError,
@@ -27,6 +28,7 @@ from core.files import FileStore
 from core.generation.jobs import stored
 from core.generation.models import spec_for
 from core.generation.ports import ImageModel, ModelCall, ModelImage, ModelPartial
+from core.i18n import SOURCE_LANGUAGE, Msg, render
 from core.metrics import Metrics, NoMetrics
 from core.notifier import NotifierHub
 from core.ports import Clock
@@ -230,11 +232,13 @@ class Worker:
                 except Exception:
                     log.exception("strike failed job=%s", job.id)
             state = JobState.REJECTED if isinstance(exc, ContentRefused) else JobState.FAILED
-            await self._fail(job, target, exc.code, exc.user_message, state)
+            await self._fail(job, target, exc.code, exc.user_message, state, exc.msg)
         except Exception:
             log.exception("job crashed job=%s", job.id)
             self.metrics.provider_error("internal")
-            await self._fail(job, target, "internal", GENERIC_SORRY, JobState.FAILED)
+            await self._fail(
+                job, target, "internal", GENERIC_SORRY, JobState.FAILED, GENERIC_SORRY_MSG
+            )
 
     async def _generate(self, job: JobRecord, target: ReplyTarget) -> list[StoredImage]:
         user_hash = self._pseudonyms.get(job.user_id)
@@ -376,7 +380,13 @@ class Worker:
         self.metrics.delivery_time((now - job.created_at).total_seconds())
 
     async def _fail(
-        self, job: JobRecord, target: ReplyTarget, code: str, message: str, state: JobState
+        self,
+        job: JobRecord,
+        target: ReplyTarget,
+        code: str,
+        message: str,
+        state: JobState,
+        text: Msg | str | None = None,
     ) -> None:
         """Mark the job failed and release its hold, in one transaction."""
         now = self.clock.now()
@@ -396,7 +406,9 @@ class Worker:
         if moved:
             log.info("job %s job=%s refunded=%s", state.value, job.id, refunded)
             self.metrics.job_state(job.platform, state)
-            await self.notifier.notify(target, Failed(job.id, code, message, refunded), final=True)
+            await self.notifier.notify(
+                target, Failed(job.id, code, message, refunded, text), final=True
+            )
 
     async def _hand_back(self, job: JobRecord) -> None:
         """Shutdown mid-job: the job goes back to the queue for another worker."""
@@ -444,7 +456,8 @@ class Worker:
 
     async def _give_up(self, job: JobRecord) -> None:
         now = self.clock.now()
-        message = ProviderUnavailable.default_message
+        text = Msg(ProviderUnavailable.default_key)
+        message = render(text, SOURCE_LANGUAGE)
         refunded = 0
         async with self._uow() as uow:
             moved = await uow.jobs.transition(
@@ -461,7 +474,7 @@ class Worker:
             log.warning("job failed after %s attempts job=%s", job.attempts, job.id)
             await self.notifier.notify(
                 ReplyTarget.from_json(job.reply_target),
-                Failed(job.id, "interrupted", message, refunded),
+                Failed(job.id, "interrupted", message, refunded, text),
                 final=True,
             )
 

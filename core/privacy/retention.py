@@ -17,6 +17,7 @@ from typing import Protocol
 
 from core.errors import ConfigurationError
 from core.files import FileStore
+from core.i18n import Msg, msg
 from core.ports import Clock
 from core.repositories import UnitOfWorkFactory
 
@@ -79,6 +80,25 @@ class RetentionPolicy:
             days = self.days.get(key)
             rows.append((label, "until you delete them" if days is None else _human(days)))
         return tuple(rows)
+
+    def describe_messages(self) -> tuple[tuple[Msg, Msg], ...]:
+        """:meth:`describe` as catalog messages (category, period)."""
+        rows = []
+        for key in CATEGORIES:
+            days = self.days.get(key)
+            rows.append((Msg(f"retention.{key}"), _period(days)))
+        return tuple(rows)
+
+
+def _period(days: int | None) -> Msg:
+    """A retention period in the largest whole unit (years, months of 30 days, days)."""
+    if days is None:
+        return Msg("period.forever")
+    if days % 365 == 0 and days:
+        return msg("period.years", count=days // 365)
+    if days % 30 == 0 and days >= 60:
+        return msg("period.months", count=days // 30)
+    return msg("period.days", count=days)
 
 
 def _human(days: int) -> str:

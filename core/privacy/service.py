@@ -24,6 +24,7 @@ from typing import Any
 from core.billing import CreditLedger
 from core.errors import InvalidRequest, NotFound, UserFacingError
 from core.files import FileStore
+from core.i18n import SOURCE_LANGUAGE, Msg, msg, render
 from core.ports import Clock
 from core.privacy.onboarding import Policy
 from core.privacy.ports import ConsentRecord, PrivacyRequestRecord
@@ -47,6 +48,11 @@ STORED = (
     "your credit ledger and payment references (no card data)",
     "your privacy requests, feedback and support messages",
 )
+
+STORED_MESSAGES = tuple(
+    Msg(f"stored.{key}") for key in ("identity", "jobs", "settings", "ledger", "requests")
+)
+"""``STORED`` as catalog messages."""
 
 EXPORT_NAMES = {
     "users": "profile",
@@ -84,10 +90,7 @@ class PrivateChatRequired(UserFacingError):
     """A privacy command was used outside a private chat."""
 
     code = "private_chat_required"
-    default_message = (
-        "For your privacy, this works only in a private chat with the bot. "
-        "Please send it to me directly."
-    )
+    default_key = "error.private_chat_required"
 
 
 class PrivacyRequestRefused(UserFacingError):
@@ -95,12 +98,9 @@ class PrivacyRequestRefused(UserFacingError):
 
     code = "privacy_request_refused"
 
-    def __init__(self, reason: str, request_id: int) -> None:
+    def __init__(self, reason: str | Msg, request_id: int) -> None:
         self.request_id = request_id
-        super().__init__(
-            f"{reason} This request (number {request_id}) was logged. If you disagree, "
-            f"reply with /appeal {request_id} and your reasons; an operator will review it."
-        )
+        super().__init__(msg("error.privacy_refused", reason=reason, request_id=request_id))
 
 
 class ConfirmationExpired(UserFacingError):
@@ -156,6 +156,9 @@ class PrivacyOverview:
     consents: ConsentRecord
     retention: tuple[tuple[str, str], ...]
     stored: tuple[str, ...] = STORED
+    retention_messages: tuple[tuple[Msg, Msg], ...] = ()
+    """``retention`` as catalog messages (category, period), for the reader's language."""
+    stored_messages: tuple[Msg, ...] = STORED_MESSAGES
     display_name: str = ""
     locale: str = ""
 
@@ -181,15 +184,20 @@ class ErasureReceipt:
     files: int = 0
 
     @property
-    def text(self) -> str:
-        """The receipt as the user reads it."""
-        return (
-            f"Done. On {self.completed_at:%Y-%m-%d at %H:%M} UTC we erased your profile, "
-            f"prompts, images ({self.files} files), settings, consents, history, feedback and "
-            "support messages. Payment records that tax law makes us keep are no longer "
-            f"linked to you. Request number {self.request_id}. If you write again, you "
-            "start as a new user."
+    def message(self) -> Msg:
+        """The receipt as a catalog message (the reader's language is the adapter's)."""
+        return msg(
+            "erase.receipt",
+            date=self.completed_at.date(),
+            time=f"{self.completed_at:%H:%M}",
+            files=msg("files", count=self.files),
+            request_id=self.request_id,
         )
+
+    @property
+    def text(self) -> str:
+        """The receipt in English."""
+        return render(self.message, SOURCE_LANGUAGE)
 
 
 class PrivacyService:
@@ -261,6 +269,7 @@ class PrivacyService:
             policy=self.policy,
             consents=consents,
             retention=self.retention.describe(),
+            retention_messages=self.retention.describe_messages(),
             display_name=user.display_name if user else "",
             locale=user.locale if user else "",
         )
@@ -271,7 +280,7 @@ class PrivacyService:
         """Turn one switch on or off; takes effect at once and is logged (P10)."""
         self.require_private(conversation)
         if name not in CONSENT_LABELS:
-            raise InvalidRequest(f"Unknown switch. Switches: {', '.join(CONSENT_LABELS)}.")
+            raise InvalidRequest(msg("privacy.unknown_switch", switches=", ".join(CONSENT_LABELS)))
         now = self.clock.now()
         async with self._uow() as uow:
             user, _ = await self.users.ensure(uow, actor)
@@ -323,7 +332,7 @@ class PrivacyService:
         self.require_private(conversation)
         user = await self._user(actor)
         if user is None:
-            raise InvalidRequest("There is nothing stored about you yet.")
+            raise InvalidRequest(Msg("privacy.nothing"))
         request_id = await self._log(actor, "export", "completed", user_id=user.id)
         async with self._uow() as uow:
             tables = await uow.privacy.rows_for_user(user.id)
@@ -387,10 +396,7 @@ class PrivacyService:
         if direct is not None:
             return direct
         if not self.public_url:
-            raise InvalidRequest(
-                "The export is too large to send here and the operator has not configured "
-                "a download address. Please ask the operator."
-            )
+            raise InvalidRequest(Msg("export.no_address"))
         expires = int((self.clock.now() + timedelta(hours=ttl_hours)).timestamp())
         payload = f"{user.id}:{result.path}:{expires}"
         async with self._uow() as uow:
@@ -455,14 +461,10 @@ class PrivacyService:
         """The question asked before erasing (P08)."""
         self.require_private(conversation)
         return ConfirmationRequest(
-            text=(
-                "This permanently erases your profile, prompts, images, settings, history, "
-                "feedback and support messages. Unused credits are lost. Payment records "
-                "that tax law makes us keep stay, no longer linked to you. Continue?"
-            ),
+            text=msg("erase.question"),
             action="erase",
-            confirm_label="Erase everything",
-            cancel_label="Keep my data",
+            confirm_label=msg("erase.confirm"),
+            cancel_label=msg("erase.cancel"),
         )
 
     async def erase(
@@ -493,11 +495,7 @@ class PrivacyService:
             request_id = await self._log(
                 actor, "erase", "refused", "a payment dispute is open", user_id=user.id
             )
-            raise PrivacyRequestRefused(
-                "Your data cannot be erased while a payment dispute is open, because the "
-                "records are needed to settle it.",
-                request_id,
-            )
+            raise PrivacyRequestRefused(msg("erase.refused_dispute"), request_id)
         return await self._erase_user(actor, user)
 
     async def _erase_user(self, actor: Actor, user: UserRecord) -> ErasureReceipt:
@@ -559,7 +557,7 @@ class PrivacyService:
         self.require_private(conversation)
         text = text.strip()
         if not text:
-            raise InvalidRequest("Please say why you disagree, e.g. /appeal 12 my reasons.")
+            raise InvalidRequest(Msg("appeal.reason_needed"))
         if not 0 < request_id <= MAX_REQUEST_ID:
             raise InvalidRequest("There is no refused request of yours with that number.")
         async with self._uow() as uow:
@@ -567,7 +565,7 @@ class PrivacyService:
             ok = await uow.privacy.appeal(request_id, subject, text, self.clock.now())
             await uow.commit()
         if not ok:
-            raise InvalidRequest("There is no refused request of yours with that number.")
+            raise InvalidRequest(Msg("appeal.no_such_request"))
         log.info("appeal filed request=%s", request_id)
 
     async def open_appeals(self) -> list[PrivacyRequestRecord]:

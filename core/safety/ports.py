@@ -45,6 +45,8 @@ class ChatControlRecord:
     requests_per_minute: int | None = None
     """The chat's own cap on requests a minute, all members together (None: no cap
     beyond the operator's IMAGEBOT_RATE_CHAT_PLATFORMS)."""
+    language: str | None = None
+    """The server language for server-wide notices (None: the bot's default)."""
 
 
 class SafetyRepository(Protocol):

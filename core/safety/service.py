@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.errors import Banned, ChatDisabled, InvalidRequest, RateLimited
+from core.i18n import LANGUAGES, is_language, msg, negotiate
 from core.ports import Clock
 from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
 from core.safety.ports import ChatControlRecord, Standing
@@ -220,7 +221,13 @@ class SafetyService:
         a group administrator on Telegram) before calling.
         """
         now = self.clock.now()
-        known = {"enabled", "allowed_channels", "daily_cap_per_member", "requests_per_minute"}
+        known = {
+            "enabled",
+            "allowed_channels",
+            "daily_cap_per_member",
+            "requests_per_minute",
+            "language",
+        }
         unknown = set(changes) - known
         if unknown:
             raise KeyError(", ".join(sorted(unknown)))
@@ -228,17 +235,21 @@ class SafetyService:
             current = await uow.safety.chat_control(platform, group_id)
             cap = changes.get("daily_cap_per_member", current.daily_cap_per_member)
             if cap is not None and int(cap) < 0:
-                raise InvalidRequest("The daily cap is a number of images, 0 or more.")
+                raise InvalidRequest(msg("server.cap_invalid"))
             rate = changes.get("requests_per_minute", current.requests_per_minute)
             if rate is not None and not 1 <= int(rate) <= 10_000:
                 raise InvalidRequest(
                     "The request cap is a number of requests a minute, 1 to 10000."
                 )
+            language = changes.get("language", current.language)
+            if language is not None and not is_language(str(language)):
+                raise InvalidRequest(msg("language.unknown", languages=", ".join(LANGUAGES)))
             new = ChatControlRecord(
                 bool(changes.get("enabled", current.enabled)),
                 tuple(str(c) for c in changes.get("allowed_channels", current.allowed_channels)),
                 None if cap is None else int(cap),
                 None if rate is None else int(rate),
+                None if language is None else negotiate(str(language)),
             )
             await uow.safety.save_chat_control(platform, group_id, new, now)
             await audit(
@@ -254,6 +265,7 @@ class SafetyService:
                 channels=list(new.allowed_channels),
                 daily_cap=new.daily_cap_per_member,
                 requests_per_minute=new.requests_per_minute,
+                language=new.language,
             )
             await uow.commit()
         return new

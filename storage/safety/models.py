@@ -63,6 +63,7 @@ class ChatControl(Base):
     allowed_channels: Mapped[dict[str, Any]]
     daily_cap_per_member: Mapped[int | None] = mapped_column(Integer)
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime]
 
 

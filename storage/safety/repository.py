@@ -142,7 +142,7 @@ class SqlSafetyRepository:
             return ChatControlRecord()
         channels = tuple(str(c) for c in (row.allowed_channels or {}).get("ids", []))
         return ChatControlRecord(
-            row.enabled, channels, row.daily_cap_per_member, row.requests_per_minute
+            row.enabled, channels, row.daily_cap_per_member, row.requests_per_minute, row.language
         )
 
     async def save_chat_control(
@@ -154,6 +154,7 @@ class SqlSafetyRepository:
             "allowed_channels": {"ids": list(control.allowed_channels)},
             "daily_cap_per_member": control.daily_cap_per_member,
             "requests_per_minute": control.requests_per_minute,
+            "language": control.language,
             "updated_at": now,
         }
         await self.s.execute(

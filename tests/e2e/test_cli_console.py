@@ -62,7 +62,7 @@ def test_console_on_a_fresh_folder_uses_the_demo_model(tmp_path: Path) -> None:
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert "demo model" in out
-    assert out.count("done: 1 image(s)") == 2
+    assert out.count("done: 1 image,") == 2
     assert "Sorry: Size '5x5' is not available" in out
     assert "History, page 1 of 1 (2 jobs)" in out
     assert "Balance: 18 credits" in out
@@ -78,13 +78,13 @@ def test_readme_start_command_bare_imagebot_opens_the_console(tmp_path: Path) ->
     """The README's first command ends in a bare ``imagebot``: no subcommand at all."""
     result = imagebot(cwd=tmp_path, stdin="/imagine a red fox in snow\n/balance\n")
     assert result.returncode == 0, result.stderr
-    assert "done: 1 image(s)" in result.stdout and "Balance: 19 credits" in result.stdout
+    assert "done: 1 image," in result.stdout and "Balance: 19 credits" in result.stdout
     assert "Traceback" not in result.stderr
 
 
 def test_a_finished_console_session_leaves_nothing_to_redeliver(tmp_path: Path) -> None:
     first = imagebot("console", cwd=tmp_path, stdin="/imagine a quiet harbour\n")
-    assert "done: 1 image(s)" in first.stdout
+    assert "done: 1 image," in first.stdout
     assert "handed back" not in first.stderr
     second = imagebot("console", cwd=tmp_path, stdin="/history\n")
     assert "done:" not in second.stdout  # the first job was not left half-delivered
@@ -152,5 +152,5 @@ async def test_console_with_a_real_key_talks_to_the_provider(
     )
     assert result.returncode == 0, result.stderr
     assert "model gpt-image-2" in result.stdout
-    assert "done: 1 image(s)" in result.stdout
+    assert "done: 1 image," in result.stdout
     assert any(r.path.endswith("/images/generations") for r in openai_fake.requests)

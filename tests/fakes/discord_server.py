@@ -220,6 +220,8 @@ class FakeDiscord(PremiumFake):
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
+        self.locales: dict[str, str] = {}
+        """The client language (``locale``) of a user's interactions, by user id (default en-US)."""
         self.messages: dict[str, dict[str, Any]] = {}
         self.interactions: dict[str, FakeInteraction] = {}
         self.identifies: list[dict[str, Any]] = []
@@ -660,7 +662,7 @@ class FakeDiscord(PremiumFake):
             "token": token,
             "version": 1,
             "data": data,
-            "locale": "en-US",
+            "locale": self.locales.get(str(user.get("id")), "en-US"),
             "entitlements": self._interaction_entitlements(user["id"]),
             "app_permissions": "2248473465835073",
             "attachment_size_limit": attachment_size_limit or self.upload_limit,

@@ -375,6 +375,8 @@ class FakeTelegram(StarsFake):
         self.files: dict[str, StoredFile] = {}
         self.answers: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.localized_commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        """``setMyCommands`` with a ``language_code``, by (scope key, language code)."""
         """Command menus by scope: ``default``, ``all_private_chats``, ``chat:<id>``…"""
         self.members: dict[tuple[int, int], str] = {}
         """Statuses of chat members (``administrator``, ``creator``…) set by tests;
@@ -926,6 +928,12 @@ class FakeTelegram(StarsFake):
             key = f"{key}:{scope['chat_id']}"
             if key.startswith("chat_member:"):
                 key += f":{scope.get('user_id')}"
+        language = str(call.params.get("language_code") or "")
+        if language:
+            # Menus for one language live beside the language-less one, as on Telegram
+            # (a user whose app language matches sees that menu).
+            self.localized_commands[(key, language)] = commands
+            return True
         self.commands[key] = commands
         return True
 

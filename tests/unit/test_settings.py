@@ -104,6 +104,7 @@ def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  #
         ("IMAGEBOT_ADMINS", "telegram", "telegram:123"),
         ("IMAGEBOT_ADMINS", "Telegram:1", "telegram:123"),
         ("IMAGEBOT_HTTP_PORT", "99999", "IMAGEBOT_HTTP_PORT"),
+        ("IMAGEBOT_DEFAULT_LANGUAGE", "klingon", "pt-BR"),
     ],
 )
 def test_malformed_or_placeholder_values_are_refused_in_plain_words(

@@ -14,18 +14,24 @@ from bot.discord.cogs.imagine import (
     SIZE_CHOICES,
     model_choices,
 )
+from bot.discord.translator import d
 from core.generation.models import MAX_N_PER_JOB
+from core.i18n import LANGUAGE_NAMES, LANGUAGES, current_language
 from core.types import GenerateOptions
 
 _DEFAULT = Choice(name="default", value="default")
 N_CHOICES = [Choice(name=str(n), value=str(n)) for n in range(1, MAX_N_PER_JOB + 1)]
 BACKGROUND_CHOICES = [Choice(name=b, value=b) for b in ("auto", "opaque", "transparent")]
+LANGUAGE_CHOICES = [
+    *(Choice(name=LANGUAGE_NAMES[lang], value=lang) for lang in LANGUAGES),
+    Choice(name=d("settings.language_auto"), value="default"),
+]
 
 
 class AccountCog(BaseCog):
     """The user's credits, defaults and the help text."""
 
-    @app_commands.command(name="balance", description="Your credits and recent movements")
+    @app_commands.command(name="balance", description=d("cmd.balance"))
     async def balance(self, interaction: discord.Interaction) -> None:
         """Available and held credits with the newest ledger lines."""
         if not await respond.defer(interaction, ephemeral=True):
@@ -36,14 +42,15 @@ class AccountCog(BaseCog):
         view = await self.core.credits.balance(user.id)
         await respond.reply(interaction, render.balance_text(view))
 
-    @app_commands.command(name="settings", description="Show or change your defaults for /imagine")
+    @app_commands.command(name="settings", description=d("cmd.settings"))
     @app_commands.describe(
-        size="Default size",
-        quality="Default quality",
-        format="Default file format",
-        n="Default number of images",
-        background="Default background",
-        model="Default image model (default: the operator's)",
+        size=d("opt.settings.size"),
+        quality=d("opt.settings.quality"),
+        format=d("opt.settings.format"),
+        n=d("opt.settings.n"),
+        background=d("opt.settings.background"),
+        language=d("opt.settings.language"),
+        model=d("opt.settings.model"),
     )
     @app_commands.choices(
         size=[*SIZE_CHOICES, _DEFAULT],
@@ -51,6 +58,7 @@ class AccountCog(BaseCog):
         format=[*FORMAT_CHOICES, _DEFAULT],
         n=[*N_CHOICES, _DEFAULT],
         background=[*BACKGROUND_CHOICES, _DEFAULT],
+        language=LANGUAGE_CHOICES,
     )
     async def settings(
         self,
@@ -61,6 +69,7 @@ class AccountCog(BaseCog):
         n: Choice[str] | None = None,
         background: Choice[str] | None = None,
         model: Range[str, 1, 100] | None = None,
+        language: Choice[str] | None = None,
     ) -> None:
         """Without options, the current defaults; with some, change those (``default``
         resets one)."""
@@ -68,6 +77,10 @@ class AccountCog(BaseCog):
             return
         actor = context.actor_of(interaction)
         await require_terms(self.core, actor)
+        if language is not None:
+            # Remembered at once; this very answer is already in the new language.
+            await self.core.users.set_language(actor, language.value)
+            await context.use_language_of(self.core, interaction)
         changes: dict[str, object] = {
             name: choice.value
             for name, choice in (
@@ -98,7 +111,8 @@ class AccountCog(BaseCog):
             current.model,
         )
         chosen = self.core.generation.choose_model(None, current.model)
-        await respond.reply(interaction, render.settings_text(current, price, chosen))
+        name = LANGUAGE_NAMES[current_language()]
+        await respond.reply(interaction, render.settings_text(current, price, name, chosen))
 
     @settings.autocomplete("model")
     async def _settings_model(
@@ -106,7 +120,7 @@ class AccountCog(BaseCog):
     ) -> list[Choice[str]]:
         return [*(await model_choices(self.core, current)), _DEFAULT][:25]
 
-    @app_commands.command(name="help", description="What imagebot can do")
+    @app_commands.command(name="help", description=d("cmd.help"))
     async def help(self, interaction: discord.Interaction) -> None:
         """The command list (answered at once: nothing to look up)."""
         await respond.reply(

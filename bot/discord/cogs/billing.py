@@ -10,23 +10,24 @@ from discord import app_commands
 from bot.discord import context, render, respond, views
 from bot.discord.cogs.base import BaseCog, require_terms
 from bot.discord.premium import premium_offers, sells_cards, sells_premium
+from bot.discord.translator import d
 from core.billing.offers import BillingDisabled
 
 
 class BillingCog(BaseCog):
     """Credit packs, monthly plans and the billing portal; every answer is ephemeral."""
 
-    @app_commands.command(name="buy", description="Buy a pack of credits")
+    @app_commands.command(name="buy", description=d("cmd.buy"))
     async def buy(self, interaction: discord.Interaction) -> None:
         """The credit packs, a button each."""
         await self._offers(interaction, "pack")
 
-    @app_commands.command(name="subscribe", description="Monthly plans with credits every month")
+    @app_commands.command(name="subscribe", description=d("cmd.subscribe"))
     async def subscribe(self, interaction: discord.Interaction) -> None:
         """The monthly plans, a button each."""
         await self._offers(interaction, "plan")
 
-    @app_commands.command(name="billing", description="Manage your plan, invoices and payments")
+    @app_commands.command(name="billing", description=d("cmd.billing"))
     async def billing(self, interaction: discord.Interaction) -> None:
         """A private link to the billing portal."""
         if not await respond.defer(interaction, ephemeral=True):

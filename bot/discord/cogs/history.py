@@ -8,13 +8,14 @@ from discord.app_commands import Range
 
 from bot.discord import context, render, respond, views
 from bot.discord.cogs.base import BaseCog
+from bot.discord.translator import d
 
 
 class HistoryCog(BaseCog):
     """The user's history (always ephemeral: it is nobody else's business)."""
 
-    @app_commands.command(name="history", description="Your past images: download or page through")
-    @app_commands.describe(page="Page number, newest first")
+    @app_commands.command(name="history", description=d("cmd.history"))
+    @app_commands.describe(page=d("opt.history.page"))
     async def history(
         self, interaction: discord.Interaction, page: Range[int, 1, 100_000] = 1
     ) -> None:

@@ -10,12 +10,13 @@ from discord.app_commands import Choice, Range
 
 from bot.discord import context, intake, render, respond, views
 from bot.discord.cogs.base import BaseCog
+from bot.discord.translator import d
 from core.generation.models import FIXED_SIZES, FORMATS, MAX_N_PER_JOB, QUALITIES
 from core.types import GenerateOptions, GenerateRequest, ReplyTarget, Submitted
 
 _SHAPES = {"1024x1024": "square", "1536x1024": "landscape", "1024x1536": "portrait"}
 SIZE_CHOICES = [Choice(name=f"{_SHAPES.get(s, s)} {s}", value=s) for s in FIXED_SIZES] + [
-    Choice(name="auto (the model chooses)", value="auto")
+    Choice(name=d("choice.auto_size"), value="auto")
 ]
 QUALITY_CHOICES = [Choice(name=q, value=q) for q in QUALITIES]
 FORMAT_CHOICES = [Choice(name=f, value=f) for f in FORMATS]
@@ -82,15 +83,13 @@ class ImagineCog(BaseCog):
         """Undo :meth:`cog_load`."""
         self.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
 
-    @app_commands.command(
-        name="imagine", description="Make an image from a description; attach images to edit them"
-    )
+    @app_commands.command(name="imagine", description=d("cmd.imagine"))
     @app_commands.describe(
-        prompt="What to draw (or, with images attached, what to change)",
-        image1="An image to edit (optional)",
-        image2="Another image to use",
-        image3="Another image to use",
-        image4="Another image to use",
+        prompt=d("opt.imagine.prompt"),
+        image1=d("opt.imagine.image1"),
+        image2=d("opt.another_image"),
+        image3=d("opt.another_image"),
+        image4=d("opt.another_image"),
         **_DESCRIBE,
     )
     @app_commands.choices(size=SIZE_CHOICES, quality=QUALITY_CHOICES, format=FORMAT_CHOICES)
@@ -119,13 +118,13 @@ class ImagineCog(BaseCog):
             private=private,
         )
 
-    @app_commands.command(name="edit", description="Edit up to four images with an instruction")
+    @app_commands.command(name="edit", description=d("cmd.edit"))
     @app_commands.describe(
-        prompt="What to change",
-        image1="The image to edit",
-        image2="Another image to use",
-        image3="Another image to use",
-        image4="Another image to use",
+        prompt=d("opt.edit.prompt"),
+        image1=d("opt.edit.image1"),
+        image2=d("opt.another_image"),
+        image3=d("opt.another_image"),
+        image4=d("opt.another_image"),
         **_DESCRIBE,
     )
     @app_commands.choices(size=SIZE_CHOICES, quality=QUALITY_CHOICES, format=FORMAT_CHOICES)
@@ -172,7 +171,7 @@ class ImagineCog(BaseCog):
         """The message command: ask for the instruction, then edit that message's images."""
         images = [a for a in message.attachments if intake.looks_like_image(a)]
         if not images:
-            await respond.reply(interaction, render.NO_IMAGES, ephemeral=True)
+            await respond.reply(interaction, render.no_images(), ephemeral=True)
             return
         await interaction.response.send_modal(
             views.EditImagesModal(interaction.id, images[: intake.MAX_IMAGES])

@@ -14,28 +14,29 @@ from discord.app_commands import Range
 
 from bot.discord import context, media, render, respond, views
 from bot.discord.cogs.base import BaseCog
+from bot.discord.translator import d
 
 
 class PrivacyCog(BaseCog):
     """Privacy requests (P07, P08, P09, P10, P12)."""
 
-    @app_commands.command(name="privacy", description="What is kept about you, and your choices")
+    @app_commands.command(name="privacy", description=d("cmd.privacy"))
     async def privacy(self, interaction: discord.Interaction) -> None:
         """What is stored, for how long, the policy, and the switches."""
         await self._request(interaction, "privacy")
 
-    @app_commands.command(name="export", description="Get a copy of all your data (in a DM)")
+    @app_commands.command(name="export", description=d("cmd.export"))
     async def export(self, interaction: discord.Interaction) -> None:
         """A ZIP of everything stored about the user."""
         await self._request(interaction, "export")
 
-    @app_commands.command(name="delete_my_data", description="Erase all your data (in a DM)")
+    @app_commands.command(name="delete_my_data", description=d("cmd.delete_my_data"))
     async def delete_my_data(self, interaction: discord.Interaction) -> None:
         """Erasure, after a confirmation."""
         await self._request(interaction, "delete_my_data")
 
-    @app_commands.command(name="appeal", description="Contest a refused privacy request (in a DM)")
-    @app_commands.describe(request="The request number from the refusal", reason="Why you disagree")
+    @app_commands.command(name="appeal", description=d("cmd.appeal"))
+    @app_commands.describe(request=d("opt.privacy.request"), reason=d("opt.privacy.reason"))
     async def appeal(
         self,
         interaction: discord.Interaction,
@@ -59,7 +60,7 @@ class PrivacyCog(BaseCog):
             return
         service = getattr(self.core, "privacy", None)
         if service is None:
-            await respond.reply(interaction, render.NOT_AVAILABLE, ephemeral=True)
+            await respond.reply(interaction, render.not_available(), ephemeral=True)
             return
         if not await respond.defer(interaction):
             return
@@ -79,7 +80,9 @@ class PrivacyCog(BaseCog):
             await respond.reply(interaction, render.appeal_filed_text(request_id))
         else:
             question = service.erasure_confirmation(conversation)
-            await respond.reply(interaction, question.text, view=views.erase_view(question))
+            await respond.reply(
+                interaction, render.text_of(question.text), view=views.erase_view(question)
+            )
 
     async def _export(self, interaction: discord.Interaction, service: object) -> None:
         actor = context.actor_of(interaction)

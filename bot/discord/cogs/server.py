@@ -13,11 +13,13 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.app_commands import AppCommandChannel, AppCommandThread, Range
+from discord.app_commands import AppCommandChannel, AppCommandThread, Choice, Range
 
 from bot.discord import context, render, respond
 from bot.discord.cogs.base import BaseCog
+from bot.discord.translator import d
 from core.errors import InvalidRequest
+from core.i18n import LANGUAGE_NAMES, LANGUAGES, Msg
 from core.safety.ports import ChatControlRecord
 
 
@@ -62,7 +64,7 @@ class ServerCog(BaseCog):
 
     server = app_commands.Group(
         name="server",
-        description="imagebot in this server: channels, caps, on or off",
+        description=d("cmd.server.server"),
         default_permissions=discord.Permissions(manage_guild=True),
         allowed_contexts=app_commands.AppCommandContext(
             guild=True, dm_channel=False, private_channel=False
@@ -73,14 +75,14 @@ class ServerCog(BaseCog):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """In a server, from a member with Manage Server; checked before any option."""
         if interaction.guild_id is None:
-            raise render.CheckRefused(InvalidRequest(render.SERVER_ONLY))
+            raise render.CheckRefused(InvalidRequest(Msg("server.only")))
         if not may_manage(interaction):
             raise render.CheckRefused(
-                InvalidRequest(render.MANAGE_SERVER_REQUIRED, code="manage_server_required")
+                InvalidRequest(Msg("server.manage_required"), code="manage_server_required")
             )
         return True
 
-    @server.command(name="status", description="How imagebot is set up in this server")
+    @server.command(name="status", description=d("cmd.server.status"))
     async def status(self, interaction: discord.Interaction) -> None:
         """On or off, the channels, the cap."""
         if not await respond.defer(interaction, ephemeral=True):
@@ -88,25 +90,23 @@ class ServerCog(BaseCog):
         control = await self.core.safety.chat_control(context.PLATFORM, str(interaction.guild_id))
         await respond.reply(interaction, render.server_text(control))
 
-    @server.command(name="on", description="Let members use imagebot in this server")
+    @server.command(name="on", description=d("cmd.server.on"))
     async def on(self, interaction: discord.Interaction) -> None:
         """Switch the bot on."""
         await self._change(interaction, enabled=True)
 
-    @server.command(name="off", description="Switch imagebot off in this server")
+    @server.command(name="off", description=d("cmd.server.off"))
     async def off(self, interaction: discord.Interaction) -> None:
         """Switch the bot off (private chats with it are not affected)."""
         await self._change(interaction, enabled=False)
 
-    @server.command(
-        name="channels", description="Limit imagebot to these channels; none: every channel"
-    )
+    @server.command(name="channels", description=d("cmd.server.channels"))
     @app_commands.describe(
-        channel1="A channel where imagebot may be used (leave all empty: every channel)",
-        channel2="Another channel",
-        channel3="Another channel",
-        channel4="Another channel",
-        channel5="Another channel",
+        channel1=d("opt.server.channel"),
+        channel2=d("opt.another_channel"),
+        channel3=d("opt.another_channel"),
+        channel4=d("opt.another_channel"),
+        channel5=d("opt.another_channel"),
     )
     async def channels(
         self,
@@ -123,21 +123,35 @@ class ServerCog(BaseCog):
             interaction, allowed_channels=tuple(dict.fromkeys(str(c.id) for c in chosen))
         )
 
-    @server.command(name="cap", description="Images each member may make here a day")
-    @app_commands.describe(images="Images per member a day; leave empty for no cap")
+    @server.command(name="cap", description=d("cmd.server.cap"))
+    @app_commands.describe(images=d("opt.server.cap"))
     async def cap(
         self, interaction: discord.Interaction, images: Range[int, 0, 10_000] | None = None
     ) -> None:
         """Set or remove the per-member daily cap."""
         await self._change(interaction, daily_cap_per_member=images)
 
-    @server.command(name="rate", description="Cap the requests a minute of all members together")
-    @app_commands.describe(requests="Requests a minute in this server; leave empty for no cap")
+    @server.command(name="rate", description=d("cmd.server.rate"))
+    @app_commands.describe(requests=d("opt.server.rate"))
     async def rate(
         self, interaction: discord.Interaction, requests: Range[int, 1, 10_000] | None = None
     ) -> None:
         """Set or remove the server's own request cap (by default a busy server is served)."""
         await self._change(interaction, requests_per_minute=requests)
+
+    @server.command(name="language", description=d("cmd.server.language"))
+    @app_commands.describe(language=d("opt.server.language"))
+    @app_commands.choices(
+        language=[
+            *(Choice(name=LANGUAGE_NAMES[lang], value=lang) for lang in LANGUAGES),
+            Choice(name=d("choice.default_language"), value="default"),
+        ]
+    )
+    async def language(self, interaction: discord.Interaction, language: Choice[str]) -> None:
+        """The server language of server-wide notices (``default``: the bot's default)."""
+        await self._change(
+            interaction, language=None if language.value == "default" else language.value
+        )
 
     async def _change(self, interaction: discord.Interaction, **changes: Any) -> None:
         if not await respond.defer(interaction, ephemeral=True):

@@ -8,19 +8,20 @@ from discord.app_commands import Range
 
 from bot.discord import context, render, respond
 from bot.discord.cogs.base import BaseCog, require_terms
+from bot.discord.translator import d
 
 
 class SupportCog(BaseCog):
     """Messages to the people who run the bot (always ephemeral)."""
 
-    @app_commands.command(name="feedback", description="Tell the operators what you think")
-    @app_commands.describe(text="Your feedback")
+    @app_commands.command(name="feedback", description=d("cmd.feedback"))
+    @app_commands.describe(text=d("opt.feedback.text"))
     async def feedback(self, interaction: discord.Interaction, text: Range[str, 1, 4000]) -> None:
         """Store and forward feedback."""
         await self._submit(interaction, "feedback", text)
 
-    @app_commands.command(name="support", description="Ask the operators for help")
-    @app_commands.describe(text="What went wrong, or your question")
+    @app_commands.command(name="support", description=d("cmd.support"))
+    @app_commands.describe(text=d("opt.support.question"))
     async def support(self, interaction: discord.Interaction, text: Range[str, 1, 4000]) -> None:
         """Store and forward a support request."""
         await self._submit(interaction, "support", text)

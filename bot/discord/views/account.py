@@ -12,6 +12,8 @@ from discord import ui
 from bot.discord import context, render, respond
 from bot.discord.views.base import Handled, core_of
 from core.billing.offers import Offer
+from core.errors import message_for
+from core.i18n import Msg
 from core.privacy import ConfirmationExpired
 from core.privacy.onboarding import Policy
 from core.privacy.ports import ConsentRecord
@@ -29,7 +31,7 @@ class TermsButton(
         accept = choice == "accept"
         super().__init__(
             ui.Button(
-                label="I am 13 or older and accept" if accept else "I am under 13",
+                label=render.words("button.accept_plain" if accept else "button.under_13"),
                 style=discord.ButtonStyle.success if accept else discord.ButtonStyle.secondary,
                 custom_id=f"ib:terms:{choice}",
             )
@@ -52,7 +54,7 @@ class TermsButton(
             text = render.accepted_text(interaction.user.display_name)
         else:
             await core.onboarding.refuse(actor)
-            text = render.REFUSED_AGE
+            text = render.refused_age()
         await respond.update(interaction, text, view=None)
 
 
@@ -62,7 +64,7 @@ def terms_view(policy: Policy) -> ui.View:
     view.add_item(TermsButton("accept"))
     view.add_item(TermsButton("refuse"))
     if policy.url and len(policy.url) <= 512:
-        view.add_item(ui.Button(label="Read the policy", url=policy.url))
+        view.add_item(ui.Button(label=render.words("button.read_policy"), url=policy.url))
     return view
 
 
@@ -135,7 +137,7 @@ async def send_link(interaction: discord.Interaction, link: PaymentLinkReply) ->
     view = None
     if fits:
         view = ui.View(timeout=None)
-        view.add_item(ui.Button(label="Open", url=link.url))
+        view.add_item(ui.Button(label=render.words("button.open_link"), url=link.url))
     await respond.reply(interaction, render.payment_text(link, link_in_button=fits), view=view)
 
 
@@ -150,7 +152,7 @@ class ConsentButton(
     """Turn one privacy switch on or off (P10); only in the user's DM with the bot."""
 
     def __init__(self, name: str, value: bool) -> None:
-        label = render.CONSENT_LABELS.get(name, name)
+        label = render.consent_label(name)
         super().__init__(
             ui.Button(
                 label=render.clip(f"{'Turn on' if value else 'Turn off'}: {label}", 80),
@@ -214,7 +216,7 @@ class ProfileButton(
         refresh = choice == "refresh"
         super().__init__(
             ui.Button(
-                label="Refresh my name from Discord" if refresh else "Clear my stored name",
+                label=render.words("button.refresh_discord" if refresh else "button.clear_stored"),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"ib:profile:{choice}",
             ),
@@ -237,7 +239,7 @@ class ProfileButton(
             context.actor_of(interaction), context.conversation_of(interaction), clear=clear
         )
         await _show_privacy(
-            interaction, render.PROFILE_CLEARED if clear else render.PROFILE_REFRESHED
+            interaction, render.profile_cleared() if clear else render.profile_refreshed()
         )
 
 
@@ -247,7 +249,7 @@ class RequestsButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:priv
     def __init__(self) -> None:
         super().__init__(
             ui.Button(
-                label="My requests",
+                label=render.words("button.my_requests"),
                 style=discord.ButtonStyle.secondary,
                 custom_id="ib:privreq",
             ),
@@ -273,11 +275,11 @@ class RequestsButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:priv
 class EraseButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:erase:(?P<choice>yes|no)"):
     """The answer to the erasure question (P08)."""
 
-    def __init__(self, choice: str, label: str) -> None:
+    def __init__(self, choice: str, label: Msg | str) -> None:
         yes = choice == "yes"
         super().__init__(
             ui.Button(
-                label=render.clip(label, 80),
+                label=render.clip(label if isinstance(label, str) else render.words(label.key), 80),
                 style=discord.ButtonStyle.danger if yes else discord.ButtonStyle.secondary,
                 custom_id=f"ib:erase:{choice}",
             )
@@ -294,7 +296,7 @@ class EraseButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:erase:(
         if not await respond.defer(interaction, update=True):
             return
         if self.choice != "yes":
-            await respond.update(interaction, render.ERASE_KEPT, view=None)
+            await respond.update(interaction, render.erase_kept(), view=None)
             return
         # The question's age is the time of the message the button is on: an old question,
         # or a press replayed on it much later, erases nothing.
@@ -306,9 +308,9 @@ class EraseButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:erase:(
                 asked_at=asked_at,
             )
         except ConfirmationExpired as exc:
-            await respond.update(interaction, exc.user_message, view=None)
+            await respond.update(interaction, render.text_of(message_for(exc)), view=None)
             return
-        await respond.update(interaction, receipt.text, view=None)
+        await respond.update(interaction, render.text_of(receipt.message), view=None)
 
 
 def erase_view(question: ConfirmationRequest) -> ui.View:

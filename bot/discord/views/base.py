@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.discord import render, respond
+from bot.discord import context, render, respond
 
 
 def core_of(interaction: discord.Interaction) -> Any:
@@ -56,7 +56,7 @@ async def refuse_foreign_press(interaction: discord.Interaction) -> None:
         return
     # Too late, or answered meanwhile: nothing was done either way.
     with contextlib.suppress(discord.HTTPException):
-        await respond.reply(interaction, render.STALE, ephemeral=True)
+        await respond.reply(interaction, render.stale(), ephemeral=True)
 
 
 class Handled:
@@ -72,8 +72,9 @@ class Handled:
         the bot, and discord.py routes persistent buttons by custom id alone."""
         try:
             if not pressed_on_message(interaction):
-                await respond.reply(interaction, render.STALE, ephemeral=True)
+                await respond.reply(interaction, render.stale(), ephemeral=True)
                 return
+            await context.use_language_of(core_of(interaction), interaction)
             await self.handle(interaction)
         except Exception as exc:
             await interaction.client.report_error(interaction, exc)  # type: ignore[attr-defined]

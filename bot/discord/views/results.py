@@ -17,16 +17,17 @@ from discord import ui
 from bot.discord import context, intake, media, render, respond
 from bot.discord.views.base import Handled, core_of
 from core.errors import NotFound
+from core.i18n import current_language, set_language
 from core.types import GenerateOptions, GenerateRequest, ReplyTarget, Submitted
 
 JOB_ID = r"[0-9a-f]{16}"
 
 _LABELS = {
-    "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
-    "edit": ("Edit", "✏️", discord.ButtonStyle.secondary),
-    "var": ("Variation", "🔀", discord.ButtonStyle.secondary),
-    "full": ("Full resolution", "⬇️", discord.ButtonStyle.secondary),
-    "del": ("Delete", "🗑️", discord.ButtonStyle.danger),
+    "reroll": ("button.reroll_plain", "🎲", discord.ButtonStyle.secondary),
+    "edit": ("button.edit_plain", "✏️", discord.ButtonStyle.secondary),
+    "var": ("button.variation_plain", "🔀", discord.ButtonStyle.secondary),
+    "full": ("button.full_res_plain", "⬇️", discord.ButtonStyle.secondary),
+    "del": ("button.delete_plain", "🗑️", discord.ButtonStyle.danger),
 }
 
 
@@ -53,7 +54,7 @@ class JobButton(
         where = "a" if index is None else str(index)
         super().__init__(
             ui.Button(
-                label=label or name,
+                label=label or render.words(name),
                 emoji=emoji,
                 style=style,
                 custom_id=f"ib:{action}:{job_id}:{where}:{owner_id}",
@@ -76,7 +77,7 @@ class JobButton(
         """Only the job's owner may use its buttons; others get a kind refusal."""
         if interaction.user.id == self.owner_id:
             return True
-        await interaction.response.send_message(render.NOT_YOURS, ephemeral=True)
+        await interaction.response.send_message(render.not_yours(), ephemeral=True)
         return False
 
     async def handle(self, interaction: discord.Interaction) -> None:
@@ -155,7 +156,7 @@ class JobButton(
         if not await respond.defer(interaction, update=True):
             return
         await core.history.delete(context.actor_of(interaction), self.job_id)
-        await respond.update(interaction, render.DELETED, view=None, attachments=[])
+        await respond.update(interaction, render.deleted(), view=None, attachments=[])
 
 
 def result_view(job_id: str, count: int, owner_id: int, *, gallery: bool = False) -> ui.View:
@@ -178,13 +179,34 @@ def result_view(job_id: str, count: int, owner_id: int, *, gallery: bool = False
     for index in range(min(count, 4)):
         number = index + 1
         view.add_item(
-            JobButton("edit", job_id, owner_id, index, label=f"Edit {number}", row=number)
+            JobButton(
+                "edit",
+                job_id,
+                owner_id,
+                index,
+                label=render.words("button.edit_n", number=number),
+                row=number,
+            )
         )
         view.add_item(
-            JobButton("var", job_id, owner_id, index, label=f"Variation {number}", row=number)
+            JobButton(
+                "var",
+                job_id,
+                owner_id,
+                index,
+                label=render.words("button.variation_n", number=number),
+                row=number,
+            )
         )
         view.add_item(
-            JobButton("full", job_id, owner_id, index, label=f"Full {number}", row=number)
+            JobButton(
+                "full",
+                job_id,
+                owner_id,
+                index,
+                label=render.words("button.full_n", number=number),
+                row=number,
+            )
         )
     return view
 
@@ -198,10 +220,11 @@ class _PromptModal(ui.Modal):
     def __init__(self, title: str, custom_id: str) -> None:
         # Modals live in memory only while someone is typing: 15 minutes at most.
         super().__init__(title=title, custom_id=custom_id, timeout=900)
+        self.language = current_language()
         self.instruction: ui.TextInput[Any] = ui.TextInput(
-            label="What should change?",
+            label=render.words("modal.what_changes"),
             style=discord.TextStyle.paragraph,
-            placeholder="e.g. make the sky purple and add a moon",
+            placeholder=render.words("modal.placeholder"),
             max_length=2000,
             custom_id="instruction",
         )
@@ -212,12 +235,17 @@ class _PromptModal(ui.Modal):
     ) -> None:
         await interaction.client.report_error(interaction, error)  # type: ignore[attr-defined]
 
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """The submission is answered in the language the modal was opened in."""
+        set_language(self.language)
+        return True
+
 
 class EditResultModal(_PromptModal):
     """Edit one image of a result with the user's instruction (a new job, charged)."""
 
     def __init__(self, opened_by: int, job_id: str, index: int, *, private: bool) -> None:
-        super().__init__("Edit this image", f"ib:editresult:{opened_by}")
+        super().__init__(render.words("modal.edit_image"), f"ib:editresult:{opened_by}")
         self.job_id = job_id
         self.index = index
         self.private = private
@@ -243,7 +271,7 @@ class EditImagesModal(_PromptModal):
     """The instruction for "Edit with imagebot": the images of the chosen message."""
 
     def __init__(self, opened_by: int, attachments: list[discord.Attachment]) -> None:
-        super().__init__("Edit with imagebot", f"ib:editimages:{opened_by}")
+        super().__init__(render.words("modal.edit_with"), f"ib:editimages:{opened_by}")
         self.attachments = attachments
 
     async def on_submit(self, interaction: discord.Interaction, /) -> None:

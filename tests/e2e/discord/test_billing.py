@@ -146,4 +146,4 @@ async def test_P05_a_plan_bought_through_discord_shows_in_balance(
     assert "200 credits added" in fake.dm_messages(ADA["id"])[-1]["content"]
     shown = (await answered(await fake.slash("balance", user=ADA)))["content"]
     assert "**200 credits**" in shown
-    assert "Plan: Monthly 200, 200 credits a month (active, renews " in shown
+    assert "Plan: Monthly 200, 200 credits a month, renews on " in shown

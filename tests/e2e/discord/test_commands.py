@@ -303,7 +303,7 @@ async def test_privacy_overview_and_switches_in_a_dm(
     ix = await fake.slash("privacy", user=ADA)
     await ix.wait(lambda i: i.original and "Privacy policy" in i.original["content"])
     message = ix.original
-    assert "What we store" in message["content"] and "For how long" in message["content"]
+    assert "What we store" in message["content"] and "How long we keep it" in message["content"]
     switch = buttons(message)["Turn on: Use my images and prompts to improve models"]
     press = await fake.press(message, switch, user=ADA)
     await press.wait(
@@ -330,7 +330,9 @@ async def test_delete_my_data_asks_then_erases(bot: DiscordHarness, fake: FakeDi
     ix = await fake.slash("delete_my_data", user=ADA)
     await ix.wait(lambda i: i.original and "Continue?" in i.original["content"])
     keep = await fake.press(ix.original, buttons(ix.original)["Keep my data"], user=ADA)
-    await keep.wait(lambda i: i.original and i.original["content"] == "Nothing was erased.")
+    await keep.wait(
+        lambda i: i.original and i.original["content"].startswith("Nothing was erased.")
+    )
     assert bot.core is not None
     assert (await bot.core.history.page(actor(ADA))).total == 1
 

@@ -129,7 +129,7 @@ async def test_not_enough_credits_is_said_privately_with_the_price(
         assert ix.original is not None
         assert ix.original["content"] == "⚠️ This did not start. The details were sent only to you."
         [private] = ephemeral_followups(ix)
-        assert "This costs 1 credits and your balance is 0" in private["content"]
+        assert "This costs 1 credit and your balance is 0" in private["content"]
         assert "/buy" in private["content"]
     finally:
         await harness.stop()

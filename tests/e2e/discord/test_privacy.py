@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import select, text
 
 from bot.web.server import build_http_app
+from core.i18n import format_when
 from core.types import Conversation
 from storage.database import Database
 from storage.schema import Base
@@ -170,7 +171,7 @@ async def test_P08_erasure_asks_gives_a_receipt_and_the_account_starts_as_new(
     press = await erase(fake)
     await press.wait(lambda i: (i.original or {}).get("content", "").startswith("Done."))
     receipt = press.original["content"]
-    today = core.clock.now().strftime("%Y-%m-%d")
+    today = format_when(core.clock.now().date(), "en")
     assert f"On {today} at" in receipt and "Request number" in receipt
     assert "start as a new user" in receipt and not press.original["components"]
     assert await core.credits.user_for(actor(ZELDA)) is None

@@ -55,6 +55,7 @@ async def test_server_controls_are_offered_to_managers_only(
         "channels",
         "cap",
         "rate",
+        "language",
     }
 
 

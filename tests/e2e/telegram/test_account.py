@@ -163,7 +163,7 @@ async def test_balance_and_billing(telegram_sqlite: TelegramHarness) -> None:
     mark = telegram.mark()
     ada.say("/balance")
     balance = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
-    assert "<b>20 credits</b>" in balance.text and "welcome allowance" in balance.text
+    assert "<b>20 credits</b>" in balance.text and "free credits: +20" in balance.text
 
     # Telegram Stars (the default) need no payment setup: /buy lists the Stars packs.
     mark = telegram.mark()

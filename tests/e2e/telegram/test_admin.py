@@ -250,9 +250,9 @@ async def test_P19_review_queue_buttons_approve_and_dismiss_withheld_outputs(
         # Someone else's forged press says nothing; Ada pressing Olga's button neither.
         forged = f"ra:{ada.id}::0:{first}"
         reply = await fake.wait_answer(ada.press(queue.result, forged, check=False))
-        assert reply["text"] == render.STALE
+        assert reply["text"] == render.stale()
         reply = await fake.wait_answer(ada.press(queue.result, f"ra:{olga.id}::0:{first}"))
-        assert reply["text"] == render.NOT_YOURS
+        assert reply["text"] == render.not_yours()
         assert len(await core.admin.reviews(Actor("cli", "test"))) == 2
 
         # Approve: the result reaches Ada, free; the queue is redrawn in place.
@@ -287,7 +287,7 @@ async def test_group_admins_switch_the_bot_off_and_on(telegram: TelegramHarness)
     mark = telegram.mark()
     bob.say("/bot_off", chat=group)
     refused = await fake.wait_call("sendMessage", chat_id=group.id, after=mark)
-    assert refused.text == render.GROUP_ADMINS_ONLY
+    assert refused.text == render.group_admins_only()
     assert (await core.safety.chat_control("telegram", str(group.id))).enabled
 
     mark = telegram.mark()
@@ -321,4 +321,4 @@ async def test_group_admins_switch_the_bot_off_and_on(telegram: TelegramHarness)
     mark = telegram.mark()
     ada.say("/bot_off")
     private = await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
-    assert private.text == render.GROUP_ONLY
+    assert private.text == render.group_only()

@@ -53,7 +53,10 @@ async def test_reroll_variation_edit_and_full_resolution(telegram: TelegramHarne
     query = ada.press(message, telegram.button(first, "ed:"))
     await fake.wait_answer(query)
     question = await fake.wait_call(
-        "sendMessage", chat_id=ada.chat.id, after=mark, where=lambda c: "reply to this" in c.text
+        "sendMessage",
+        chat_id=ada.chat.id,
+        after=mark,
+        where=lambda c: "reply to this" in c.text.lower(),
     )
     assert question.params["reply_markup"]["force_reply"] is True
     mark = telegram.mark()
@@ -122,7 +125,7 @@ async def test_someone_elses_button_and_stale_buttons(telegram_sqlite: TelegramH
     for prefix in ("rr:", "dl:", "fr:"):
         mark = telegram.mark()
         answer = await fake.wait_answer(bob.press(result.result, telegram.button(result, prefix)))
-        assert answer["show_alert"] is True and answer["text"] == render.NOT_YOURS
+        assert answer["show_alert"] is True and answer["text"] == render.not_yours()
         assert [c.method for c in fake.calls[mark:] if c.method != "getUpdates"] == [
             "answerCallbackQuery"
         ]
@@ -142,10 +145,10 @@ async def test_someone_elses_button_and_stale_buttons(telegram_sqlite: TelegramH
     await core.history.delete(ada.actor, job.id)
     for prefix in ("rr:", "va:", "fr:", "dl:"):
         answer = await fake.wait_answer(ada.press(result.result, telegram.button(result, prefix)))
-        assert answer["text"] == render.STALE and not answer.get("show_alert")
+        assert answer["text"] == render.stale() and not answer.get("show_alert")
     # Buttons from something this bot never made.
     forged = fake.press(ada.user, result.result, "zz:1:2:3", check=False)
-    assert (await fake.wait_answer(forged))["text"] == render.STALE
+    assert (await fake.wait_answer(forged))["text"] == render.stale()
     assert await ada.balance() == balance
 
 

@@ -122,7 +122,7 @@ async def test_P09_the_stored_name_is_refreshed_or_cleared(telegram: TelegramHar
 
     ada.user.first_name = "Augusta <Ada>"  # changed on Telegram since
     reply = await fake.wait_answer(ada.press(answer.result, _button(answer, "🔄")))
-    assert reply["text"] == "Name refreshed from Telegram."
+    assert reply["text"] == "Your stored name and language were refreshed from Telegram."
     overview = await core.privacy.overview(ada.actor, _private(ada.chat.id))
     assert overview.display_name == "Augusta <Ada>"
     html = fake.html[(ada.chat.id, answer.result["message_id"])]
@@ -131,7 +131,7 @@ async def test_P09_the_stored_name_is_refreshed_or_cleared(telegram: TelegramHar
     current = fake.message(ada.chat.id, answer.result["message_id"])
     assert current is not None
     reply = await fake.wait_answer(ada.press(current, _button(current, "🧹")))
-    assert reply["text"] == "Name cleared."
+    assert reply["text"] == "Your stored name was cleared."
     overview = await core.privacy.overview(ada.actor, _private(ada.chat.id))
     assert overview.display_name == ""
 
