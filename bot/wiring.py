@@ -12,6 +12,7 @@ from core.billing.ledger import CreditLedger, CreditsService
 from core.billing.offers import BillingService, CheckoutGateway, parse_offers
 from core.billing.purchases import PurchaseService
 from core.clock import SystemClock
+from core.generation.capacity import ProviderCapacity, default_memory_budget
 from core.generation.history import HistoryService
 from core.generation.intake import ImageLimits
 from core.generation.models import resolve_options
@@ -127,6 +128,12 @@ async def build_core(
         safety=safety,
         metrics=metrics,
         owner=settings.worker_name,
+        capacity=ProviderCapacity(
+            ceiling=settings.worker_concurrency,
+            memory_budget=default_memory_budget(),
+            initial=min(4, settings.worker_concurrency),
+        ),
+        default_model=model_name,
     )
     generation = GenerationService(
         uow=uow,
@@ -147,6 +154,7 @@ async def build_core(
         safety=safety,
         metrics=metrics,
         wake_workers=worker.wake,
+        eta=worker.eta,
     )
 
     async def ensure_user_id(actor: Actor) -> int:

@@ -124,10 +124,24 @@ PRIVATE_DETAILS = "⚠️ This did not start. The details were sent only to you.
 GENERATING = "🎨 Generating…"
 
 
-def queued_text(position: int, cost: int, balance: int, *, edit: bool = False) -> str:
+def eta_phrase(seconds: float | None) -> str:
+    """``, ready in about 40 s`` / ``about 3 min``; empty while nothing is measured."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f", ready in about {max(5, round(seconds / 5) * 5)} s"
+    return f", ready in about {round(seconds / 60)} min"
+
+
+def queued_text(
+    position: int, cost: int, balance: int, *, edit: bool = False, eta: float | None = None
+) -> str:
     """The status while a job waits for a worker."""
     what = "Edit" if edit else "Image"
-    return f"⏳ {what} queued (position {position}, cost {credits(cost)}, balance {balance})"
+    return (
+        f"⏳ {what} queued (position {position}{eta_phrase(eta)}, cost {credits(cost)}, "
+        f"balance {balance})"
+    )
 
 
 def submitted_text(sub: Submitted) -> str:
@@ -135,7 +149,13 @@ def submitted_text(sub: Submitted) -> str:
     job = sub.job
     if not sub.created:
         return f"This request was already received ({job.state.value})."
-    return queued_text(job.queue_position or 1, job.cost, sub.balance, edit=job.kind == "edit")
+    return queued_text(
+        job.queue_position or 1,
+        job.cost,
+        sub.balance,
+        edit=job.kind == "edit",
+        eta=job.eta_seconds,
+    )
 
 
 def preview_text(index: int) -> str:

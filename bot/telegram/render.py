@@ -131,12 +131,21 @@ def queued_text(job: JobView, *, created: bool = True) -> str:
     if not created:
         return f"This request was already received ({esc(job.state.value)})."
     what = "Edit" if job.kind == "edit" else "Image"
-    return queued_line(what, job.queue_position or 1, job.cost)
+    return queued_line(what, job.queue_position or 1, job.cost, job.eta_seconds)
 
 
-def queued_line(what: str, position: int, cost: int) -> str:
-    """``⏳ Image queued (position N, cost C credits)``."""
-    return f"⏳ {what} queued (position {position}, cost {credits(cost)})"
+def eta_phrase(seconds: float | None) -> str:
+    """``, ready in about 40 s`` / ``about 3 min``; empty while nothing is measured."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f", ready in about {max(5, round(seconds / 5) * 5)} s"
+    return f", ready in about {round(seconds / 60)} min"
+
+
+def queued_line(what: str, position: int, cost: int, eta: float | None = None) -> str:
+    """``⏳ Image queued (position N, ready in about T, cost C credits)``."""
+    return f"⏳ {what} queued (position {position}{eta_phrase(eta)}, cost {credits(cost)})"
 
 
 def preview_caption(index: int) -> str:

@@ -76,6 +76,7 @@ class GenerationService:
         safety: SafetyService | None = None,
         metrics: Metrics | None = None,
         wake_workers: Callable[[], None] = lambda: None,
+        eta: Callable[[int, str], float | None] | None = None,
     ) -> None:
         self._uow = uow
         self.users = users
@@ -90,6 +91,7 @@ class GenerationService:
         self.safety = safety
         self.metrics: Metrics = metrics or NoMetrics()
         self.wake_workers = wake_workers
+        self.eta = eta
 
     def quote(self, options: GenerateOptions) -> int:
         """The price of a job with these options, with the model's defaults applied."""
@@ -233,6 +235,7 @@ class GenerationService:
                 kind="edit" if inputs else "generate",
                 inputs=tuple(item for _, _, item in stored_inputs),
                 queue_position=position,
+                eta_seconds=self.eta(position, options.model) if self.eta else None,
             )
         except _Duplicate:
             await self._forget(paths)

@@ -1,0 +1,383 @@
+"""How many model calls may be in flight: what the provider allows, not a fixed pool.
+
+:class:`ProviderCapacity` bounds the calls a worker starts, per provider key and model
+("lane"), by four things at once:
+
+- the provider's rate limit, learned from its answers: ``x-ratelimit-limit-requests`` /
+  ``-remaining-requests`` / ``-reset-requests`` give the limit per window and what is left
+  (a local token bucket mirrors the provider's, and never holds more than it reported);
+  a 429 with ``Retry-After`` pauses the lane for that long and halves its in-flight cap;
+- an in-flight cap per lane that starts small while the limit is unknown (slow start),
+  grows by one per successful call, and is halved by a 429 (additive increase,
+  multiplicative decrease);
+- a memory budget: each call reserves an estimate of the bytes it will hold (its images
+  decoded, encoded and screened), and calls wait while the budget is spent;
+- the operator's ceiling, ``IMAGEBOT_WORKER_CONCURRENCY``.
+
+The provider reports what it saw through :func:`report_response` (called by the HTTP
+client's response hook for every attempt, retries included); the calling task's lane is
+found through a context variable that :meth:`ProviderCapacity.slot` sets. The measured
+finishing rate and call time of each lane give the queue's ETA (:meth:`eta`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+MB = 1024 * 1024
+BYTES_PER_MEGAPIXEL = 24 * MB
+"""Memory a call holds per megapixel of output while in flight (the answer's base64, the
+decoded image, the screening request): measured ≈20 MB for one 1024x1024 PNG."""
+
+
+def parse_duration(text: str | None) -> float | None:
+    """OpenAI's reset durations (``240ms``, ``1s``, ``6m0s``, ``1h2m3.5s``) in seconds."""
+    if not text:
+        return None
+    text = text.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(a + b for a, b in parts) != text:
+        return None
+    return sum(float(value) * _UNITS[unit] for value, unit in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RateSignal:
+    """What one provider answer said about its limits."""
+
+    status: int
+    limit: int | None = None
+    remaining: int | None = None
+    reset_s: float | None = None
+    retry_after_s: float | None = None
+
+    @classmethod
+    def from_headers(cls, status: int, headers: Mapping[str, str]) -> RateSignal:
+        """Read the ``x-ratelimit-*-requests`` and ``retry-after(-ms)`` headers."""
+
+        def integer(name: str) -> int | None:
+            value = headers.get(name)
+            if value is None:
+                return None
+            try:
+                number = int(float(value))
+            except ValueError:
+                return None
+            return number if 0 <= number < 10**9 else None
+
+        retry: float | None = None
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            with contextlib.suppress(ValueError):
+                retry = float(ms) / 1000
+        if retry is None:
+            retry = parse_duration(headers.get("retry-after"))
+        if retry is not None and not (0 <= retry <= 3600):
+            retry = None
+        return cls(
+            status=status,
+            limit=integer("x-ratelimit-limit-requests"),
+            remaining=integer("x-ratelimit-remaining-requests"),
+            reset_s=parse_duration(headers.get("x-ratelimit-reset-requests")),
+            retry_after_s=retry,
+        )
+
+
+@dataclass
+class _Lane:
+    """One provider key and model."""
+
+    cap: float
+    limit: int | None = None
+    tokens: float = 0.0
+    refilled: float = 0.0
+    paused_until: float = 0.0
+    in_flight: int = 0
+    throttled: int = 0
+    finished: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    call_s: float | None = None
+    refill_per_s: float | None = None
+    """Learned from ``(limit - remaining) / reset``; else ``limit / window``."""
+
+
+@dataclass
+class Permit:
+    """One call's place in a lane, held while the call runs."""
+
+    key: str
+    images: int
+    memory: int
+    started: float
+    ok: bool = False
+
+
+_current: ContextVar[tuple[ProviderCapacity, Permit] | None] = ContextVar(
+    "imagebot_capacity", default=None
+)
+
+
+def report_response(status: int, headers: Mapping[str, str]) -> None:
+    """Tell the capacity of the calling task's lane what the provider answered (a no-op
+    outside :meth:`ProviderCapacity.slot`)."""
+    current = _current.get()
+    if current is not None:
+        capacity, permit = current
+        capacity.observe(permit.key, RateSignal.from_headers(status, headers))
+
+
+class ProviderCapacity:
+    """Model calls in flight, bounded by the provider, memory and the operator (see the
+    module docstring). One per worker process."""
+
+    def __init__(
+        self,
+        *,
+        ceiling: int = 64,
+        memory_budget: int | None = None,
+        window: float = 60.0,
+        initial: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``window``: the period the provider's limit is counted over (OpenAI: a minute);
+        ``initial``: calls let through per lane before the provider said anything."""
+        self.ceiling = max(1, ceiling)
+        self.memory_budget = memory_budget
+        self.window = window
+        self.initial = max(1, initial)
+        self._clock = clock
+        self._lanes: dict[str, _Lane] = {}
+        self._in_flight = 0
+        self._memory = 0
+        self._changed = asyncio.Event()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def lane(self, key: str) -> _Lane:
+        """The state of one lane (created on first use)."""
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane(cap=float(min(self.initial, self.ceiling)))
+        return lane
+
+    def limit(self, key: str) -> int:
+        """Calls the lane may have in flight now (cap, ceiling and memory aside)."""
+        return max(1, min(self.ceiling, math.floor(self.lane(key).cap)))
+
+    @property
+    def in_flight(self) -> int:
+        """Calls in flight in this process, every lane."""
+        return self._in_flight
+
+    def rate(self, key: str) -> float | None:
+        """Calls per second the lane can finish: measured over the last window when it has
+        been busy, else what the learned limit and the call time allow; None if unknown."""
+        lane = self.lane(key)
+        now = self._clock()
+        recent = [t for t in lane.finished if t > now - self.window]
+        measured = None
+        if len(recent) >= 5 and now - recent[0] > 0:
+            measured = (
+                (len(recent) - 1) / (recent[-1] - recent[0]) if recent[-1] > recent[0] else None
+            )
+        modelled = None
+        if lane.call_s:
+            modelled = self.limit(key) / lane.call_s
+            if lane.limit:
+                modelled = min(modelled, self._per_s(lane))
+        elif lane.limit:
+            modelled = self._per_s(lane)
+        if measured is not None and modelled is not None:
+            # Busy lanes finish at the measured rate; an idle one is not slower than the model.
+            return max(measured, modelled) if lane.in_flight < self.limit(key) else measured
+        return measured or modelled
+
+    def eta(self, key: str, position: int) -> float | None:
+        """Seconds until a job at queue ``position`` (1 = next) is finished, or None while
+        the lane has no measurement yet."""
+        lane = self.lane(key)
+        rate = self.rate(key)
+        if rate is None or lane.call_s is None:
+            return None
+        free = max(0, self.limit(key) - lane.in_flight)
+        if position <= free and (lane.limit is None or lane.tokens >= position):
+            return lane.call_s
+        return lane.call_s + max(0, position - free) / rate
+
+    # --- waiting and running --------------------------------------------------------------------
+
+    def _per_s(self, lane: _Lane) -> float:
+        assert lane.limit is not None
+        return lane.refill_per_s or lane.limit / self.window
+
+    def _refill(self, lane: _Lane, now: float) -> None:
+        if lane.limit is None:
+            return
+        lane.tokens = min(
+            float(lane.limit), lane.tokens + (now - lane.refilled) * self._per_s(lane)
+        )
+        lane.refilled = now
+
+    def _wait_s(self, lane: _Lane, images: int, memory: int) -> float | None:
+        """0 when a call may start now; else seconds to wait (None: until a call ends)."""
+        now = self._clock()
+        if self._in_flight >= self.ceiling or lane.in_flight >= self.limit_of(lane):
+            return None
+        if (
+            self.memory_budget is not None
+            and self._in_flight > 0
+            and self._memory + memory > self.memory_budget
+        ):
+            return None
+        if lane.paused_until > now:
+            return lane.paused_until - now
+        if lane.limit is not None:
+            self._refill(lane, now)
+            if lane.tokens < images:
+                return (images - lane.tokens) / self._per_s(lane)
+        return 0.0
+
+    def limit_of(self, lane: _Lane) -> int:
+        return max(1, min(self.ceiling, math.floor(lane.cap)))
+
+    def ready(self, key: str, images: int = 1, memory: int = 0) -> bool:
+        """Whether a call could start in the lane now."""
+        return self._wait_s(self.lane(key), images, memory) == 0.0
+
+    async def wait_ready(self, key: str, images: int = 1, memory: int = 0) -> None:
+        """Wait until a call could start in the lane (without taking the place)."""
+        lane = self.lane(key)
+        while True:
+            self._changed.clear()  # waiters already woken stay woken
+            wait = self._wait_s(lane, images, memory)
+            if wait == 0.0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), wait if wait is not None else 1.0)
+
+    async def acquire(self, key: str, images: int = 1, memory: int = 0) -> Permit:
+        """Wait for a place in the lane and take it (tokens, in-flight, memory)."""
+        lane = self.lane(key)
+        await self.wait_ready(key, images, memory)  # returns with no await after its check
+        if lane.limit is not None:
+            lane.tokens -= images
+        lane.in_flight += 1
+        self._in_flight += 1
+        self._memory += memory
+        return Permit(key, images, memory, self._clock())
+
+    def release(self, permit: Permit) -> None:
+        """The call ended: free its place; a successful call grows the lane's cap."""
+        lane = self.lane(permit.key)
+        lane.in_flight -= 1
+        self._in_flight -= 1
+        self._memory -= permit.memory
+        if permit.ok:
+            now = self._clock()
+            lane.finished.append(now)
+            took = now - permit.started
+            lane.call_s = took if lane.call_s is None else 0.8 * lane.call_s + 0.2 * took
+            lane.cap = min(float(self.ceiling), lane.cap + 1.0)
+        self._changed.set()
+
+    def adjust(self, permit: Permit, images: int, memory: int) -> None:
+        """The job turned out to want ``images`` images and ``memory`` bytes: charge the
+        difference (tokens may go below zero: later calls wait for them)."""
+        lane = self.lane(permit.key)
+        if lane.limit is not None and images > permit.images:
+            lane.tokens -= images - permit.images
+        self._memory += memory - permit.memory
+        permit.images, permit.memory = images, memory
+
+    @contextlib.contextmanager
+    def reporting(self, permit: Permit) -> Iterator[None]:
+        """Within this block :func:`report_response` reports to ``permit``'s lane."""
+        token = _current.set((self, permit))
+        try:
+            yield
+        finally:
+            _current.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, key: str, images: int = 1, memory: int = 0) -> AsyncIterator[Permit]:
+        """Hold a place for one call; :func:`report_response` inside it reports to it."""
+        permit = await self.acquire(key, images, memory)
+        try:
+            with self.reporting(permit):
+                yield permit
+        finally:
+            self.release(permit)
+
+    # --- learning ---------------------------------------------------------------------------------
+
+    def observe(self, key: str, signal: RateSignal) -> None:
+        """Learn from one provider answer (any attempt, retries included)."""
+        lane = self.lane(key)
+        now = self._clock()
+        if signal.limit is not None and signal.limit > 0:
+            if lane.limit is None:
+                lane.tokens = float(signal.limit)
+                lane.refilled = now
+                # The limit is known: the bucket paces starts, the cap may open up.
+                lane.cap = max(lane.cap, float(min(self.ceiling, signal.limit)))
+            lane.limit = signal.limit
+            self._refill(lane, now)
+            if (
+                signal.remaining is not None
+                and signal.reset_s
+                and signal.remaining < signal.limit - 1
+            ):
+                # OpenAI's reset is the time until the bucket is full again.
+                seen = (signal.limit - signal.remaining) / signal.reset_s
+                old = lane.refill_per_s
+                lane.refill_per_s = seen if old is None else 0.7 * old + 0.3 * seen
+        if signal.remaining is not None and lane.limit is not None:
+            lane.tokens = min(lane.tokens, float(signal.remaining))
+        if signal.status == 429:
+            lane.throttled += 1
+            pause = signal.retry_after_s if signal.retry_after_s is not None else 1.0
+            lane.paused_until = max(lane.paused_until, now + pause)
+            lane.cap = max(1.0, min(lane.cap, float(lane.in_flight)) / 2)
+            if lane.limit is not None:
+                lane.tokens = min(lane.tokens, 0.0)
+        self._changed.set()
+
+
+def memory_estimate(size: str | None, n: int) -> int:
+    """Bytes a call for ``n`` images of ``size`` (``1024x1024``, ``auto``) holds in flight."""
+    megapixels = 1.0
+    if size and "x" in size:
+        with contextlib.suppress(ValueError):
+            width, height = (int(v) for v in size.lower().split("x", 1))
+            megapixels = max(0.25, width * height / 1_000_000)
+    elif size == "auto":
+        megapixels = 1.6
+    return int(megapixels * BYTES_PER_MEGAPIXEL * max(1, n))
+
+
+def default_memory_budget() -> int | None:
+    """Half of the memory available to this process when it starts (None if unknown)."""
+    limits: list[int] = []
+    with contextlib.suppress(OSError, ValueError), open("/sys/fs/cgroup/memory.max") as fh:
+        text = fh.read().strip()
+        if text != "max":
+            limits.append(int(text))
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        import os
+
+        limits.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    return min(limits) // 2 if limits else None
