@@ -184,8 +184,9 @@ class ProviderCapacity:
         return self._in_flight
 
     def rate(self, key: str) -> float | None:
-        """Calls per second the lane can finish: measured over the last window when it has
-        been busy, else what the learned limit and the call time allow; None if unknown."""
+        """Calls per second the lane can finish: measured over the last window from calls
+        that ended while the lane was at its bound (the provider's rate or the cap), else
+        what the learned limit and the call time allow; None if unknown."""
         lane = self.lane(key)
         now = self._clock()
         recent = [t for t in lane.finished if t > now - self.window]
@@ -201,9 +202,6 @@ class ProviderCapacity:
                 modelled = min(modelled, self._per_s(lane))
         elif lane.limit:
             modelled = self._per_s(lane)
-        if measured is not None and modelled is not None:
-            # Busy lanes finish at the measured rate; an idle one is not slower than the model.
-            return max(measured, modelled) if lane.in_flight < self.limit(key) else measured
         return measured or modelled
 
     def eta(self, key: str, position: int) -> float | None:
@@ -214,8 +212,9 @@ class ProviderCapacity:
         if rate is None or lane.call_s is None:
             return None
         free = max(0, self.limit(key) - lane.in_flight)
-        if position <= free and (lane.limit is None or lane.tokens >= position):
-            return lane.call_s
+        if lane.limit is not None:
+            self._refill(lane, self._clock())
+            free = min(free, max(0, math.floor(lane.tokens)))
         return lane.call_s + max(0, position - free) / rate
 
     # --- waiting and running --------------------------------------------------------------------
@@ -283,12 +282,20 @@ class ProviderCapacity:
     def release(self, permit: Permit) -> None:
         """The call ended: free its place; a successful call grows the lane's cap."""
         lane = self.lane(permit.key)
+        now = self._clock()
+        # A call that ends while the lane is at its bound measures its throughput.
+        self._refill(lane, now)
+        busy = lane.in_flight >= self.limit_of(lane) or (
+            lane.limit is not None and lane.tokens < 1
+        )
         lane.in_flight -= 1
         self._in_flight -= 1
         self._memory -= permit.memory
         if permit.ok:
-            now = self._clock()
-            lane.finished.append(now)
+            if busy:
+                lane.finished.append(now)
+            else:  # the lane had room: its busy stretch (if any) is over
+                lane.finished.clear()
             took = now - permit.started
             lane.call_s = took if lane.call_s is None else 0.8 * lane.call_s + 0.2 * took
             lane.cap = min(float(self.ceiling), lane.cap + 1.0)

@@ -152,9 +152,8 @@ async def test_eta_follows_the_measured_rate() -> None:
     cap.observe(KEY, RateSignal(200, limit=60, remaining=0))  # one a second
     # Twenty calls of 20 s each, finishing one a second: a busy lane.
     for _ in range(20):
+        cap.lane(KEY).tokens = 1.0  # one more may start (the pacing is tested above)
         permit = await cap.acquire(KEY)
-        lane = cap.lane(KEY)
-        lane.tokens = 1.0  # keep starting (the pacing is tested above)
         permit.started = clock.now - 20.0
         permit.ok = True
         cap.release(permit)
