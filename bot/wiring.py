@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from bot.logs import LogFilePruner
 from bot.metrics import PrometheusMetrics
@@ -35,6 +36,7 @@ from core.types import Actor
 from core.users import UserService
 from storage.database import Database
 from storage.files.local import LocalFileStore
+from storage.generation.capacity import SqlSharedLanes
 from storage.locks import DatabaseLocks
 from storage.uow import SqlUnitOfWorkFactory
 
@@ -132,6 +134,9 @@ async def build_core(
             ceiling=settings.worker_concurrency,
             memory_budget=default_memory_budget(),
             initial=min(4, settings.worker_concurrency),
+            # On PostgreSQL every worker process keeps to one bound per provider lane.
+            shared=None if db.is_sqlite else SqlSharedLanes(db),
+            clock=time.monotonic if db.is_sqlite else time.time,
         ),
         default_model=model_name,
     )

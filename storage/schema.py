@@ -7,6 +7,7 @@ scans (which walk the whole schema) import this one.
 from __future__ import annotations
 
 import storage.billing.models
+import storage.generation.models
 import storage.privacy.models
 import storage.safety.models  # noqa: F401
 from storage.models import Base

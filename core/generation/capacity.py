@@ -26,11 +26,15 @@ import asyncio
 import contextlib
 import math
 import re
+import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -116,6 +120,37 @@ class _Lane:
 
 
 @dataclass
+class LaneState:
+    """A lane as the worker processes share it (see :class:`SharedLanes`)."""
+
+    cap: float
+    limit: int | None
+    refill_per_s: float | None
+    tokens: float
+    refilled_at: float
+    paused_until: float
+
+
+class SharedLanes(Protocol):
+    """Lanes kept in the database, so every worker process keeps to one bound."""
+
+    async def change(
+        self,
+        key: str,
+        fn: Callable[[LaneState, int], tuple[LaneState, T]],
+        initial: LaneState,
+        *,
+        add_call: tuple[str, float] | None = None,
+        remove_call: str | None = None,
+    ) -> T:
+        """In one transaction with the lane locked: call ``fn(state, calls in flight)``
+        (``initial`` for a new lane), store the state it returns, and, when its result is
+        ``0.0``, record ``add_call`` (id, lease seconds); drop ``remove_call``. Returns
+        the result of ``fn``."""
+        ...
+
+
+@dataclass
 class Permit:
     """One call's place in a lane, held while the call runs."""
 
@@ -124,6 +159,7 @@ class Permit:
     memory: int
     started: float
     ok: bool = False
+    call_id: str = ""
 
 
 _current: ContextVar[tuple[ProviderCapacity, Permit] | None] = ContextVar(
@@ -152,9 +188,13 @@ class ProviderCapacity:
         window: float = 60.0,
         initial: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedLanes | None = None,
+        lease_s: float = 900.0,
     ) -> None:
         """``window``: the period the provider's limit is counted over (OpenAI: a minute);
-        ``initial``: calls let through per lane before the provider said anything."""
+        ``initial``: calls let through per lane before the provider said anything;
+        ``shared``: the lanes' state in the database, for several worker processes (then
+        ``clock`` must be wall time, and a call's place lapses after ``lease_s``)."""
         self.ceiling = max(1, ceiling)
         self.memory_budget = memory_budget
         self.window = window
@@ -164,6 +204,9 @@ class ProviderCapacity:
         self._in_flight = 0
         self._memory = 0
         self._changed = asyncio.Event()
+        self.shared = shared
+        self.lease_s = lease_s
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -253,6 +296,19 @@ class ProviderCapacity:
     def limit_of(self, lane: _Lane) -> int:
         return max(1, min(self.ceiling, math.floor(lane.cap)))
 
+    def _local_full(self, memory: int) -> bool:
+        return self._in_flight >= self.ceiling or (
+            self.memory_budget is not None
+            and self._in_flight > 0
+            and self._memory + memory > self.memory_budget
+        )
+
+    async def _wait_local(self, memory: int) -> None:
+        while self._local_full(memory):
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), 1.0)
+
     def ready(self, key: str, images: int = 1, memory: int = 0) -> bool:
         """Whether a call could start in the lane now."""
         return self._wait_s(self.lane(key), images, memory) == 0.0
@@ -271,6 +327,25 @@ class ProviderCapacity:
     async def acquire(self, key: str, images: int = 1, memory: int = 0) -> Permit:
         """Wait for a place in the lane and take it (tokens, in-flight, memory)."""
         lane = self.lane(key)
+        call_id = ""
+        if self.shared is not None:
+            # The lane's bound lives in the database, shared with the other processes;
+            # this process keeps to its ceiling and memory budget.
+            call_id = secrets.token_hex(12)
+            while True:
+                await self._wait_local(memory)
+                wait = await self._shared_take(key, call_id, images)
+                if wait == 0.0:
+                    break
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._changed.wait(), min(wait if wait is not None else 1.0, 1.0)
+                    )
+            lane.in_flight += 1
+            self._in_flight += 1
+            self._memory += memory
+            return Permit(key, images, memory, self._clock(), call_id=call_id)
         await self.wait_ready(key, images, memory)  # returns with no await after its check
         if lane.limit is not None:
             lane.tokens -= images
@@ -285,12 +360,12 @@ class ProviderCapacity:
         now = self._clock()
         # A call that ends while the lane is at its bound measures its throughput.
         self._refill(lane, now)
-        busy = lane.in_flight >= self.limit_of(lane) or (
-            lane.limit is not None and lane.tokens < 1
-        )
+        busy = lane.in_flight >= self.limit_of(lane) or (lane.limit is not None and lane.tokens < 1)
         lane.in_flight -= 1
         self._in_flight -= 1
         self._memory -= permit.memory
+        if self.shared is not None and permit.call_id:
+            self._background(self._shared_give_back(permit.key, permit.call_id, permit.ok))
         if permit.ok:
             if busy:
                 lane.finished.append(now)
@@ -334,7 +409,14 @@ class ProviderCapacity:
     def observe(self, key: str, signal: RateSignal) -> None:
         """Learn from one provider answer (any attempt, retries included)."""
         lane = self.lane(key)
-        now = self._clock()
+        if signal.status == 429:
+            lane.throttled += 1
+        self._learn(lane, signal, self._clock())
+        if self.shared is not None:
+            self._background(self._shared_learn(key, signal))
+        self._changed.set()
+
+    def _learn(self, lane: _Lane, signal: RateSignal, now: float) -> None:
         if signal.limit is not None and signal.limit > 0:
             if lane.limit is None:
                 lane.tokens = float(signal.limit)
@@ -355,12 +437,97 @@ class ProviderCapacity:
         if signal.remaining is not None and lane.limit is not None:
             lane.tokens = min(lane.tokens, float(signal.remaining))
         if signal.status == 429:
-            lane.throttled += 1
             pause = signal.retry_after_s if signal.retry_after_s is not None else 1.0
             lane.paused_until = max(lane.paused_until, now + pause)
             lane.cap = max(1.0, min(lane.cap, float(lane.in_flight)) / 2)
             if lane.limit is not None:
                 lane.tokens = min(lane.tokens, 0.0)
+
+    # --- shared by worker processes (PostgreSQL) ----------------------------------------------
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Finish the pending updates of the shared lanes."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _shared_lane(self, state: LaneState, in_flight: int) -> _Lane:
+        return _Lane(
+            cap=state.cap,
+            limit=state.limit,
+            tokens=state.tokens,
+            refilled=state.refilled_at,
+            paused_until=state.paused_until,
+            in_flight=in_flight,
+            refill_per_s=state.refill_per_s,
+        )
+
+    @staticmethod
+    def _state_of(lane: _Lane) -> LaneState:
+        return LaneState(
+            cap=lane.cap,
+            limit=lane.limit,
+            refill_per_s=lane.refill_per_s,
+            tokens=lane.tokens,
+            refilled_at=lane.refilled,
+            paused_until=lane.paused_until,
+        )
+
+    def _initial_state(self) -> LaneState:
+        return LaneState(
+            cap=float(min(self.initial, self.ceiling)),
+            limit=None,
+            refill_per_s=None,
+            tokens=0.0,
+            refilled_at=self._clock(),
+            paused_until=0.0,
+        )
+
+    async def _shared_take(self, key: str, call_id: str, images: int) -> float | None:
+        assert self.shared is not None
+
+        def take(state: LaneState, in_flight: int) -> tuple[LaneState, float | None]:
+            lane = self._shared_lane(state, in_flight)
+            now = self._clock()
+            if in_flight >= self.limit_of(lane):
+                return state, None
+            if lane.paused_until > now:
+                return state, lane.paused_until - now
+            if lane.limit is not None:
+                self._refill(lane, now)
+                if lane.tokens < images:
+                    return self._state_of(lane), (images - lane.tokens) / self._per_s(lane)
+                lane.tokens -= images
+            return self._state_of(lane), 0.0
+
+        return await self.shared.change(
+            key, take, self._initial_state(), add_call=(call_id, self.lease_s)
+        )
+
+    async def _shared_give_back(self, key: str, call_id: str, ok: bool) -> None:
+        assert self.shared is not None
+
+        def give(state: LaneState, in_flight: int) -> tuple[LaneState, None]:
+            if ok:
+                state.cap = min(float(self.ceiling), state.cap + 1.0)
+            return state, None
+
+        await self.shared.change(key, give, self._initial_state(), remove_call=call_id)
+        self._changed.set()
+
+    async def _shared_learn(self, key: str, signal: RateSignal) -> None:
+        assert self.shared is not None
+
+        def learn(state: LaneState, in_flight: int) -> tuple[LaneState, None]:
+            lane = self._shared_lane(state, in_flight)
+            self._learn(lane, signal, self._clock())
+            return self._state_of(lane), None
+
+        await self.shared.change(key, learn, self._initial_state())
         self._changed.set()
 
 

@@ -159,6 +159,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.capacity.aclose()
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Process jobs in this task until none is claimable (tests, the console)."""
