@@ -152,7 +152,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             continue
         errors.append(abs(eta - actual) / max(actual, 1e-6))
         if args.dump:
-            print(positions[job_id], round(at - t0, 2), round(eta, 2), round(actual, 2), file=sys.stderr)
+            print(
+                positions[job_id],
+                round(at - t0, 2),
+                round(eta, 2),
+                round(actual, 2),
+                file=sys.stderr,
+            )
     errors.sort()
     ideal = max(0, args.users - args.limit) / provider_per_s + latency
     return {
@@ -191,7 +197,9 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=10.0, help="± seconds, unscaled")
     parser.add_argument("--scale", type=float, default=10.0, help="time compression")
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--dump", action="store_true", help="per job: position, submitted, ETA, wait")
+    parser.add_argument(
+        "--dump", action="store_true", help="per job: position, submitted, ETA, wait"
+    )
     args = parser.parse_args()
     c.setup_logging()
     c.emit(asyncio.run(run(args)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from telegram import InputMediaPhoto
-from telegram.constants import ChatAction
 
 from bot.telegram import keyboards, render, status
 from bot.telegram.delivery import Destination, Picture, send_result
@@ -86,18 +85,13 @@ class TelegramNotifier:
 
             await rt.board.progress(chat_id, status_id, status.QUEUED, queued)
         elif isinstance(event, Started):
-
+            # The status message says it; a chat action ("sending photo…") as well would be
+            # one more call per job against the chat's rate limit for the same news.
             async def generating(state: StatusMessage) -> None:
                 await rt.outbox.edit(
                     chat_id,
                     lambda: rt.bot.edit_message_text(
                         render.GENERATING, chat_id=chat_id, message_id=state.message_id
-                    ),
-                )
-                await rt.outbox.edit(
-                    chat_id,
-                    lambda: rt.bot.send_chat_action(
-                        chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=dest.thread_id
                     ),
                 )
 
