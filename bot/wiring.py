@@ -137,6 +137,7 @@ async def build_core(
             # On PostgreSQL every worker process keeps to one bound per provider lane.
             shared=None if db.is_sqlite else SqlSharedLanes(db),
             clock=time.monotonic if db.is_sqlite else time.time,
+            lease_s=lease_seconds or settings.lease_seconds,
         ),
         default_model=model_name,
     )

@@ -149,6 +149,10 @@ class SharedLanes(Protocol):
         the result of ``fn``."""
         ...
 
+    async def renew(self, call_ids: list[str], lease_s: float) -> None:
+        """Extend the leases of these calls (the worker's heartbeat)."""
+        ...
+
 
 @dataclass
 class Permit:
@@ -207,6 +211,7 @@ class ProviderCapacity:
         self.shared = shared
         self.lease_s = lease_s
         self._tasks: set[asyncio.Task[None]] = set()
+        self._held: set[str] = set()
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -345,6 +350,7 @@ class ProviderCapacity:
             lane.in_flight += 1
             self._in_flight += 1
             self._memory += memory
+            self._held.add(call_id)
             return Permit(key, images, memory, self._clock(), call_id=call_id)
         await self.wait_ready(key, images, memory)  # returns with no await after its check
         if lane.limit is not None:
@@ -365,6 +371,7 @@ class ProviderCapacity:
         self._in_flight -= 1
         self._memory -= permit.memory
         if self.shared is not None and permit.call_id:
+            self._held.discard(permit.call_id)
             self._background(self._shared_give_back(permit.key, permit.call_id, permit.ok))
         if permit.ok:
             if busy:
@@ -449,6 +456,12 @@ class ProviderCapacity:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def renew(self) -> None:
+        """Keep this process's places in the shared lanes (a dead process's lapse after
+        ``lease_s``); call it more often than that."""
+        if self.shared is not None and self._held:
+            await self.shared.renew(sorted(self._held), self.lease_s)
 
     async def aclose(self) -> None:
         """Finish the pending updates of the shared lanes."""

@@ -224,6 +224,7 @@ class Worker:
                             self.owner, list(self._in_flight), self.clock.now() + self.lease
                         )
                         await uow.commit()
+                await self.capacity.renew()
                 await self.recover(include_unexpired=False)
                 async with self._uow() as uow:
                     self.metrics.queue_depth(await uow.jobs.count_by_state())

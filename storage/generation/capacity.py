@@ -78,3 +78,12 @@ class SqlSharedLanes:
             # Calls of workers that died lapse with their lease.
             await conn.execute(delete(call).where(call.key == key, call.expires_at <= now))
         return result
+
+    async def renew(self, call_ids: list[str], lease_s: float) -> None:
+        """See :meth:`core.generation.capacity.SharedLanes.renew`."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(ProviderCall)
+                .where(ProviderCall.id.in_(call_ids))
+                .values(expires_at=self._clock() + lease_s)
+            )
