@@ -177,7 +177,7 @@ def report_response(status: int, headers: Mapping[str, str]) -> None:
     current = _current.get()
     if current is not None:
         capacity, permit = current
-        capacity.observe(permit.key, RateSignal.from_headers(status, headers))
+        capacity.observe(permit.key, RateSignal.from_headers(status, headers), permit.started)
 
 
 class ProviderCapacity:
@@ -413,17 +413,20 @@ class ProviderCapacity:
 
     # --- learning ---------------------------------------------------------------------------------
 
-    def observe(self, key: str, signal: RateSignal) -> None:
-        """Learn from one provider answer (any attempt, retries included)."""
+    def observe(self, key: str, signal: RateSignal, sent_at: float | None = None) -> None:
+        """Learn from one provider answer (any attempt, retries included); ``sent_at``:
+        when the call started, as the provider counted it then."""
         lane = self.lane(key)
         if signal.status == 429:
             lane.throttled += 1
-        self._learn(lane, signal, self._clock())
+        self._learn(lane, signal, self._clock(), sent_at)
         if self.shared is not None:
             self._background(self._shared_learn(key, signal))
         self._changed.set()
 
-    def _learn(self, lane: _Lane, signal: RateSignal, now: float) -> None:
+    def _learn(
+        self, lane: _Lane, signal: RateSignal, now: float, sent_at: float | None = None
+    ) -> None:
         if signal.limit is not None and signal.limit > 0:
             if lane.limit is None:
                 lane.tokens = float(signal.limit)
@@ -442,7 +445,10 @@ class ProviderCapacity:
                 old = lane.refill_per_s
                 lane.refill_per_s = seen if old is None else 0.7 * old + 0.3 * seen
         if signal.remaining is not None and lane.limit is not None:
-            lane.tokens = min(lane.tokens, float(signal.remaining))
+            # The count is as of when the provider took the request; it has refilled since
+            # (a 20 s call would otherwise throw away 20 s of the provider's rate).
+            since = max(0.0, now - sent_at) if sent_at is not None else 0.0
+            lane.tokens = min(lane.tokens, float(signal.remaining) + since * self._per_s(lane))
         if signal.status == 429:
             pause = signal.retry_after_s if signal.retry_after_s is not None else 1.0
             lane.paused_until = max(lane.paused_until, now + pause)
