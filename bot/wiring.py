@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from datetime import date
 
 from bot.logs import LogFilePruner
@@ -16,6 +17,7 @@ from core.billing.purchases import PurchaseService
 from core.clock import SystemClock
 from core.files import DownloadLinks
 from core.generation import GalleryAccess, GalleryService
+from core.generation.capacity import ProviderCapacity, default_memory_budget
 from core.generation.history import HistoryService
 from core.generation.intake import ImageLimits
 from core.generation.models import ModelCatalog, build_catalog, resolve_options
@@ -39,6 +41,7 @@ from core.types import Actor, GenerateOptions, ResolvedOptions, UserSettingsView
 from core.users import UserService
 from storage.database import Database
 from storage.files import S3FileStore, build_file_store
+from storage.generation.capacity import SqlSharedLanes
 from storage.locks import DatabaseLocks
 from storage.uow import SqlUnitOfWorkFactory
 
@@ -149,6 +152,16 @@ async def build_core(
         safety=safety,
         metrics=metrics,
         owner=settings.worker_name,
+        capacity=ProviderCapacity(
+            ceiling=settings.worker_concurrency,
+            memory_budget=default_memory_budget(),
+            initial=min(4, settings.worker_concurrency),
+            # On PostgreSQL every worker process keeps to one bound per provider lane.
+            shared=None if db.is_sqlite else SqlSharedLanes(db),
+            clock=time.monotonic if db.is_sqlite else time.time,
+            lease_s=lease_seconds or settings.lease_seconds,
+        ),
+        default_model=model_name,
     )
     generation = GenerationService(
         uow=uow,
@@ -170,6 +183,7 @@ async def build_core(
         metrics=metrics,
         wake_workers=worker.wake,
         catalog=catalog,
+        eta=worker.eta,
     )
     generation.watch = ModelWatch(
         catalog=catalog,

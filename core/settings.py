@@ -182,7 +182,7 @@ class Settings(BaseSettings):
 
     # Beyond the contract: tuning with safe defaults.
     prices: str = ""
-    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    worker_concurrency: int = Field(default=64, ge=1, le=1024)
     per_user_concurrency: int = Field(default=2, ge=1, le=64)
     max_queued_per_user: int = Field(default=20, ge=1)
     provider_max_retries: int = Field(default=2, ge=0, le=10)

@@ -196,6 +196,8 @@ class JobView:
     error_code: str | None = None
     error_message: str | None = None
     queue_position: int | None = None
+    eta_seconds: float | None = None
+    """Seconds until it is expected to be done, from the measured rate (None: unknown)."""
 
 
 @dataclass(frozen=True, slots=True)

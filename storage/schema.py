@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import storage.billing.models
 import storage.gallery.models
+import storage.generation.models
 import storage.privacy.models
 import storage.safety.models  # noqa: F401
 from storage.models import Base

@@ -161,13 +161,30 @@ def generating() -> str:
     return tr("job.generating")
 
 
+def eta_phrase(seconds: float | None) -> str:
+    """``ready in about 40 s`` / ``about 3 min``; empty while nothing is measured."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return tr("job.eta_seconds", seconds=max(5, round(seconds / 5) * 5))
+    return tr("job.eta_minutes", minutes=round(seconds / 60))
+
+
 def queued_text(
-    position: int, cost: int, balance: int, *, edit: bool = False, model: str = ""
+    position: int,
+    cost: int,
+    balance: int,
+    *,
+    edit: bool = False,
+    model: str = "",
+    eta: float | None = None,
 ) -> str:
-    """The status while a job waits for a worker."""
+    """The status while a job waits for a worker: place, cost, balance, the honest wait
+    when the provider's pace is known, and the model when one is named."""
     key = "job.queued_edit_balance" if edit else "job.queued_image_balance"
     text = tr(key, position=position, cost=msg("credits", count=cost), balance=balance)
-    return f"{text} · {plain(model, 60)}" if model else text
+    extras = [part for part in (eta_phrase(eta), plain(model, 60) if model else "") if part]
+    return " · ".join([text, *extras])
 
 
 def submitted_text(sub: Submitted) -> str:
@@ -177,7 +194,12 @@ def submitted_text(sub: Submitted) -> str:
         return tr("job.already", state=job.state.value)
     model = str(job.options.get("model") or "")
     return queued_text(
-        job.queue_position or 1, job.cost, sub.balance, edit=job.kind == "edit", model=model
+        job.queue_position or 1,
+        job.cost,
+        sub.balance,
+        edit=job.kind == "edit",
+        model=model,
+        eta=job.eta_seconds,
     )
 
 

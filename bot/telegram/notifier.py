@@ -13,12 +13,11 @@ import contextlib
 import logging
 
 from telegram import InputMediaPhoto
-from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
 from bot.telegram import keyboards, render, status
 from bot.telegram.delivery import Destination, Picture, send_result
-from bot.telegram.outbox import ChatBlocked, GroupPacer
+from bot.telegram.outbox import ChatBlocked
 from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusMessage
 from core.i18n import use_language
@@ -95,6 +94,8 @@ class TelegramNotifier:
 
             await rt.board.progress(chat_id, status_id, status.QUEUED, queued)
         elif isinstance(event, Started):
+            # The status message says it; a chat action ("sending photo…") as well would be
+            # one more call per job against the chat's rate limit for the same news.
             words = render.generating()
 
             async def generating(state: StatusMessage) -> None:
@@ -105,16 +106,6 @@ class TelegramNotifier:
                     ),
                     progress=True,
                 )
-                if not GroupPacer.applies(chat_id) or rt.outbox.pacer is None:
-                    # Typing indicators are not messages, but in a group each call would
-                    # still count against Telegram's per-group budget: private chats only.
-                    await rt.outbox.edit(
-                        chat_id,
-                        lambda: rt.bot.send_chat_action(
-                            chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=dest.thread_id
-                        ),
-                        progress=True,
-                    )
 
             await rt.board.progress(chat_id, status_id, status.GENERATING, generating)
         elif isinstance(event, PartialImage):

@@ -162,15 +162,32 @@ def queued_text(job: JobView, *, created: bool = True) -> str:
         return tr("job.already", state=job.state.value)
     model = job.options.get("model")
     return queued_line(
-        job.kind == "edit", job.queue_position or 1, job.cost, str(model) if model else ""
+        job.kind == "edit",
+        job.queue_position or 1,
+        job.cost,
+        str(model) if model else "",
+        eta=job.eta_seconds,
     )
 
 
-def queued_line(edit: bool, position: int, cost: int, model: str = "") -> str:
-    """``⏳ Image queued (position N, cost C credits)``, and the model when one is named."""
+def eta_phrase(seconds: float | None) -> str:
+    """``ready in about 40 s`` / ``about 3 min``; empty while nothing is measured."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return tr("job.eta_seconds", seconds=max(5, round(seconds / 5) * 5))
+    return tr("job.eta_minutes", minutes=round(seconds / 60))
+
+
+def queued_line(
+    edit: bool, position: int, cost: int, model: str = "", *, eta: float | None = None
+) -> str:
+    """``⏳ Image queued (position N, cost C credits)``, then the honest wait when the
+    provider's pace is known, and the model when one is named."""
     key = "job.queued_edit" if edit else "job.queued_image"
     text = tr(key, position=position, cost=msg("credits", count=cost))
-    return f"{text} · {esc(clip(model, 60))}" if model else text
+    extras = [part for part in (eta_phrase(eta), esc(clip(model, 60)) if model else "") if part]
+    return " · ".join([text, *extras])
 
 
 def preview_caption(index: int) -> str:

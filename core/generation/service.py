@@ -79,6 +79,7 @@ class GenerationService:
         metrics: Metrics | None = None,
         wake_workers: Callable[[], None] = lambda: None,
         catalog: ModelCatalog | None = None,
+        eta: Callable[[int, str], float | None] | None = None,
     ) -> None:
         self._uow = uow
         self.users = users
@@ -96,6 +97,7 @@ class GenerationService:
         self.catalog = catalog or ModelCatalog(shipped_specs(), [EnabledModel(model)])
         self.watch: ModelWatch | None = None
         """Follows the providers (set by the composition root)."""
+        self.eta = eta
 
     def quote(self, options: GenerateOptions, saved_model: str | None = None) -> int:
         """The price of a job with these options, with the model's defaults applied."""
@@ -263,6 +265,7 @@ class GenerationService:
                 kind="edit" if inputs else "generate",
                 inputs=tuple(item for _, _, item in stored_inputs),
                 queue_position=position,
+                eta_seconds=self.eta(position, options.model) if self.eta else None,
             )
         except _Duplicate:
             await self._forget(paths)

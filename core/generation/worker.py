@@ -25,6 +25,7 @@ from core.errors import (
     UserFacingError,
 )
 from core.files import FileStore
+from core.generation.capacity import Permit, ProviderCapacity, memory_estimate
 from core.generation.jobs import stored
 from core.generation.models import spec_for
 from core.generation.ports import ImageModel, ModelCall, ModelImage, ModelPartial
@@ -55,7 +56,9 @@ DELIVERING = JobState.DELIVERING.value
 
 
 class Worker:
-    """A pool of job loops in this process, with a global and a per-user limit."""
+    """Job loops in this process. How many model calls run at once is decided by
+    :class:`ProviderCapacity` (the provider's limits, memory, the operator's ceiling
+    ``concurrency``); ``per_user_limit`` keeps it fair between users."""
 
     def __init__(
         self,
@@ -77,6 +80,8 @@ class Worker:
         owner: str | None = None,
         safety: SafetyService | None = None,
         metrics: Metrics | None = None,
+        capacity: ProviderCapacity | None = None,
+        default_model: str = "",
     ) -> None:
         self._uow = uow
         self.files = files
@@ -95,6 +100,9 @@ class Worker:
         self.owner = owner or f"w-{secrets.token_hex(4)}"
         self.safety = safety
         self.metrics: Metrics = metrics or NoMetrics()
+        # Without a capacity of its own the worker behaves as a fixed pool of `concurrency`.
+        self.capacity = capacity or ProviderCapacity(ceiling=concurrency, initial=concurrency)
+        self.default_model = default_model
         # One signal per queued job wakes one idle loop (not all of them: fewer empty claims).
         self._signals: asyncio.Queue[None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,6 +115,15 @@ class Worker:
         self._pseudonyms[user_id] = value
         if len(self._pseudonyms) > 10_000:
             self._pseudonyms.popitem(last=False)
+
+    def limit_key(self, model: str | None) -> str:
+        """The capacity lane of calls to ``model`` through this worker's provider."""
+        return f"{self.model.name}:{model or self.default_model}"
+
+    def eta(self, position: int, model: str | None = None) -> float | None:
+        """Seconds until a job queued at ``position`` is done, from the measured rate
+        (None while nothing was measured)."""
+        return self.capacity.eta(self.limit_key(model), position)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -124,7 +141,7 @@ class Worker:
         await self.recover(include_unexpired=exclusive)
         self._stopping = False
         self._tasks = [
-            asyncio.create_task(self._loop(), name=f"{self.owner}-loop-{i}")
+            asyncio.create_task(self._loop(i), name=f"{self.owner}-loop-{i}")
             for i in range(self.concurrency)
         ]
         self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"{self.owner}-lease"))
@@ -144,6 +161,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.capacity.aclose()
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Process jobs in this task until none is claimable (tests, the console)."""
@@ -152,30 +170,50 @@ class Worker:
                 job = await self._claim()
                 if job is None:
                     return
-                await self._process(job)
+                options = ResolvedOptions(**job.options)
+                permit = await self.capacity.acquire(
+                    self.limit_key(options.model),
+                    options.n,
+                    memory_estimate(options.size, options.n),
+                )
+                await self._process(job, permit)
 
     # --- the loop ----------------------------------------------------------------------------
 
-    async def _loop(self) -> None:
+    async def _loop(self, index: int = 0) -> None:
+        """One job loop. Loops wait for a wake-up signal (one per job queued here); the
+        first one also polls every ``poll_interval`` for jobs queued elsewhere, and a job
+        claimed while no signal is pending wakes one more loop, so a queue filled by another process
+        is taken up by as many loops as it needs without every idle loop polling."""
+        default_key = self.limit_key(None)
+        default_memory = memory_estimate("1024x1024", 1)
         while not self._stopping:
+            # A place with the provider first, then a job: a job never waits while running.
+            permit = await self.capacity.acquire(default_key, 1, default_memory)
             try:
                 job = await self._claim()
             except asyncio.CancelledError:
+                self.capacity.release(permit)
                 raise
             except Exception:
                 log.exception("claim failed owner=%s", self.owner)
                 job = None
             if job is not None:
+                if self._signals.empty():  # maybe more jobs queued elsewhere: one more loop
+                    self.wake()
                 task = asyncio.current_task()
                 assert task is not None
                 self._in_flight[job.id] = task
                 try:
-                    await self._process(job)
+                    await self._process(job, permit)
                 finally:
                     self._in_flight.pop(job.id, None)
                 continue
+            self.capacity.release(permit)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._signals.get(), self.poll_interval)
+                await asyncio.wait_for(
+                    self._signals.get(), self.poll_interval if index == 0 else None
+                )
 
     async def _heartbeat(self) -> None:
         interval = max(self.lease.total_seconds() / 3, 0.05)
@@ -188,6 +226,7 @@ class Worker:
                             self.owner, list(self._in_flight), self.clock.now() + self.lease
                         )
                         await uow.commit()
+                await self.capacity.renew()
                 await self.recover(include_unexpired=False)
                 async with self._uow() as uow:
                     self.metrics.queue_depth(await uow.jobs.count_by_state())
@@ -209,11 +248,31 @@ class Worker:
 
     # --- one job -----------------------------------------------------------------------------
 
-    async def _process(self, job: JobRecord) -> None:
+    async def _permit_for(self, job: JobRecord, permit: Permit) -> Permit:
+        """The place taken before the claim, moved to the job's own lane if it differs."""
+        options = ResolvedOptions(**job.options)
+        key = self.limit_key(options.model)
+        memory = memory_estimate(options.size, options.n)
+        if key == permit.key:
+            self.capacity.adjust(permit, options.n, memory)
+            return permit
+        self.capacity.release(permit)
+        return await self.capacity.acquire(key, options.n, memory)
+
+    async def _process(self, job: JobRecord, permit: Permit) -> None:
         target = ReplyTarget.from_json(job.reply_target)
         try:
-            await self.notifier.notify(target, Started(job.id))
-            outputs = await self._generate(job, target)
+            permit = await self._permit_for(job, permit)  # on failure it holds nothing
+            try:
+                with self.capacity.reporting(permit):
+                    await self.notifier.notify(target, Started(job.id))
+                    outputs = await self._generate(job, target)
+                permit.ok = True
+            except UserFacingError as exc:
+                permit.ok = not isinstance(exc, ProviderUnavailable)
+                raise
+            finally:
+                self.capacity.release(permit)
             delivered = await self._finish(job, outputs)
             if delivered is not None:
                 await self._deliver(job, target, delivered)

@@ -333,6 +333,12 @@ class FakeOpenAI:
         self._runner: web.AppRunner | None = None
         self.base_url: str = ""
         self.port: int = 0
+        self.latency_jitter: float = 0.0
+        self._bucket: _ImageBucket | None = None
+        self.rate_limited: int = 0
+        """How many image requests the rate limit (:meth:`rate_limit`) answered with 429."""
+        self.accepted_at: list[float] = []
+        """``time.monotonic()`` of every image request the rate limit let through."""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -386,6 +392,16 @@ class FakeOpenAI:
         self._failures.clear()
         self._stream_errors.clear()
         self._moderation_failures.clear()
+
+    def rate_limit(self, images: int, *, window: float = 60.0, model: str = "gpt-image-2") -> None:
+        """Enforce an images-per-window limit (OpenAI's IPM, a token bucket of ``images``
+        that refills evenly over ``window`` seconds) on image requests, before their
+        ``latency``. Every image answer then carries the real ``x-ratelimit-*-requests``
+        headers of that bucket; a request above it gets OpenAI's 429 ``rate_limit_exceeded``
+        body with ``retry-after`` / ``retry-after-ms`` (the time until enough images are
+        back). ``window`` < 60 compresses time for benchmarks. ``rate_limit(0)`` removes it.
+        """
+        self._bucket = _ImageBucket(images, window, model) if images > 0 else None
 
     def fail_next(
         self,
@@ -687,8 +703,20 @@ class FakeOpenAI:
     async def _images(
         self, request: web.Request, params: dict[str, Any], *, edit: bool
     ) -> web.StreamResponse:
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        limit_headers: dict[str, str] | None = None
+        if self._bucket is not None:
+            n = params.get("n", 1)
+            wanted = n if isinstance(n, int) and 1 <= n <= 10 else 1
+            limited, limit_headers = self._bucket.take(wanted)
+            if limited is not None:
+                self.rate_limited += 1
+                return limited
+            self.accepted_at.append(time.monotonic())
+        delay = self.latency
+        if self.latency_jitter:
+            delay += random.uniform(-self.latency_jitter, self.latency_jitter)
+        if delay > 0:
+            await asyncio.sleep(delay)
         if self._failures:
             failure = self._failures.popleft()
             return _error_response(failure.status, failure.error, failure.headers)
@@ -700,7 +728,7 @@ class FakeOpenAI:
         if refused is not None:
             return _error_response(400, dict(refused))
         if job["stream"]:
-            return await self._stream(request, job, edit=edit)
+            return await self._stream(request, job, edit=edit, limit_headers=limit_headers)
         images = [self.image_bytes_factory(job["width"], job["height"], job["format"])]
         images *= job["n"]
         body = {
@@ -714,10 +742,15 @@ class FakeOpenAI:
         }
         if job["safety_identifier"]:
             body["safety_identifier"] = job["safety_identifier"]
-        return web.json_response(body, headers=_ratelimit_headers())
+        return web.json_response(body, headers=limit_headers or _ratelimit_headers())
 
     async def _stream(
-        self, request: web.Request, job: dict[str, Any], *, edit: bool
+        self,
+        request: web.Request,
+        job: dict[str, Any],
+        *,
+        edit: bool,
+        limit_headers: dict[str, str] | None = None,
     ) -> web.StreamResponse:
         prefix = "image_edit" if edit else "image_generation"
         response = web.StreamResponse(
@@ -726,7 +759,7 @@ class FakeOpenAI:
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-cache",
                 "x-request-id": request[_REQUEST_ID],
-                **_ratelimit_headers(),
+                **(limit_headers or _ratelimit_headers()),
             },
         )
         request[_STREAMING] = True
@@ -1088,6 +1121,70 @@ def _invalid(message: str, param: str | None, code: str | None = "invalid_value"
     return _error_response(
         400, {"message": message, "type": "invalid_request_error", "param": param, "code": code}
     )
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's reset durations: ``240ms``, ``1s``, ``6m0s``, ``1h2m3s``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    whole = math.ceil(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+class _ImageBucket:
+    """OpenAI's images-per-minute limit: a bucket of ``limit`` that refills evenly."""
+
+    def __init__(self, limit: int, window: float, model: str) -> None:
+        self.limit = limit
+        self.window = window
+        self.model = model
+        self.tokens = float(limit)
+        self.at = time.monotonic()
+
+    def _refill(self) -> float:
+        now = time.monotonic()
+        rate = self.limit / self.window
+        self.tokens = min(float(self.limit), self.tokens + (now - self.at) * rate)
+        self.at = now
+        return rate
+
+    def take(self, n: int) -> tuple[web.Response | None, dict[str, str]]:
+        rate = self._refill()
+        if self.tokens >= n:
+            self.tokens -= n
+            return None, self.headers(rate)
+        wait = (n - self.tokens) / rate
+        used = self.limit - math.floor(self.tokens)
+        error = {
+            "message": (
+                f"Rate limit reached for {self.model} in organization org-fake on images per "
+                f"minute (IPM): Limit {self.limit}, Used {used}, Requested {n}. Please try "
+                f"again in {_duration(wait)}. Visit https://platform.openai.com/account/"
+                "rate-limits to learn more."
+            ),
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+        headers = {
+            **self.headers(rate),
+            "retry-after": str(max(1, math.ceil(wait))),
+            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+        }
+        return _error_response(429, error, headers), headers
+
+    def headers(self, rate: float) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit-requests": str(self.limit),
+            "x-ratelimit-remaining-requests": str(max(0, math.floor(self.tokens))),
+            "x-ratelimit-reset-requests": _duration((self.limit - self.tokens) / rate),
+        }
 
 
 def _ratelimit_headers() -> dict[str, str]:

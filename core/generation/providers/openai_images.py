@@ -53,6 +53,7 @@ from core.errors import (
     ProviderUnavailable,
     UserFacingError,
 )
+from core.generation.capacity import report_response
 from core.generation.models import MODEL_SPECS, ModelSpec, spec_for
 from core.generation.ports import ModelCall, ModelEvent, ModelImage, ModelLookup, ModelPartial
 from core.types import InputImage
@@ -137,6 +138,11 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+async def _report_limits(response: Any) -> None:
+    """Every answer (retried attempts too) tells the worker's capacity about the limits."""
+    report_response(response.status_code, response.headers)
+
+
 def _http_client() -> Any:
     """The SDK's aiohttp transport when this SDK has it (less CPU per megabyte received
     than its default HTTP stack), else ``None`` (the SDK's default client)."""
@@ -144,7 +150,7 @@ def _http_client() -> Any:
     if factory is None:  # pragma: no cover - older SDKs
         return None
     try:
-        return factory()
+        return factory(event_hooks={"response": [_report_limits]})
     except (ImportError, RuntimeError):  # pragma: no cover - the aiohttp extra is missing
         return None
 

@@ -49,7 +49,8 @@ async def test_progress_edits_are_paced_and_show_partial_previews(
         edits = [c for c in calls if c.params.get("message_id") == status_id]
         methods = [c.method for c in edits]
         assert "editMessageText" in methods and methods.count("editMessageMedia") >= 1
-        assert any(c.params.get("action") == "upload_photo" for c in calls)
+        # The status message shows the progress: no chat action on top (one call less).
+        assert not any(c.method == "sendChatAction" for c in calls)
         preview = next(c for c in edits if c.method == "editMessageMedia")
         assert "preview" in preview.text and preview.files  # an uploaded partial image
         # Never two changes of the chat closer together than the pace allows.

@@ -1,0 +1,1 @@
+"""Generation tables beyond the jobs: the provider capacity shared by worker processes."""
