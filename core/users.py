@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ OptionsResolver = Callable[..., ResolvedOptions]
 ``model`` in the options is checked against the models on offer."""
 
 PSEUDONYM_KEY = "pseudonym_secret"
+LANGUAGE_CACHE_SECONDS = 30.0
+LANGUAGE_CACHE_SIZE = 10_000
 
 
 class UserService:
@@ -46,6 +49,7 @@ class UserService:
         self.model = model
         self._resolve_options = resolve_options
         self.default_language = negotiate(default_language)
+        self._languages: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._secret: bytes | None = None
 
     async def ensure(
@@ -166,12 +170,34 @@ class UserService:
 
         Nothing is stored for someone the bot does not know yet (before the terms).
         """
-        async with self._uow() as uow:
-            user = await uow.users.find(actor.platform, actor.user_id)
-            choice = (await uow.users.settings(user.id)).language if user is not None else None
+        key = (actor.platform, actor.user_id)
+        cached = self._languages.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            choice = cached[1]
+        else:
+            async with self._uow() as uow:
+                user = await uow.users.find(actor.platform, actor.user_id)
+                choice = (await uow.users.settings(user.id)).language if user else None
+            self._remember_language(key, choice)
         if choice:
             return negotiate(choice, self.default_language)
+        return self.platform_language(actor)
+
+    def platform_language(self, actor: Actor) -> str:
+        """The platform's language of ``actor`` when the bot has it, else the default
+        (what :meth:`language` answers for someone without a ``/settings`` choice)."""
         return negotiate(actor.locale, self.default_language)
+
+    def forget(self, actor: Actor) -> None:
+        """Drop what is kept in memory about ``actor`` (after their erasure)."""
+        self._languages.pop((actor.platform, actor.user_id), None)
+
+    def _remember_language(self, key: tuple[str, str], choice: str | None) -> None:
+        # Each update and interaction asks; a choice changes rarely. Kept briefly, so
+        # another replica's change shows within LANGUAGE_CACHE_SECONDS.
+        if len(self._languages) >= LANGUAGE_CACHE_SIZE:
+            self._languages.clear()
+        self._languages[key] = (time.monotonic() + LANGUAGE_CACHE_SECONDS, choice)
 
     async def set_language(self, actor: Actor, choice: str) -> str | None:
         """Remember ``choice`` (a shipped language) for ``actor``; ``default`` (or ``auto``)
@@ -189,4 +215,5 @@ class UserService:
             current = await uow.users.settings(user.id)
             await uow.users.save_settings(user.id, replace(current, language=value))
             await uow.commit()
+        self._remember_language((actor.platform, actor.user_id), value)
         return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import discord
@@ -10,6 +12,7 @@ from core.i18n import current_language, set_language
 from core.types import Actor, Conversation, ReplyTarget
 
 PLATFORM = "discord"
+log = logging.getLogger("imagebot.discord")
 
 # Keys of ReplyTarget.extra (short: they are stored on every job).
 APP = "app"  # application id: the webhook id of interaction follow-ups
@@ -34,12 +37,37 @@ def actor_of(interaction: discord.Interaction) -> Actor:
     )
 
 
+LANGUAGE_LOOKUP_SECONDS = 0.5
+"""How long the stored language may take before Discord's locale is used instead: an
+interaction must be acknowledged within 3 seconds, and a busy database must not eat them."""
+
+
 async def use_language_of(core: Any, interaction: discord.Interaction) -> str:
     """Answer this interaction in its user's language (their ``/settings language``
     choice, else Discord's ``locale``, else the default) for the rest of its handling."""
-    lang = await core.users.language(actor_of(interaction))
+    actor = actor_of(interaction)
+    lookup = asyncio.ensure_future(core.users.language(actor))
+    done, _ = await asyncio.wait({lookup}, timeout=LANGUAGE_LOOKUP_SECONDS)
+    if done:
+        lang = lookup.result()
+    else:
+        # A burst on a busy database: Discord's locale now, rather than a late answer. The
+        # lookup is left to finish (cancelling it would wait for the database as well) and
+        # fills the language cache for the next interaction.
+        _pending.add(lookup)
+        lookup.add_done_callback(_settled)
+        lang = core.users.platform_language(actor)
     set_language(lang)
     return str(lang)
+
+
+_pending: set[asyncio.Future[str]] = set()
+
+
+def _settled(lookup: asyncio.Future[str]) -> None:
+    _pending.discard(lookup)
+    if not lookup.cancelled() and lookup.exception() is not None:
+        log.warning("language lookup failed: %s", type(lookup.exception()).__name__)
 
 
 def where(interaction: discord.Interaction) -> str:

@@ -520,6 +520,7 @@ class PrivacyService:
         if self._compact is not None:
             await self._compact()
         log.info("erasure done request=%s files=%s", request_id, files)
+        self.users.forget(actor)
         return ErasureReceipt(request_id, now, rows, files)
 
     async def _cancel_jobs(self, user_id: int) -> None:
