@@ -114,16 +114,14 @@ def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
     text = tr("help.discord")
     if not models:
         return text
-    lines = ["**Models and prices** (credits per 1024×1024 image; larger sizes cost more):"]
+    lines = [tr("dc.help.models_title")]
     for name, label, row in models:
         prices = " · ".join(f"{q} {n}" for q, n in row.items())
         code = f"`{name.replace('`', '')[:100]}`"
         title = code if label == name else f"{plain(label, 60)} ({code})"
         lines.append(f"• {title}: {prices}")
     if len(models) > 1:
-        lines.append(
-            "-# Choose with the `model` option of `/imagine`, or a default in `/settings`."
-        )
+        lines.append("-# " + tr("dc.help.models_hint"))
     return clip(text + "\n\n" + "\n".join(lines))
 
 
@@ -167,7 +165,7 @@ def queued_text(
     """The status while a job waits for a worker."""
     key = "job.queued_edit_balance" if edit else "job.queued_image_balance"
     text = tr(key, position=position, cost=msg("credits", count=cost), balance=balance)
-    return f"{text} · {plain(model, 60)}" if model else text
+    return tr("dc.with_model", text=Raw(text), model=clip(model, 60)) if model else text
 
 
 def submitted_text(sub: Submitted) -> str:
@@ -260,13 +258,19 @@ def no_images() -> str:
     return tr("job.no_images")
 
 
-GALLERY_LINK = (
-    "🖼 **Your private gallery**: every picture you made, to browse, filter, download or "
-    "delete. The button signs you in once, within 15 minutes, and only you: do not share "
-    "it. Use `/gallery` again for a new one."
-)
-GALLERY_BUTTON = "Open my gallery"
-GALLERY_SHORT = "Gallery"
+def gallery_link() -> str:
+    """/gallery: what the private link opens, and that it is personal."""
+    return tr("dc.gallery.link")
+
+
+def gallery_button() -> str:
+    """The link button of /gallery."""
+    return words("dc.gallery.button")
+
+
+def gallery_short() -> str:
+    """The Gallery button under /history and results."""
+    return words("dc.gallery.short")
 
 
 def full_res_text(count: int, notes: Iterable[str] = ()) -> str:
@@ -356,7 +360,7 @@ SETTING_LABELS = {
     "output_format": "setting.output_format",
     "n": "setting.n",
     "background": "setting.background",
-    "model": "setting.model",
+    "model": "dc.setting.model",
 }
 
 
@@ -369,8 +373,11 @@ def settings_text(view: UserSettingsView, price: int, language: str = "", model:
         lines.append(tr("settings.line", label=Msg(key), value=shown))
     if language:
         lines.append(tr("settings.line", label=Msg("setting.language"), value=language))
-    price_line = tr("settings.price", credits=msg("credits", count=price))
-    lines.append(f"{price_line} · {plain(model, 60)}" if model else price_line)
+    cost = msg("credits", count=price)
+    if model:
+        lines.append(tr("dc.settings.price_model", credits=cost, model=clip(model, 60)))
+    else:
+        lines.append(tr("settings.price", credits=cost))
     lines.append("-# " + tr("settings.discord_hint"))
     return "\n".join(lines)
 
@@ -693,6 +700,7 @@ def server_text(control: ChatControlRecord, changed: bool = False) -> str:
         else msg("server.every_channel")
     )
     cap = control.daily_cap_per_member
+    rate = control.requests_per_minute
     language = LANGUAGE_NAMES.get(control.language or "", "") or msg("server.default_language")
     lines = [
         tr("server.title_saved" if changed else "server.title"),
@@ -700,8 +708,7 @@ def server_text(control: ChatControlRecord, changed: bool = False) -> str:
         tr("server.channels", channels=channels),
         tr("server.cap", cap=msg("server.no_cap") if cap is None else cap),
         tr("server.language", language=language),
-        "Requests a minute, all members together: "
-        + ("no cap" if control.requests_per_minute is None else str(control.requests_per_minute)),
+        tr("dc.server.rate", rate=msg("server.no_cap") if rate is None else rate),
         "-# " + tr("server.footer"),
     ]
     return clip("\n".join(lines))
@@ -765,24 +772,25 @@ def describe_error(exc: BaseException) -> ErrorView:
 
 # --- Discord premium (bot/discord/premium.py) ----------------------------------------------------
 
-PREMIUM_BILLING = (
-    "Purchases made through Discord are managed by Discord: open User Settings → "
-    "Subscriptions to see or cancel a plan. /balance shows your credits."
-)
+
+def premium_billing() -> str:
+    """/billing when purchases go through Discord: Discord manages them."""
+    return tr("dc.premium.billing")
 
 
 def premium_offers_text(kind: str, premium: Iterable[Offer], cards: Iterable[Offer]) -> str:
     """The /buy or /subscribe answer when offers are sold through Discord's checkout."""
-    title = "Monthly plans" if kind == "plan" else "Credit packs"
-    lines = [f"💎 **{title}**, bought through Discord"]
+    head = "dc.premium.plans_head" if kind == "plan" else "dc.premium.packs_head"
+    lines = [f"💎 {tr(head)}"]
     for offer in premium:
-        per = " every month" if offer.kind == "plan" else ""
-        lines.append(f"• {offer.name}: {credits(offer.credits)}{per}")
+        key = "dc.premium.plan_line" if offer.kind == "plan" else "dc.premium.pack_line"
+        lines.append("• " + tr(key, name=offer.name, credits=msg("credits", count=offer.credits)))
     rest = list(cards)
     if rest:
-        lines.append("Or pay by card:")
+        lines.append(tr("dc.premium.or_card"))
         for offer in rest:
-            per = " a month" if offer.kind == "plan" else ""
-            lines.append(f"• {offer.name}: {credits(offer.credits)} for {offer.price_text}{per}")
-    lines.append("Credits arrive here as soon as Discord confirms the purchase.")
+            key = "offers.plan_line" if offer.kind == "plan" else "offers.pack_line"
+            count = msg("credits", count=offer.credits)
+            lines.append("• " + tr(key, name=offer.name, credits=count, price=offer.price_text))
+    lines.append(tr("dc.premium.arrive"))
     return "\n".join(lines)
