@@ -533,12 +533,29 @@ def not_available() -> str:
 
 # --- operators: /admin ---------------------------------------------------------------------
 
-ADMIN_DM_ONLY = "For safety, `/admin` works only in a direct message with me."
-TARGET_HELP = (
-    "Give the user as a Discord id (e.g. 123456789012345678), a mention, or platform:id "
-    "(e.g. telegram:123456)."
-)
-AUDITED = "-# Recorded in the audit log."
+
+def admin_dm_only() -> Msg:
+    """/admin outside a DM with the bot."""
+    return msg("dc.admin.dm_only")
+
+
+def target_help() -> Msg:
+    """How an operator names a user."""
+    return msg("dc.admin.target_help")
+
+
+def audited() -> str:
+    """The footnote of every audited operator action."""
+    return "-# " + tr("dc.admin.audited")
+
+
+def _short(text: str, limit: int) -> str:
+    """User-given text for a catalog argument: one line, shortened (escaped by ``tr``)."""
+    return clip(" ".join(text.split()), limit)
+
+
+def _stamp(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M}"
 
 
 def who(platform: str, user_id: str) -> str:
@@ -548,15 +565,16 @@ def who(platform: str, user_id: str) -> str:
 
 def standing_text(standing: Standing, now: datetime) -> str:
     """Strikes and the ban, in words."""
-    strikes = f"{standing.strikes} strike{'' if standing.strikes == 1 else 's'}"
+    strikes = tr("dc.admin.strikes", count=standing.strikes)
+    banned = True
     if standing.banned_forever:
-        ban = "banned permanently"
+        ban = tr("dc.admin.banned_forever")
     elif standing.banned_until is not None and standing.banned_until > now:
-        ban = f"banned until {standing.banned_until:%Y-%m-%d %H:%M} UTC"
+        ban = tr("dc.admin.banned_until", until=_stamp(standing.banned_until))
     else:
-        ban = "not banned"
+        ban, banned = tr("dc.admin.not_banned"), False
     reason = ""
-    if ban != "not banned" and standing.ban_reason:
+    if banned and standing.ban_reason:
         reason = f" ({plain(standing.ban_reason, 200)})"
     return f"{strikes}, {ban}{reason}"
 
@@ -565,18 +583,35 @@ def admin_user_text(summary: UserSummary, now: datetime) -> str:
     """What /admin user shows about one user."""
     user, balance = summary.user, summary.balance
     terms = (
-        f"terms version {plain(user.terms_version, 32)}"
+        msg("dc.admin.terms_version", version=_short(user.terms_version, 32))
         if user.terms_version
-        else "terms not accepted"
+        else msg("dc.admin.terms_none")
     )
+    credit_line = tr("dc.admin.user_credits", available=str(balance.available))
+    if balance.held:
+        credit_line += " " + tr("dc.admin.held", held=str(balance.held))
+    if balance.spending_blocked:
+        credit_line += " · " + tr("dc.admin.paused")
     lines = [
-        f"👤 {who(user.platform, user.platform_user_id)} · user #{user.id}",
-        f"Name: {plain(user.display_name, 64) or 'none stored'} · language "
-        f"{plain(user.locale, 16) or 'none'} · since {user.created_at:%Y-%m-%d} · {terms}",
-        f"Credits: **{balance.available}**"
-        + (f" ({balance.held} held)" if balance.held else "")
-        + (" · spending paused" if balance.spending_blocked else ""),
-        f"Jobs: {summary.jobs} · {standing_text(summary.standing, now)}",
+        "👤 "
+        + tr(
+            "dc.admin.user_head",
+            who=Raw(who(user.platform, user.platform_user_id)),
+            user_id=user.id,
+        ),
+        tr(
+            "dc.admin.user_facts",
+            name=_short(user.display_name, 64) or msg("dc.admin.none_stored"),
+            language=_short(user.locale, 16) or msg("dc.admin.none"),
+            since=f"{user.created_at:%Y-%m-%d}",
+            terms=terms,
+        ),
+        credit_line,
+        tr(
+            "dc.admin.jobs",
+            jobs=str(summary.jobs),
+            standing=Raw(standing_text(summary.standing, now)),
+        ),
     ]
     if balance.plan is not None:
         lines.append(plan_text(balance))
@@ -584,47 +619,54 @@ def admin_user_text(summary: UserSummary, now: datetime) -> str:
         sign = "+" if line.amount > 0 else ""
         note = f" · {plain(line.note, 60)}" if line.note else ""
         lines.append(f"`{line.created_at:%Y-%m-%d %H:%M}` {line.kind} {sign}{line.amount}{note}")
-    lines.append(AUDITED)
+    lines.append(audited())
     return clip("\n".join(lines))
 
 
 def admin_grant_text(target: str, amount: int, balance: int) -> str:
     """After /admin grant or revoke."""
-    verb = "Granted" if amount > 0 else "Revoked"
-    word = "to" if amount > 0 else "from"
-    return f"✅ {verb} {credits(abs(amount))} {word} {target}; balance now {balance}.\n{AUDITED}"
+    key = "dc.admin.granted" if amount > 0 else "dc.admin.revoked"
+    text = tr(
+        key, credits=msg("credits", count=abs(amount)), target=Raw(target), balance=str(balance)
+    )
+    return f"✅ {text}\n{audited()}"
 
 
 def admin_ban_text(target: str, standing: Standing, now: datetime) -> str:
     """After /admin ban."""
-    return f"🚫 {target}: {standing_text(standing, now)}.\n{AUDITED}"
+    return f"🚫 {target}: {standing_text(standing, now)}.\n{audited()}"
 
 
 def admin_unban_text(target: str) -> str:
     """After /admin unban."""
-    return f"✅ {target} may generate again; strikes cleared.\n{AUDITED}"
+    return f"✅ {tr('dc.admin.unbanned', target=Raw(target))}\n{audited()}"
 
 
 def admin_refund_text(job_id: str, refunded: int) -> str:
     """After /admin refund."""
+    job = _short(job_id, 40)
     if not refunded:
-        return f"Job `{plain(job_id, 40)}` was already refunded; nothing changed."
-    return f"✅ Returned {credits(refunded)} of job `{plain(job_id, 40)}` to its owner.\n{AUDITED}"
+        return tr("dc.admin.already_refunded", job=job)
+    text = tr("dc.admin.refunded", credits=msg("credits", count=refunded), job=job)
+    return f"✅ {text}\n{audited()}"
 
 
 def admin_stats_text(stats: Mapping[str, int]) -> str:
     """/admin stats."""
-    lines = ["📊 **imagebot now**"]
+    lines = ["📊 " + tr("dc.admin.stats_title")]
     lines += [f"• {name.replace('_', ' ')}: {value}" for name, value in stats.items()]
     return clip("\n".join(lines))
 
 
 def admin_retention_text(counts: Mapping[str, int], *, dry_run: bool) -> str:
     """/admin retention."""
-    verb = "would delete" if dry_run else "deleted"
-    lines = ["🧹 **Retention sweep**" + (" (dry run: nothing deleted)" if dry_run else "")]
-    lines += [f"• {name.replace('_', ' ')}: {verb} {count}" for name, count in counts.items()]
-    lines.append(AUDITED)
+    key = "dc.admin.would_delete" if dry_run else "dc.admin.deleted"
+    lines = ["🧹 " + tr("dc.admin.retention_dry" if dry_run else "dc.admin.retention_title")]
+    lines += [
+        "• " + tr(key, name=name.replace("_", " "), total=str(count))
+        for name, count in counts.items()
+    ]
+    lines.append(audited())
     return clip("\n".join(lines))
 
 
@@ -637,55 +679,68 @@ def admin_reviews_text(items: Iterable[ReviewRecord], note: str = "") -> str:
     items = list(items)
     lines = [note] if note else []
     if not items:
-        lines.append("The review queue is empty.")
+        lines.append(tr("dc.admin.reviews_empty"))
         return "\n".join(lines)
-    lines.append(f"🛡 **Review queue**: {len(items)} open, oldest first")
+    lines.append("🛡 " + tr("dc.admin.reviews_head", open=str(len(items))))
     for item in items[:REVIEWS_SHOWN]:
-        categories = ", ".join(plain(str(c), 40) for c in item.categories) or "unspecified"
+        categories = ", ".join(_short(str(c), 40) for c in item.categories)
         lines.append(
-            f"`#{item.id}` {item.created_at:%Y-%m-%d %H:%M} · {plain(item.kind, 20)} · "
-            f"job `{plain(item.job_id, 20)}` · user #{item.user_id} · {categories}"
+            tr(
+                "dc.admin.review_line",
+                review_id=item.id,
+                when=_stamp(item.created_at),
+                kind=_short(item.kind, 20),
+                job=_short(item.job_id, 20),
+                user_id=item.user_id,
+                categories=categories or msg("dc.admin.unspecified"),
+            )
         )
     if len(items) > REVIEWS_SHOWN:
-        lines.append(f"-# {len(items) - REVIEWS_SHOWN} more after these.")
-    lines.append("-# ✅ releases a withheld result to its owner (free); 🗑 deletes it; 👁 shows it.")
+        lines.append("-# " + tr("dc.admin.more_after", more=str(len(items) - REVIEWS_SHOWN)))
+    lines.append("-# " + tr("dc.admin.reviews_legend"))
     return clip("\n".join(lines))
 
 
 def review_decided_text(review_id: int, *, approved: bool) -> str:
     """The line above the queue after a decision."""
+    audit = tr("dc.admin.audited")
     if approved:
-        return f"✅ Review #{review_id} approved: the result went to its owner. {AUDITED[3:]}"
-    return f"🗑 Review #{review_id} dismissed: the withheld file was deleted. {AUDITED[3:]}"
+        return f"✅ {tr('dc.admin.review_approved', review_id=review_id)} {audit}"
+    return f"🗑 {tr('dc.admin.review_dismissed', review_id=review_id)} {audit}"
 
 
 def admin_appeals_text(items: Iterable[PrivacyRequestRecord]) -> str:
     """/admin appeals: privacy appeals waiting for an operator."""
     items = list(items)
     if not items:
-        return "No open appeals."
-    lines = [f"⚖️ **Open appeals**: {len(items)}"]
+        return tr("dc.admin.appeals_none")
+    lines = ["⚖️ " + tr("dc.admin.appeals_head", open=str(len(items)))]
     for a in items[:15]:
-        lines.append(
-            f"`#{a.id}` {plain(a.kind, 30)} refused {a.received_at:%Y-%m-%d %H:%M} UTC: "
-            f"{plain(a.reason, 200)}\n> {plain(a.appeal_text or '', 400)}"
+        head = tr(
+            "dc.admin.appeal_line",
+            request_id=a.id,
+            kind=_short(a.kind, 30),
+            when=_stamp(a.received_at),
+            reason=_short(a.reason, 200),
         )
+        lines.append(f"{head}\n> {plain(a.appeal_text or '', 400)}")
     if len(items) > 15:
-        lines.append(f"-# {len(items) - 15} more.")
+        lines.append("-# " + tr("dc.admin.more", more=str(len(items) - 15)))
     return clip("\n".join(lines))
 
 
 def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
     """/admin appeal: what was decided and whether the user heard of it."""
-    lines = [f"⚖️ Appeal `#{decision.request_id}` {decision.decision}. {AUDITED[3:]}"]
+    key = "dc.admin.appeal_granted" if decision.decision == "granted" else "dc.admin.appeal_denied"
+    lines = [f"⚖️ {tr(key, request_id=decision.request_id)} {tr('dc.admin.audited')}"]
     if decision.receipt is not None:
-        lines.append(f"The account was erased (request {decision.receipt.request_id}).")
+        lines.append(tr("dc.admin.erased", request_id=decision.receipt.request_id))
     if decision.recipient is None:
-        lines.append("The account no longer exists: there is nobody to tell.")
+        lines.append(tr("dc.admin.nobody"))
     elif told:
-        lines.append("The user was told in a direct message.")
+        lines.append(tr("dc.admin.told"))
     else:
-        lines.append("The user could not be reached; the decision is in their /privacy.")
+        lines.append(tr("dc.admin.not_told"))
     return clip("\n".join(lines))
 
 
