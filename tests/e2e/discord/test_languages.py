@@ -98,3 +98,19 @@ async def test_new_command_descriptions_are_in_the_catalog_in_every_language(
                 texts += (inner.get("description_localizations") or {}).values()
     assert not [t for t in texts if t.startswith(("opt.", "cmd."))]
     assert all(len(t) <= 100 for t in texts)
+
+
+async def test_imagine_options_and_size_choices_are_translated(
+    bot: DiscordHarness, fake: FakeDiscord
+) -> None:
+    [sync] = fake.requests_to("PUT", r"^/applications/\d+/commands$")
+    by_name = {c["name"]: c for c in sync.json}
+    options = {o["name"]: o for o in by_name["imagine"]["options"]}
+    assert options["quality"]["description"] == "Higher quality costs more credits"
+    assert options["quality"]["description_localizations"]["es-ES"].startswith("Más calidad")
+    assert options["n"]["description_localizations"]["de"].startswith("Wie viele Bilder (1-")
+    square = next(c for c in options["size"]["choices"] if c["value"] == "1024x1024")
+    assert square["name"] == "square 1024x1024"
+    assert square["name_localizations"]["pt-BR"] == "quadrada 1024x1024"
+    gallery = by_name["gallery"]
+    assert gallery["description_localizations"]["uk"] == "Ваша особиста веб-галерея"
