@@ -53,6 +53,9 @@ _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 SESSION_KEY = web.RequestKey("gallery_session", GallerySession)
 MINI_APP_KEY = web.RequestKey("gallery_mini_app", bool)
 LANGUAGE_KEY = web.RequestKey("gallery_language", str)
+_FILE_PATHS = ("/gallery/thumb/", "/gallery/img/", "/gallery/download/")
+"""Image responses: no page, so no language to look up (an error page among them speaks
+the browser's language)."""
 
 
 def browser_language(header: str, default: str) -> str:
@@ -216,7 +219,8 @@ def install_gallery_routes(
         session = await access.session(cookie) if cookie else None
         if session is not None:
             request[SESSION_KEY] = session
-            request[LANGUAGE_KEY] = await core.users.language_by_id(session.user_id)
+            if not request.path.startswith(_FILE_PATHS):  # files need no words
+                request[LANGUAGE_KEY] = await core.users.language_by_id(session.user_id)
         return session
 
     async def required(request: web.Request) -> GallerySession:
