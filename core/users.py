@@ -199,6 +199,17 @@ class UserService:
             self._languages.clear()
         self._languages[key] = (time.monotonic() + LANGUAGE_CACHE_SECONDS, choice)
 
+    async def language_by_id(self, user_id: int) -> str:
+        """The language of the stored user ``user_id`` (the web gallery knows only the id):
+        their ``/settings language`` choice, else their platform's language as stored,
+        else the operator's default."""
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            choice = (await uow.users.settings(user_id)).language if user is not None else None
+        if choice:
+            return negotiate(choice, self.default_language)
+        return negotiate(user.locale if user is not None else None, self.default_language)
+
     async def set_language(self, actor: Actor, choice: str) -> str | None:
         """Remember ``choice`` (a shipped language) for ``actor``; ``default`` (or ``auto``)
         forgets the choice, so the platform's language applies again. Returns the choice."""

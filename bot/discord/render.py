@@ -114,16 +114,14 @@ def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
     text = tr("help.discord")
     if not models:
         return text
-    lines = ["**Models and prices** (credits per 1024×1024 image; larger sizes cost more):"]
+    lines = [tr("dc.help.models_title")]
     for name, label, row in models:
         prices = " · ".join(f"{q} {n}" for q, n in row.items())
         code = f"`{name.replace('`', '')[:100]}`"
         title = code if label == name else f"{plain(label, 60)} ({code})"
         lines.append(f"• {title}: {prices}")
     if len(models) > 1:
-        lines.append(
-            "-# Choose with the `model` option of `/imagine`, or a default in `/settings`."
-        )
+        lines.append("-# " + tr("dc.help.models_hint"))
     return clip(text + "\n\n" + "\n".join(lines))
 
 
@@ -183,8 +181,10 @@ def queued_text(
     when the provider's pace is known, and the model when one is named."""
     key = "job.queued_edit_balance" if edit else "job.queued_image_balance"
     text = tr(key, position=position, cost=msg("credits", count=cost), balance=balance)
-    extras = [part for part in (eta_phrase(eta), plain(model, 60) if model else "") if part]
-    return " · ".join([text, *extras])
+    if model:
+        text = tr("dc.with_model", text=Raw(text), model=clip(model, 60))
+    wait = eta_phrase(eta)
+    return f"{text} · {wait}" if wait else text
 
 
 def submitted_text(sub: Submitted) -> str:
@@ -282,13 +282,19 @@ def no_images() -> str:
     return tr("job.no_images")
 
 
-GALLERY_LINK = (
-    "🖼 **Your private gallery**: every picture you made, to browse, filter, download or "
-    "delete. The button signs you in once, within 15 minutes, and only you: do not share "
-    "it. Use `/gallery` again for a new one."
-)
-GALLERY_BUTTON = "Open my gallery"
-GALLERY_SHORT = "Gallery"
+def gallery_link() -> str:
+    """/gallery: what the private link opens, and that it is personal."""
+    return tr("dc.gallery.link")
+
+
+def gallery_button() -> str:
+    """The link button of /gallery."""
+    return words("dc.gallery.button")
+
+
+def gallery_short() -> str:
+    """The Gallery button under /history and results."""
+    return words("dc.gallery.short")
 
 
 def full_res_text(count: int, notes: Iterable[str] = ()) -> str:
@@ -378,7 +384,7 @@ SETTING_LABELS = {
     "output_format": "setting.output_format",
     "n": "setting.n",
     "background": "setting.background",
-    "model": "setting.model",
+    "model": "dc.setting.model",
 }
 
 
@@ -391,8 +397,11 @@ def settings_text(view: UserSettingsView, price: int, language: str = "", model:
         lines.append(tr("settings.line", label=Msg(key), value=shown))
     if language:
         lines.append(tr("settings.line", label=Msg("setting.language"), value=language))
-    price_line = tr("settings.price", credits=msg("credits", count=price))
-    lines.append(f"{price_line} · {plain(model, 60)}" if model else price_line)
+    cost = msg("credits", count=price)
+    if model:
+        lines.append(tr("dc.settings.price_model", credits=cost, model=clip(model, 60)))
+    else:
+        lines.append(tr("settings.price", credits=cost))
     lines.append("-# " + tr("settings.discord_hint"))
     return "\n".join(lines)
 
@@ -548,12 +557,29 @@ def not_available() -> str:
 
 # --- operators: /admin ---------------------------------------------------------------------
 
-ADMIN_DM_ONLY = "For safety, `/admin` works only in a direct message with me."
-TARGET_HELP = (
-    "Give the user as a Discord id (e.g. 123456789012345678), a mention, or platform:id "
-    "(e.g. telegram:123456)."
-)
-AUDITED = "-# Recorded in the audit log."
+
+def admin_dm_only() -> Msg:
+    """/admin outside a DM with the bot."""
+    return msg("dc.admin.dm_only")
+
+
+def target_help() -> Msg:
+    """How an operator names a user."""
+    return msg("dc.admin.target_help")
+
+
+def audited() -> str:
+    """The footnote of every audited operator action."""
+    return "-# " + tr("dc.admin.audited")
+
+
+def _short(text: str, limit: int) -> str:
+    """User-given text for a catalog argument: one line, shortened (escaped by ``tr``)."""
+    return clip(" ".join(text.split()), limit)
+
+
+def _stamp(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M}"
 
 
 def who(platform: str, user_id: str) -> str:
@@ -563,15 +589,16 @@ def who(platform: str, user_id: str) -> str:
 
 def standing_text(standing: Standing, now: datetime) -> str:
     """Strikes and the ban, in words."""
-    strikes = f"{standing.strikes} strike{'' if standing.strikes == 1 else 's'}"
+    strikes = tr("dc.admin.strikes", count=standing.strikes)
+    banned = True
     if standing.banned_forever:
-        ban = "banned permanently"
+        ban = tr("dc.admin.banned_forever")
     elif standing.banned_until is not None and standing.banned_until > now:
-        ban = f"banned until {standing.banned_until:%Y-%m-%d %H:%M} UTC"
+        ban = tr("dc.admin.banned_until", until=_stamp(standing.banned_until))
     else:
-        ban = "not banned"
+        ban, banned = tr("dc.admin.not_banned"), False
     reason = ""
-    if ban != "not banned" and standing.ban_reason:
+    if banned and standing.ban_reason:
         reason = f" ({plain(standing.ban_reason, 200)})"
     return f"{strikes}, {ban}{reason}"
 
@@ -580,18 +607,35 @@ def admin_user_text(summary: UserSummary, now: datetime) -> str:
     """What /admin user shows about one user."""
     user, balance = summary.user, summary.balance
     terms = (
-        f"terms version {plain(user.terms_version, 32)}"
+        msg("dc.admin.terms_version", version=_short(user.terms_version, 32))
         if user.terms_version
-        else "terms not accepted"
+        else msg("dc.admin.terms_none")
     )
+    credit_line = tr("dc.admin.user_credits", available=str(balance.available))
+    if balance.held:
+        credit_line += " " + tr("dc.admin.held", held=str(balance.held))
+    if balance.spending_blocked:
+        credit_line += " · " + tr("dc.admin.paused")
     lines = [
-        f"👤 {who(user.platform, user.platform_user_id)} · user #{user.id}",
-        f"Name: {plain(user.display_name, 64) or 'none stored'} · language "
-        f"{plain(user.locale, 16) or 'none'} · since {user.created_at:%Y-%m-%d} · {terms}",
-        f"Credits: **{balance.available}**"
-        + (f" ({balance.held} held)" if balance.held else "")
-        + (" · spending paused" if balance.spending_blocked else ""),
-        f"Jobs: {summary.jobs} · {standing_text(summary.standing, now)}",
+        "👤 "
+        + tr(
+            "dc.admin.user_head",
+            who=Raw(who(user.platform, user.platform_user_id)),
+            user_id=user.id,
+        ),
+        tr(
+            "dc.admin.user_facts",
+            name=_short(user.display_name, 64) or msg("dc.admin.none_stored"),
+            language=_short(user.locale, 16) or msg("dc.admin.none"),
+            since=f"{user.created_at:%Y-%m-%d}",
+            terms=terms,
+        ),
+        credit_line,
+        tr(
+            "dc.admin.jobs",
+            jobs=str(summary.jobs),
+            standing=Raw(standing_text(summary.standing, now)),
+        ),
     ]
     if balance.plan is not None:
         lines.append(plan_text(balance))
@@ -599,47 +643,54 @@ def admin_user_text(summary: UserSummary, now: datetime) -> str:
         sign = "+" if line.amount > 0 else ""
         note = f" · {plain(line.note, 60)}" if line.note else ""
         lines.append(f"`{line.created_at:%Y-%m-%d %H:%M}` {line.kind} {sign}{line.amount}{note}")
-    lines.append(AUDITED)
+    lines.append(audited())
     return clip("\n".join(lines))
 
 
 def admin_grant_text(target: str, amount: int, balance: int) -> str:
     """After /admin grant or revoke."""
-    verb = "Granted" if amount > 0 else "Revoked"
-    word = "to" if amount > 0 else "from"
-    return f"✅ {verb} {credits(abs(amount))} {word} {target}; balance now {balance}.\n{AUDITED}"
+    key = "dc.admin.granted" if amount > 0 else "dc.admin.revoked"
+    text = tr(
+        key, credits=msg("credits", count=abs(amount)), target=Raw(target), balance=str(balance)
+    )
+    return f"✅ {text}\n{audited()}"
 
 
 def admin_ban_text(target: str, standing: Standing, now: datetime) -> str:
     """After /admin ban."""
-    return f"🚫 {target}: {standing_text(standing, now)}.\n{AUDITED}"
+    return f"🚫 {target}: {standing_text(standing, now)}.\n{audited()}"
 
 
 def admin_unban_text(target: str) -> str:
     """After /admin unban."""
-    return f"✅ {target} may generate again; strikes cleared.\n{AUDITED}"
+    return f"✅ {tr('dc.admin.unbanned', target=Raw(target))}\n{audited()}"
 
 
 def admin_refund_text(job_id: str, refunded: int) -> str:
     """After /admin refund."""
+    job = _short(job_id, 40)
     if not refunded:
-        return f"Job `{plain(job_id, 40)}` was already refunded; nothing changed."
-    return f"✅ Returned {credits(refunded)} of job `{plain(job_id, 40)}` to its owner.\n{AUDITED}"
+        return tr("dc.admin.already_refunded", job=job)
+    text = tr("dc.admin.refunded", credits=msg("credits", count=refunded), job=job)
+    return f"✅ {text}\n{audited()}"
 
 
 def admin_stats_text(stats: Mapping[str, int]) -> str:
     """/admin stats."""
-    lines = ["📊 **imagebot now**"]
+    lines = ["📊 " + tr("dc.admin.stats_title")]
     lines += [f"• {name.replace('_', ' ')}: {value}" for name, value in stats.items()]
     return clip("\n".join(lines))
 
 
 def admin_retention_text(counts: Mapping[str, int], *, dry_run: bool) -> str:
     """/admin retention."""
-    verb = "would delete" if dry_run else "deleted"
-    lines = ["🧹 **Retention sweep**" + (" (dry run: nothing deleted)" if dry_run else "")]
-    lines += [f"• {name.replace('_', ' ')}: {verb} {count}" for name, count in counts.items()]
-    lines.append(AUDITED)
+    key = "dc.admin.would_delete" if dry_run else "dc.admin.deleted"
+    lines = ["🧹 " + tr("dc.admin.retention_dry" if dry_run else "dc.admin.retention_title")]
+    lines += [
+        "• " + tr(key, name=name.replace("_", " "), total=str(count))
+        for name, count in counts.items()
+    ]
+    lines.append(audited())
     return clip("\n".join(lines))
 
 
@@ -652,55 +703,68 @@ def admin_reviews_text(items: Iterable[ReviewRecord], note: str = "") -> str:
     items = list(items)
     lines = [note] if note else []
     if not items:
-        lines.append("The review queue is empty.")
+        lines.append(tr("dc.admin.reviews_empty"))
         return "\n".join(lines)
-    lines.append(f"🛡 **Review queue**: {len(items)} open, oldest first")
+    lines.append("🛡 " + tr("dc.admin.reviews_head", open=str(len(items))))
     for item in items[:REVIEWS_SHOWN]:
-        categories = ", ".join(plain(str(c), 40) for c in item.categories) or "unspecified"
+        categories = ", ".join(_short(str(c), 40) for c in item.categories)
         lines.append(
-            f"`#{item.id}` {item.created_at:%Y-%m-%d %H:%M} · {plain(item.kind, 20)} · "
-            f"job `{plain(item.job_id, 20)}` · user #{item.user_id} · {categories}"
+            tr(
+                "dc.admin.review_line",
+                review_id=item.id,
+                when=_stamp(item.created_at),
+                kind=_short(item.kind, 20),
+                job=_short(item.job_id, 20),
+                user_id=item.user_id,
+                categories=categories or msg("dc.admin.unspecified"),
+            )
         )
     if len(items) > REVIEWS_SHOWN:
-        lines.append(f"-# {len(items) - REVIEWS_SHOWN} more after these.")
-    lines.append("-# ✅ releases a withheld result to its owner (free); 🗑 deletes it; 👁 shows it.")
+        lines.append("-# " + tr("dc.admin.more_after", more=str(len(items) - REVIEWS_SHOWN)))
+    lines.append("-# " + tr("dc.admin.reviews_legend"))
     return clip("\n".join(lines))
 
 
 def review_decided_text(review_id: int, *, approved: bool) -> str:
     """The line above the queue after a decision."""
+    audit = tr("dc.admin.audited")
     if approved:
-        return f"✅ Review #{review_id} approved: the result went to its owner. {AUDITED[3:]}"
-    return f"🗑 Review #{review_id} dismissed: the withheld file was deleted. {AUDITED[3:]}"
+        return f"✅ {tr('dc.admin.review_approved', review_id=review_id)} {audit}"
+    return f"🗑 {tr('dc.admin.review_dismissed', review_id=review_id)} {audit}"
 
 
 def admin_appeals_text(items: Iterable[PrivacyRequestRecord]) -> str:
     """/admin appeals: privacy appeals waiting for an operator."""
     items = list(items)
     if not items:
-        return "No open appeals."
-    lines = [f"⚖️ **Open appeals**: {len(items)}"]
+        return tr("dc.admin.appeals_none")
+    lines = ["⚖️ " + tr("dc.admin.appeals_head", open=str(len(items)))]
     for a in items[:15]:
-        lines.append(
-            f"`#{a.id}` {plain(a.kind, 30)} refused {a.received_at:%Y-%m-%d %H:%M} UTC: "
-            f"{plain(a.reason, 200)}\n> {plain(a.appeal_text or '', 400)}"
+        head = tr(
+            "dc.admin.appeal_line",
+            request_id=a.id,
+            kind=_short(a.kind, 30),
+            when=_stamp(a.received_at),
+            reason=_short(a.reason, 200),
         )
+        lines.append(f"{head}\n> {plain(a.appeal_text or '', 400)}")
     if len(items) > 15:
-        lines.append(f"-# {len(items) - 15} more.")
+        lines.append("-# " + tr("dc.admin.more", more=str(len(items) - 15)))
     return clip("\n".join(lines))
 
 
 def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
     """/admin appeal: what was decided and whether the user heard of it."""
-    lines = [f"⚖️ Appeal `#{decision.request_id}` {decision.decision}. {AUDITED[3:]}"]
+    key = "dc.admin.appeal_granted" if decision.decision == "granted" else "dc.admin.appeal_denied"
+    lines = [f"⚖️ {tr(key, request_id=decision.request_id)} {tr('dc.admin.audited')}"]
     if decision.receipt is not None:
-        lines.append(f"The account was erased (request {decision.receipt.request_id}).")
+        lines.append(tr("dc.admin.erased", request_id=decision.receipt.request_id))
     if decision.recipient is None:
-        lines.append("The account no longer exists: there is nobody to tell.")
+        lines.append(tr("dc.admin.nobody"))
     elif told:
-        lines.append("The user was told in a direct message.")
+        lines.append(tr("dc.admin.told"))
     else:
-        lines.append("The user could not be reached; the decision is in their /privacy.")
+        lines.append(tr("dc.admin.not_told"))
     return clip("\n".join(lines))
 
 
@@ -715,6 +779,7 @@ def server_text(control: ChatControlRecord, changed: bool = False) -> str:
         else msg("server.every_channel")
     )
     cap = control.daily_cap_per_member
+    rate = control.requests_per_minute
     language = LANGUAGE_NAMES.get(control.language or "", "") or msg("server.default_language")
     lines = [
         tr("server.title_saved" if changed else "server.title"),
@@ -722,8 +787,7 @@ def server_text(control: ChatControlRecord, changed: bool = False) -> str:
         tr("server.channels", channels=channels),
         tr("server.cap", cap=msg("server.no_cap") if cap is None else cap),
         tr("server.language", language=language),
-        "Requests a minute, all members together: "
-        + ("no cap" if control.requests_per_minute is None else str(control.requests_per_minute)),
+        tr("dc.server.rate", rate=msg("server.no_cap") if rate is None else rate),
         "-# " + tr("server.footer"),
     ]
     return clip("\n".join(lines))
@@ -787,24 +851,25 @@ def describe_error(exc: BaseException) -> ErrorView:
 
 # --- Discord premium (bot/discord/premium.py) ----------------------------------------------------
 
-PREMIUM_BILLING = (
-    "Purchases made through Discord are managed by Discord: open User Settings → "
-    "Subscriptions to see or cancel a plan. /balance shows your credits."
-)
+
+def premium_billing() -> str:
+    """/billing when purchases go through Discord: Discord manages them."""
+    return tr("dc.premium.billing")
 
 
 def premium_offers_text(kind: str, premium: Iterable[Offer], cards: Iterable[Offer]) -> str:
     """The /buy or /subscribe answer when offers are sold through Discord's checkout."""
-    title = "Monthly plans" if kind == "plan" else "Credit packs"
-    lines = [f"💎 **{title}**, bought through Discord"]
+    head = "dc.premium.plans_head" if kind == "plan" else "dc.premium.packs_head"
+    lines = [f"💎 {tr(head)}"]
     for offer in premium:
-        per = " every month" if offer.kind == "plan" else ""
-        lines.append(f"• {offer.name}: {credits(offer.credits)}{per}")
+        key = "dc.premium.plan_line" if offer.kind == "plan" else "dc.premium.pack_line"
+        lines.append("• " + tr(key, name=offer.name, credits=msg("credits", count=offer.credits)))
     rest = list(cards)
     if rest:
-        lines.append("Or pay by card:")
+        lines.append(tr("dc.premium.or_card"))
         for offer in rest:
-            per = " a month" if offer.kind == "plan" else ""
-            lines.append(f"• {offer.name}: {credits(offer.credits)} for {offer.price_text}{per}")
-    lines.append("Credits arrive here as soon as Discord confirms the purchase.")
+            key = "offers.plan_line" if offer.kind == "plan" else "offers.pack_line"
+            count = msg("credits", count=offer.credits)
+            lines.append("• " + tr(key, name=offer.name, credits=count, price=offer.price_text))
+    lines.append(tr("dc.premium.arrive"))
     return "\n".join(lines)

@@ -171,8 +171,6 @@ NOT_YET = {
     # Operator tools (/admin) and moderation reasons: English until their messages move
     # into the catalog (see README, "Languages").
     "bot/telegram/admin.py",
-    "bot/discord/cogs/admin.py",
-    "bot/discord/views/admin.py",
     "core/admin/service.py",
     # Validation messages of core and of the Discord intake that still pass English
     # sentences (shown as written, in every language) until moved into the catalog.

@@ -18,6 +18,7 @@ from discord.app_commands import Range
 
 from bot.discord import context, render, respond, views
 from bot.discord.cogs.base import BaseCog
+from bot.discord.translator import d
 from core.admin.service import NotAnOperator
 from core.errors import InvalidRequest
 
@@ -25,8 +26,8 @@ _MENTION = re.compile(r"<@!?(\d{1,20})>", re.ASCII)
 _SNOWFLAKE = re.compile(r"\d{1,20}", re.ASCII)
 _QUALIFIED = re.compile(r"(?P<platform>[a-z]{1,20}):(?P<id>[\w-]{1,64})", re.ASCII)
 
-TARGET = "Discord id, @mention, or platform:id (telegram:123)"
-REASON = "Why (goes to the ledger and the audit log)"
+TARGET = d("dc.opt.admin.target")
+REASON = d("dc.opt.admin.reason")
 
 
 def parse_user(text: str) -> tuple[str, str]:
@@ -43,7 +44,7 @@ def parse_user(text: str) -> tuple[str, str]:
     qualified = _QUALIFIED.fullmatch(text)
     if qualified:
         return qualified["platform"], qualified["id"]
-    raise InvalidRequest(render.TARGET_HELP)
+    raise InvalidRequest(render.target_help())
 
 
 class AdminCog(BaseCog):
@@ -51,7 +52,7 @@ class AdminCog(BaseCog):
 
     admin = app_commands.Group(
         name="admin",
-        description="Operator tools (operators only, in a DM with the bot)",
+        description=d("dc.cmd.admin"),
         default_permissions=discord.Permissions.none(),
         allowed_contexts=app_commands.AppCommandContext(
             guild=True, dm_channel=True, private_channel=False
@@ -63,10 +64,10 @@ class AdminCog(BaseCog):
         if not self.core.admin.is_operator(context.actor_of(interaction)):
             raise render.CheckRefused(NotAnOperator())
         if not context.is_dm(interaction):
-            raise render.CheckRefused(InvalidRequest(render.ADMIN_DM_ONLY))
+            raise render.CheckRefused(InvalidRequest(render.admin_dm_only()))
         return True
 
-    @admin.command(name="user", description="Look a user up: credits, standing, jobs")
+    @admin.command(name="user", description=d("dc.cmd.admin.user"))
     @app_commands.describe(user=TARGET)
     async def user(self, interaction: discord.Interaction, user: Range[str, 1, 100]) -> None:
         """A user's profile, balance, recent ledger, strikes, ban and job count."""
@@ -76,8 +77,8 @@ class AdminCog(BaseCog):
         summary = await self.core.admin.lookup(context.actor_of(interaction), platform, user_id)
         await respond.reply(interaction, render.admin_user_text(summary, self.core.clock.now()))
 
-    @admin.command(name="grant", description="Give a user credits")
-    @app_commands.describe(user=TARGET, amount="Credits to give", reason=REASON)
+    @admin.command(name="grant", description=d("dc.cmd.admin.grant"))
+    @app_commands.describe(user=TARGET, amount=d("dc.opt.admin.give"), reason=REASON)
     async def grant(
         self,
         interaction: discord.Interaction,
@@ -88,8 +89,8 @@ class AdminCog(BaseCog):
         """Credits in, recorded in the ledger with the reason."""
         await self._grant(interaction, user, amount, reason)
 
-    @admin.command(name="revoke", description="Take credits from a user")
-    @app_commands.describe(user=TARGET, amount="Credits to take", reason=REASON)
+    @admin.command(name="revoke", description=d("dc.cmd.admin.revoke"))
+    @app_commands.describe(user=TARGET, amount=d("dc.opt.admin.take"), reason=REASON)
     async def revoke(
         self,
         interaction: discord.Interaction,
@@ -119,9 +120,9 @@ class AdminCog(BaseCog):
             interaction, render.admin_grant_text(render.who(platform, user_id), amount, balance)
         )
 
-    @admin.command(name="ban", description="Stop a user generating, for some hours or for good")
+    @admin.command(name="ban", description=d("dc.cmd.admin.ban"))
     @app_commands.describe(
-        user=TARGET, reason="Why (goes to the audit log)", hours="Hours; leave out for good"
+        user=TARGET, reason=d("dc.opt.admin.why_audit"), hours=d("dc.opt.admin.hours")
     )
     async def ban(
         self,
@@ -142,8 +143,8 @@ class AdminCog(BaseCog):
             render.admin_ban_text(render.who(platform, user_id), standing, self.core.clock.now()),
         )
 
-    @admin.command(name="unban", description="Lift a user's ban and clear their strikes")
-    @app_commands.describe(user=TARGET, reason="Why (goes to the audit log)")
+    @admin.command(name="unban", description=d("dc.cmd.admin.unban"))
+    @app_commands.describe(user=TARGET, reason=d("dc.opt.admin.why_audit"))
     async def unban(
         self,
         interaction: discord.Interaction,
@@ -157,8 +158,8 @@ class AdminCog(BaseCog):
         await self.core.admin.unban(context.actor_of(interaction), platform, user_id, reason=reason)
         await respond.reply(interaction, render.admin_unban_text(render.who(platform, user_id)))
 
-    @admin.command(name="refund", description="Give back the credits of a finished job")
-    @app_commands.describe(job="The job id (from /admin user or the review queue)", reason=REASON)
+    @admin.command(name="refund", description=d("dc.cmd.admin.refund"))
+    @app_commands.describe(job=d("dc.opt.admin.job"), reason=REASON)
     async def refund(
         self,
         interaction: discord.Interaction,
@@ -174,7 +175,7 @@ class AdminCog(BaseCog):
         )
         await respond.reply(interaction, render.admin_refund_text(job_id, refunded))
 
-    @admin.command(name="stats", description="Jobs by state, open reviews and appeals")
+    @admin.command(name="stats", description=d("dc.cmd.admin.stats"))
     async def stats(self, interaction: discord.Interaction) -> None:
         """Figures of the whole bot."""
         if not await respond.defer(interaction, ephemeral=True):
@@ -182,8 +183,8 @@ class AdminCog(BaseCog):
         figures = await self.core.admin.stats(context.actor_of(interaction))
         await respond.reply(interaction, render.admin_stats_text(figures))
 
-    @admin.command(name="retention", description="Run the retention sweep now")
-    @app_commands.describe(dry_run="Only count what would be deleted")
+    @admin.command(name="retention", description=d("dc.cmd.admin.retention"))
+    @app_commands.describe(dry_run=d("dc.opt.admin.dry_run"))
     async def retention(self, interaction: discord.Interaction, dry_run: bool = False) -> None:
         """What the scheduler does every hour, now."""
         if not await respond.defer(interaction, ephemeral=True):
@@ -191,7 +192,7 @@ class AdminCog(BaseCog):
         counts = await self.core.admin.run_retention(context.actor_of(interaction), dry_run=dry_run)
         await respond.reply(interaction, render.admin_retention_text(counts, dry_run=dry_run))
 
-    @admin.command(name="reviews", description="Withheld and flagged items: approve or dismiss")
+    @admin.command(name="reviews", description=d("dc.cmd.admin.reviews"))
     async def reviews(self, interaction: discord.Interaction) -> None:
         """The open review queue with a button per decision."""
         if not await respond.defer(interaction, ephemeral=True):
@@ -201,7 +202,7 @@ class AdminCog(BaseCog):
             interaction, render.admin_reviews_text(items), view=views.reviews_view(items)
         )
 
-    @admin.command(name="appeals", description="Refused privacy requests that users appealed")
+    @admin.command(name="appeals", description=d("dc.cmd.admin.appeals"))
     async def appeals(self, interaction: discord.Interaction) -> None:
         """Appeals waiting for an operator."""
         if not await respond.defer(interaction, ephemeral=True):
@@ -209,16 +210,16 @@ class AdminCog(BaseCog):
         items = await self.core.admin.appeals(context.actor_of(interaction))
         await respond.reply(interaction, render.admin_appeals_text(items))
 
-    @admin.command(name="appeal", description="Decide a privacy appeal; the user is told why")
+    @admin.command(name="appeal", description=d("dc.cmd.admin.appeal"))
     @app_commands.describe(
-        request="The request number, as /admin appeals lists it",
-        decision="Grant (a refused erasure is then carried out) or deny",
-        reason="Why; the user reads it, and it goes to the audit log",
+        request=d("dc.opt.admin.request"),
+        decision=d("dc.opt.admin.decision"),
+        reason=d("dc.opt.admin.appeal_reason"),
     )
     @app_commands.choices(
         decision=[
-            app_commands.Choice(name="grant", value="grant"),
-            app_commands.Choice(name="deny", value="deny"),
+            app_commands.Choice(name=d("dc.admin.choice_grant"), value="grant"),
+            app_commands.Choice(name=d("dc.admin.choice_deny"), value="deny"),
         ]
     )
     async def appeal(

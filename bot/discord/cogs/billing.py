@@ -35,7 +35,7 @@ class BillingCog(BaseCog):
         actor = context.actor_of(interaction)
         await require_terms(self.core, actor)
         if sells_premium(self.core) and not sells_cards(self.core):
-            await respond.reply(interaction, render.PREMIUM_BILLING)
+            await respond.reply(interaction, render.premium_billing())
             return
         link = await self.core.billing.portal_link(actor)
         await views.send_link(interaction, link)

@@ -31,7 +31,7 @@ class HistoryCog(BaseCog):
             ),
         )
 
-    @app_commands.command(name="gallery", description="Your private web gallery")
+    @app_commands.command(name="gallery", description=d("dc.cmd.gallery"))
     async def gallery(self, interaction: discord.Interaction) -> None:
         """A one-time sign-in link to the web gallery, as a button only the user sees."""
         if not await respond.defer(interaction, ephemeral=True):

@@ -14,21 +14,25 @@ from bot.discord.translator import d
 from core.generation.models import FIXED_SIZES, FORMATS, MAX_N_PER_JOB, QUALITIES
 from core.types import GenerateOptions, GenerateRequest, ReplyTarget, Submitted
 
-_SHAPES = {"1024x1024": "square", "1536x1024": "landscape", "1024x1536": "portrait"}
-SIZE_CHOICES = [Choice(name=f"{_SHAPES.get(s, s)} {s}", value=s) for s in FIXED_SIZES] + [
-    Choice(name=d("choice.auto_size"), value="auto")
-]
+_SHAPES = {
+    "1024x1024": "dc.choice.square",
+    "1536x1024": "dc.choice.landscape",
+    "1024x1536": "dc.choice.portrait",
+}
+SIZE_CHOICES = [
+    Choice(name=d(_SHAPES[s], size=s) if s in _SHAPES else s, value=s) for s in FIXED_SIZES
+] + [Choice(name=d("choice.auto_size"), value="auto")]
 QUALITY_CHOICES = [Choice(name=q, value=q) for q in QUALITIES]
 FORMAT_CHOICES = [Choice(name=f, value=f) for f in FORMATS]
 
 _DESCRIBE = {
-    "size": "Image size",
-    "quality": "Higher quality costs more credits",
-    "n": f"How many images (1-{MAX_N_PER_JOB})",
-    "format": "File format",
-    "transparent": "Transparent background (png or webp)",
-    "private": "Only you see the answer",
-    "model": "The image model (each has its own prices; see /help)",
+    "size": d("dc.opt.size"),
+    "quality": d("dc.opt.quality"),
+    "n": d("dc.opt.n", max=str(MAX_N_PER_JOB)),
+    "format": d("dc.opt.format"),
+    "transparent": d("dc.opt.transparent"),
+    "private": d("dc.opt.private"),
+    "model": d("dc.opt.model"),
 }
 
 

@@ -18,6 +18,7 @@ from bot.discord.views.base import Handled, core_of
 from core.admin.service import NotAnOperator
 from core.errors import NotFound
 from core.generation.intake import image_dimensions
+from core.i18n import msg
 from core.safety.ports import ReviewRecord
 
 _CHOICES = {
@@ -80,7 +81,7 @@ class ReviewButton(
         items = await core.admin.reviews(operator)
         item = next((i for i in items if i.id == self.review_id), None)
         if item is None or not item.path:
-            raise NotFound("No open review item with that number, or it has no image.")
+            raise NotFound(msg("dc.admin.no_review"))
         data = await core.files.read(item.path)
         info = image_dimensions(data)
         content_type = info[0] if info else "application/octet-stream"
@@ -93,7 +94,7 @@ class ReviewButton(
         )
         await respond.reply(
             interaction,
-            f"Review #{item.id}, job `{item.job_id}` (withheld: only operators see this).",
+            render.tr("dc.admin.review_file", review_id=item.id, job=item.job_id),
             files=[upload.file],
         )
 

@@ -29,8 +29,8 @@ async def send_gallery_link(interaction: discord.Interaction) -> None:
         raise TermsRequired(policy_changed=status.state == "policy_changed")
     link = await core.gallery_access.sign_in_link(actor)
     view = ui.View(timeout=None)
-    view.add_item(ui.Button(label=render.GALLERY_BUTTON, url=link))
-    await respond.reply(interaction, render.GALLERY_LINK, view=view, ephemeral=True)
+    view.add_item(ui.Button(label=render.gallery_button(), url=link))
+    await respond.reply(interaction, render.gallery_link(), view=view, ephemeral=True)
 
 
 class GalleryButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:gallery"):
@@ -40,7 +40,7 @@ class GalleryButton(Handled, ui.DynamicItem[ui.Button[Any]], template=r"ib:galle
     def __init__(self, *, row: int | None = None) -> None:
         super().__init__(
             ui.Button(
-                label=render.GALLERY_SHORT,
+                label=render.gallery_short(),
                 emoji="🖼",
                 style=discord.ButtonStyle.secondary,
                 custom_id="ib:gallery",

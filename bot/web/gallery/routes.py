@@ -27,6 +27,7 @@ from core.generation import (
     SignInRefused,
     sniff_image_type,
 )
+from core.i18n import LANGUAGES, format_number, format_when, negotiate, rtl, t
 
 log = logging.getLogger("imagebot.web.gallery")
 
@@ -51,6 +52,31 @@ _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 SESSION_KEY = web.RequestKey("gallery_session", GallerySession)
 MINI_APP_KEY = web.RequestKey("gallery_mini_app", bool)
+LANGUAGE_KEY = web.RequestKey("gallery_language", str)
+_FILE_PATHS = ("/gallery/thumb/", "/gallery/img/", "/gallery/download/")
+"""Image responses: no page, so no language to look up (an error page among them speaks
+the browser's language)."""
+
+
+def browser_language(header: str, default: str) -> str:
+    """The first shipped language of an ``Accept-Language`` header (by weight), else
+    ``default``: the language of pages shown before anyone is signed in."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        if tag and tag != "*" and weight > 0:
+            weighted.append((-weight, position, tag))
+    for _w, _p, tag in sorted(weighted):
+        found = negotiate(tag, LANGUAGES[0])
+        if found == negotiate(tag, LANGUAGES[1]):  # the same either way: the bot has it
+            return found
+    return default
 
 
 class SignInLimiter:
@@ -131,10 +157,22 @@ def install_gallery_routes(
             isinstance(session, GallerySession) and session.via == "miniapp"
         )
         request[MINI_APP_KEY] = mini_app
+        lang = request.get(LANGUAGE_KEY) or browser_language(
+            request.headers.get("Accept-Language", ""), core.users.default_language
+        )
+
+        def words(key: str, **args: Any) -> str:
+            return t(key, lang, **args)
+
         html = env.get_template(template).render(
             session=session,
             mini_app=mini_app,
             telegram_script=TELEGRAM_SCRIPT,
+            _=words,
+            lang=lang,
+            direction="rtl" if rtl(lang) else "ltr",
+            when=lambda value: format_when(value, lang),
+            number=lambda value: format_number(value, lang),
             **context,
         )
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
@@ -181,6 +219,8 @@ def install_gallery_routes(
         session = await access.session(cookie) if cookie else None
         if session is not None:
             request[SESSION_KEY] = session
+            if not request.path.startswith(_FILE_PATHS):  # files need no words
+                request[LANGUAGE_KEY] = await core.users.language_by_id(session.user_id)
         return session
 
     async def required(request: web.Request) -> GallerySession:

@@ -277,3 +277,27 @@ async def test_P12_admin_lists_open_appeals_without_pinging_anyone(
     )
     assert "no open appeal" in again["content"]
     assert "No open appeals." in (await admin(fake, "appeals"))["content"]
+
+
+async def test_an_operator_reads_the_admin_answers_in_their_language(
+    admin_bot: DiscordHarness, fake: FakeDiscord
+) -> None:
+    fake.locales[OPERATOR["id"]] = "ru"
+    await result(await fake.slash("imagine", {"prompt": "груша"}, user=ADA))
+    looked = (await admin(fake, "user", {"user": ADA["id"]}))["content"]
+    assert "`discord:4242` · пользователь #" in looked and "Кредиты: **19**" in looked
+    assert "0 предупреждений, не забанен" in looked and "-# Записано в журнал аудита." in looked
+    granted = await admin(fake, "grant", {"user": ADA["id"], "amount": 2, "reason": "x"})
+    assert "Начислено 2 кредита для `discord:4242`; баланс теперь 21." in granted["content"]
+    forever = await admin(fake, "ban", {"user": ADA["id"], "reason": "abuse"})
+    assert "0 предупреждений, забанен навсегда (abuse)" in forever["content"]
+    queue = await admin(fake, "reviews")
+    assert queue["content"] == "Очередь проверки пуста."
+    appeals = await admin(fake, "appeals")
+    assert appeals["content"] == "Открытых апелляций нет."
+    ix = await fake.slash("admin stats", user=OPERATOR, guild_id=GUILD, permissions=ADMINISTRATOR)
+    outside = await answered(ix)
+    assert "только в личных сообщениях со мной" in outside["content"]
+    [sync] = fake.requests_to("PUT", r"^/applications/\d+/commands$")
+    group = next(c for c in sync.json if c["name"] == "admin")
+    assert group["description_localizations"]["fr"].startswith("Outils d’opérateur")

@@ -89,3 +89,16 @@ async def test_without_a_public_url_gallery_says_what_to_set(
         lambda i: i.original is not None and "IMAGEBOT_PUBLIC_URL" in i.original["content"]
     )
     assert ix.original is not None and not buttons(ix.original)
+
+
+async def test_a_spanish_user_gets_the_gallery_link_and_buttons_in_spanish(
+    fake: FakeDiscord, served: DiscordHarness
+) -> None:
+    fake.locales[BOB["id"]] = "es-ES"
+    ix = await fake.slash("gallery", user=BOB, guild_id=GUILD)
+    await ix.wait(lambda i: i.original is not None and "galería privada" in i.original["content"])
+    assert ix.original is not None and "**Tu galería privada**" in ix.original["content"]
+    assert "`/gallery`" in ix.original["content"]  # the command stays as typed
+    assert buttons(ix.original)["Abrir mi galería"].startswith(f"{BASE}/gallery/signin/")
+    made = await result(await fake.slash("imagine", {"prompt": "un zorro"}, user=BOB))
+    assert "Galería" in buttons(made) and "Gallery" not in buttons(made)

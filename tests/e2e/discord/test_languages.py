@@ -75,3 +75,42 @@ async def test_registration_carries_description_localizations(
     assert auto["name_localizations"]["fr"] == "auto (le modèle choisit)"
     for option in by_name["imagine"]["options"]:
         assert not option.get("name_localizations"), option["name"]
+
+
+async def test_new_command_descriptions_are_in_the_catalog_in_every_language(
+    bot: DiscordHarness, fake: FakeDiscord
+) -> None:
+    [sync] = fake.requests_to("PUT", r"^/applications/\d+/commands$")
+    by_name = {c["name"]: c for c in sync.json}
+    settings_model = next(o for o in by_name["settings"]["options"] if o["name"] == "model")
+    assert settings_model["description"] == "Default model for your images"
+    assert settings_model["description_localizations"]["fr"] == "Modèle par défaut pour vos images"
+    rate = next(o for o in by_name["server"]["options"] if o["name"] == "rate")
+    assert rate["description"].startswith("Requests a minute")
+    assert rate["description_localizations"]["tr"].startswith("Tüm üyelerin")
+    requests = next(o for o in rate["options"] if o["name"] == "requests")
+    assert requests["description_localizations"]["ru"].startswith("Запросов в минуту")
+    texts: list[str] = []
+    for command in sync.json:  # no catalog key leaks as a description, in any language
+        for item in [command, *(command.get("options") or [])]:
+            for inner in [item, *(item.get("options") or [])]:
+                texts.append(inner.get("description", ""))
+                texts += (inner.get("description_localizations") or {}).values()
+    assert not [t for t in texts if t.startswith(("opt.", "cmd."))]
+    assert all(len(t) <= 100 for t in texts)
+
+
+async def test_imagine_options_and_size_choices_are_translated(
+    bot: DiscordHarness, fake: FakeDiscord
+) -> None:
+    [sync] = fake.requests_to("PUT", r"^/applications/\d+/commands$")
+    by_name = {c["name"]: c for c in sync.json}
+    options = {o["name"]: o for o in by_name["imagine"]["options"]}
+    assert options["quality"]["description"] == "Higher quality costs more credits"
+    assert options["quality"]["description_localizations"]["es-ES"].startswith("Más calidad")
+    assert options["n"]["description_localizations"]["de"].startswith("Wie viele Bilder (1-")
+    square = next(c for c in options["size"]["choices"] if c["value"] == "1024x1024")
+    assert square["name"] == "square 1024x1024"
+    assert square["name_localizations"]["pt-BR"] == "quadrada 1024x1024"
+    gallery = by_name["gallery"]
+    assert gallery["description_localizations"]["uk"] == "Ваша особиста веб-галерея"

@@ -88,3 +88,24 @@ async def test_model_option_settings_and_help(
     await refused.wait(lambda i: i.original and "dall-e-9" in (i.original["content"] or ""))
     assert "gpt-image-2, gpt-image-1-mini" in refused.original["content"]
     assert len(openai_fake.image_requests) == 2
+
+
+async def test_the_price_table_and_the_chosen_model_speak_the_users_language(
+    models_bot: DiscordHarness, fake: FakeDiscord
+) -> None:
+    olha = FakeDiscord.user(5353, "Olha")
+    fake.locales[olha["id"]] = "uk"
+    help_ix = await fake.slash("help", user=olha, guild_id=GUILD)
+    await help_ix.wait(lambda i: i.acked)
+    text = help_ix.original["content"]
+    assert "**Моделі та ціни** (кредитів за зображення 1024×1024" in text
+    assert "GPT Image 1 mini (`gpt-image-1-mini`): low 1 · medium 2" in text
+    assert "-# Оберіть опцією `model` команди `/imagine`" in text
+    assert "Models and prices" not in text
+    change = await fake.slash("settings", {"model": "gpt-image-1-mini"}, user=olha)
+    await change.wait(
+        lambda i: i.original and "Модель: **gpt-image-1-mini**" in i.original["content"]
+    )
+    assert "коштує 2 кредити на моделі gpt-image-1-mini" in change.original["content"]
+    made = await result(await fake.slash("imagine", {"prompt": "кіт"}, user=olha))
+    assert "gpt-image-1-mini" in made["content"] or made.get("attachments")

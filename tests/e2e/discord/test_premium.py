@@ -175,3 +175,18 @@ async def test_P04_a_discord_purchase_stores_ids_and_credits_only(
                     found.extend(v for v in row if isinstance(v, str))
     blob = " ".join(found)
     assert not re.search(rf"\b{ADA['id']}\b", blob) and "Ada" not in blob
+
+
+async def test_a_spanish_buyer_reads_the_discord_offers_and_billing_in_spanish(
+    premium: Premium, fake: FakeDiscord
+) -> None:
+    fake.locales[ADA["id"]] = "es-ES"
+    packs = (await answered(await fake.slash("buy", {}, user=ADA)))["content"]
+    assert "💎 **Paquetes de créditos**, comprados a través de Discord" in packs
+    assert "• Creator pack: 150 créditos" in packs
+    assert "Los créditos llegan aquí en cuanto Discord confirma la compra." in packs
+    plans = (await answered(await fake.slash("subscribe", {}, user=ADA)))["content"]
+    assert "**Planes mensuales**" in plans and "Monthly 200: 200 créditos cada mes" in plans
+    billing = (await answered(await fake.slash("billing", {}, user=ADA)))["content"]
+    assert billing.startswith("Las compras hechas a través de Discord las gestiona Discord")
+    assert "bought through" not in packs + plans and "managed by" not in billing

@@ -159,3 +159,15 @@ async def test_a_busy_server_is_served_unless_its_managers_set_a_request_cap(
     assert "1 credit" in await imagine(fake, ART, user=members[2])
     rows = await audit_log(database)
     assert [r["details"].get("requests_per_minute") for r in rows] == [2, None]
+
+
+async def test_the_request_cap_line_speaks_the_managers_language(
+    bot: DiscordHarness, fake: FakeDiscord
+) -> None:
+    manager = FakeDiscord.user(5656, "Mia")
+    fake.locales[manager["id"]] = "de"
+    status = await server(fake, "status", user=manager)
+    assert "Anfragen pro Minute, alle Mitglieder zusammen: kein Limit" in status
+    capped = await server(fake, "rate", {"requests": 1500}, user=manager)
+    assert "Anfragen pro Minute, alle Mitglieder zusammen: 1.500" in capped  # German digits
+    assert "Requests a minute" not in capped
