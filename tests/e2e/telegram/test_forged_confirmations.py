@@ -48,7 +48,7 @@ async def test_P08_a_forged_erase_on_another_message_erases_nothing_and_edits_no
         mark = telegram.mark()
         forged = f"ey:{mallory.id}::0:"
         answer = await fake.wait_answer(fake.press(mallory.user, message, forged, check=False))
-        assert answer["text"] == render.STALE
+        assert answer["text"] == render.stale()
         await asyncio.sleep(0.2)
         assert _snapshot(fake.message(chat_id, message["message_id"])) == before
         assert not [c for c in fake.calls[mark:] if c.method.startswith("editMessage")]
@@ -62,7 +62,7 @@ async def test_P08_a_forged_erase_on_another_message_erases_nothing_and_edits_no
     answer = await fake.wait_answer(
         fake.press(mallory.user, private_result.result, forged, check=False)
     )
-    assert answer["text"] == render.STALE
+    assert answer["text"] == render.stale()
     assert fake.message(group.id, other) is not None
     assert (await core.history.page(mallory.actor)).total == 1
     assert (await core.history.page(ada.actor)).total == 1
@@ -87,7 +87,7 @@ async def test_P08_an_old_erasure_question_erases_nothing_and_says_so(
     fake.messages[key]["date"] -= int(ERASURE_QUESTION_TTL.total_seconds()) + 60
 
     answer = await fake.wait_answer(ada.press(fake.messages[key], data))
-    assert answer["text"] == render.ERASE_EXPIRED
+    assert answer["text"] == render.erase_expired()
     edited = fake.message(*key)
     assert edited is not None and "expired" in edited["text"]
     assert "/delete_my_data" in edited["text"]

@@ -1,0 +1,116 @@
+"""The Telegram texts folded into the catalog after issue 13, in other languages, through
+the real python-telegram-bot and the fake: Telegram Stars offers, invoices and
+/paysupport, the /billing plan, the gallery link and its buttons, the command menus of
+/gallery and /paysupport, and the model named in the queue line and the price table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.telegram import render
+from core.i18n import use_language
+from storage.database import Database
+from tests.e2e.telegram.conftest import Person, TelegramHarness, launch
+from tests.fakes.telegram_server import BotCall, FakeTelegram
+
+PRICED = {
+    "free_credits": 20,
+    "max_queued_per_user": 100,
+    "prices": '{"demo": {"low": 10, "medium": 10, "high": 10, "auto": 10}}',
+}
+
+
+async def _ask(harness: TelegramHarness, person: Person, text: str) -> BotCall:
+    mark = harness.mark()
+    person.say(text)
+    return await harness.fake.wait_call("sendMessage", chat_id=person.chat.id, after=mark)
+
+
+async def test_stars_offers_invoice_and_paysupport_in_ukrainian(
+    database: Database, tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    harness = await launch(database, tmp_path, fake_telegram, worker=False, **PRICED)
+    try:
+        olena = await harness.person("Olena")
+        olena.user.language_code = "uk"
+        listing = await _ask(harness, olena, "/buy")
+        assert "<b>Пакети кредитів</b>, оплата в Telegram Stars" in listing.text
+        assert "Creator pack: 150 кредитів за ⭐ 900" in listing.text
+        labels = [text for text, data in listing.buttons() if data.startswith("bs:")]
+        assert "Creator pack · 150 кредитів · ⭐ 900" in labels
+
+        data = next(d for _, d in listing.buttons() if d.startswith("bs:") and d.endswith("pack_m"))
+        await harness.fake.wait_answer(olena.press(listing.result, data))
+        await harness.fake.wait_for(lambda: bool(harness.fake.invoices), what="an invoice")
+        invoice = harness.fake.invoices[-1]
+        assert invoice.title == "Creator pack"
+        assert invoice.description == (
+            "150 кредитів на зображення, зараховуються на баланс одразу після оплати."
+        )
+
+        plans = await _ask(harness, olena, "/subscribe")
+        assert "Monthly 200: 200 кредитів за ⭐ 700 на місяць" in plans.text
+
+        support = await _ask(harness, olena, "/paysupport")
+        assert support.text.startswith("💬 <b>Допомога з оплатою</b>")
+        assert "<code>/support я оплатив, але кредити не надійшли</code>" in support.text
+
+        billing = await _ask(harness, olena, "/billing")
+        assert (
+            billing.text
+            == "У вас немає щомісячного плану. /subscribe показує плани, /balance — ваші кредити."
+        )
+    finally:
+        await harness.stop()
+
+
+async def test_gallery_link_and_buttons_in_german(
+    database: Database, tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    harness = await launch(database, tmp_path, fake_telegram, public_url="https://bot.example.net")
+    try:
+        greta = await harness.person("Greta")
+        greta.user.language_code = "de"
+        mark = harness.mark()
+        greta.say("/imagine ein Leuchtturm")
+        result = await harness.result(greta.chat.id, after=mark)
+        assert ("🖼 Galerie", next(d for _, d in result.buttons() if d.startswith("gl:"))) in (
+            result.buttons()
+        )
+
+        answer = await _ask(harness, greta, "/gallery")
+        assert answer.text.startswith("🖼 <b>Deine private Galerie</b>")
+        assert "leite ihn nicht weiter" in answer.text
+        texts = [text for text, _ in answer.buttons()]
+        assert "🖼 Meine Galerie öffnen" in texts and "📱 In Telegram öffnen" in texts
+    finally:
+        await harness.stop()
+
+
+async def test_gallery_and_paysupport_menus_are_translated(
+    telegram_sqlite: TelegramHarness,
+) -> None:
+    fake = telegram_sqlite.fake
+    await fake.wait_for(lambda: ("all_private_chats", "fr") in fake.localized_commands)
+    french = {
+        c["command"]: c["description"] for c in fake.localized_commands[("all_private_chats", "fr")]
+    }
+    assert french["gallery"] == "Votre galerie privée d'images"
+    assert french["paysupport"] == "Aide pour un paiement ou un remboursement"
+    english = {c["command"]: c["description"] for c in fake.commands["all_private_chats"]}
+    assert english["gallery"] == "Your private gallery of pictures"
+
+
+def test_the_model_is_a_placeholder_of_the_queue_line_and_the_price_table() -> None:
+    models = [("gpt-image-1", "GPT Image 1", {"low": 1, "high": 5}), ("x", "x", {"low": 2})]
+    with use_language("ru"):
+        line = render.queued_line(False, 2, 3, "gpt-image-<1>")
+        prices = render.prices_text(models)
+        stars_refusal = render.stars_refusal("expired")
+    assert line == "⏳ Изображение в очереди (позиция 2, стоимость 3 кредита, gpt-image-&lt;1&gt;)"
+    assert prices.startswith("<b>Модели и цены</b>")
+    assert "Выберите через <code>--model ИМЯ</code> или в /settings." in prices
+    assert stars_refusal.startswith("Срок действия этого счёта истёк.")
+    with use_language("en"):
+        assert render.stars_refusal("forged") == render.stars_refusal("unknown")
+        assert render.queued_line(True, 1, 1) == "⏳ Edit queued (position 1, cost 1 credit)"
