@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from core.admin.service import UserSummary
 from core.billing import movements
@@ -627,120 +628,142 @@ def appeal_received(request_id: int) -> str:
 
 # --- /admin (operators only) -------------------------------------------------------------------
 
-ADMIN_HELP = (
-    "🛠 <b>Operator tools</b> (every action is written to the audit log)\n"
-    "<code>/admin user ID</code> — credits, standing, jobs\n"
-    "<code>/admin grant ID AMOUNT REASON</code> · <code>/admin revoke ID AMOUNT REASON</code>\n"
-    "<code>/admin ban ID [HOURSh] REASON</code> (without hours: for good) · "
-    "<code>/admin unban ID REASON</code>\n"
-    "<code>/admin refund JOB REASON</code> — give back a finished job's credits\n"
-    "<code>/admin stats</code> · <code>/admin retention [dry]</code>\n"
-    "<code>/admin reviews</code> — withheld and flagged items, approve or dismiss\n"
-    "<code>/admin appeals</code> — refused privacy requests that were appealed\n"
-    "<code>/admin appeal NUMBER grant|deny REASON</code> — decide one; the user is told "
-    "the outcome and the reason\n"
-    "ID is a Telegram user id, or platform:id (discord:123)."
-)
+
+def admin_help() -> str:
+    """``/admin`` without a subcommand: the operator tools."""
+    return tr("tg.admin.help")
+
+
+def _utc(moment: datetime) -> Msg:
+    return msg("tg.admin.utc", when=moment)
 
 
 def admin_user_text(summary: UserSummary) -> str:
     """``/admin user``."""
     user, balance, standing = summary.user, summary.balance, summary.standing
+    ban: Msg
     if standing.banned_forever:
-        ban = "banned for good"
+        ban = msg("tg.admin.banned_forever")
     elif standing.banned_until is not None:
-        ban = f"banned until {standing.banned_until:%Y-%m-%d %H:%M} UTC"
+        ban = msg("tg.admin.banned_until", when=_utc(standing.banned_until))
     else:
-        ban = "not banned"
-    reason = f" ({esc(clip(standing.ban_reason, 200))})" if standing.ban_reason else ""
-    blocked = " · spending paused" if balance.spending_blocked else ""
-    name = esc(clip(user.display_name, 64)) or "(no name)"
-    return (
-        f"👤 <b>{name}</b> · {esc(user.platform)}:{esc(user.platform_user_id)} "
-        f"(user {user.id})\n"
-        f"Joined {user.created_at:%Y-%m-%d}, terms version {esc(user.terms_version or '-')}\n"
-        f"Credits: {balance.available} available, {balance.held} held{blocked}\n"
-        f"Standing: {standing.strikes} strikes, {ban}{reason}\n"
-        f"Jobs: {summary.jobs}"
+        ban = msg("tg.admin.not_banned")
+    if standing.ban_reason:
+        ban = msg("tg.admin.with_reason", text=ban, reason=clip(standing.ban_reason, 200))
+    credits_line = msg("tg.admin.user_credits", available=balance.available, held=balance.held)
+    if balance.spending_blocked:
+        credits_line = msg("tg.admin.spending_paused", text=credits_line)
+    name: object = clip(user.display_name, 64) if user.display_name else msg("tg.admin.no_name")
+    return tr(
+        "tg.admin.user",
+        name=name,
+        platform=user.platform,
+        platform_id=user.platform_user_id,
+        user_id=user.id,
+        joined=user.created_at.date(),
+        terms=user.terms_version or "-",
+        credits=credits_line,
+        strikes=standing.strikes,
+        ban=ban,
+        jobs=summary.jobs,
     )
 
 
 def admin_granted(amount: int, balance: int) -> str:
     """After a grant or revoke."""
-    verb = "Granted" if amount > 0 else "Revoked"
-    return f"{verb} {credits(abs(amount))}. Balance now {balance}."
+    key = "tg.admin.granted" if amount > 0 else "tg.admin.revoked"
+    return tr(key, credits=msg("credits", count=abs(amount)), balance=balance)
 
 
 def admin_banned(standing: Standing) -> str:
     """After a ban."""
     if standing.banned_forever:
-        return "Banned for good."
+        return tr("tg.admin.banned_forever_done")
     until = standing.banned_until
-    return f"Banned until {until:%Y-%m-%d %H:%M} UTC." if until else "Banned."
+    return tr("tg.admin.banned_until_done", when=_utc(until)) if until else tr("tg.admin.banned")
 
 
-ADMIN_UNBANNED = "Ban lifted, strikes cleared."
+def admin_unbanned() -> str:
+    """After an unban."""
+    return tr("tg.admin.unbanned")
 
 
 def admin_refunded(amount: int) -> str:
     """After a job refund."""
-    return f"Refunded {credits(amount)}." if amount else "That job was refunded before."
+    if amount:
+        return tr("tg.admin.refunded", credits=msg("credits", count=amount))
+    return tr("tg.admin.refunded_before")
 
 
-def admin_counts(title: str, counts: dict[str, int]) -> str:
-    """``/admin stats`` and ``/admin retention``."""
-    lines = [f"<b>{esc(title)}</b>"]
+def admin_counts(title: Msg, counts: dict[str, int]) -> str:
+    """``/admin stats`` and ``/admin retention`` (the counters keep their own names)."""
+    lines = [f"<b>{text_of(title)}</b>"]
     lines += [f"{esc(name)}: {value}" for name, value in counts.items()]
     if not counts:
-        lines.append("(nothing)")
+        lines.append(tr("tg.admin.nothing"))
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
 def admin_reviews_text(items: Sequence[ReviewRecord]) -> str:
     """``/admin reviews``: the open items, numbered as their buttons are."""
     if not items:
-        return "The review queue is empty."
-    lines = [f"🔎 <b>Review queue</b> ({len(items)} open)"]
+        return tr("tg.admin.reviews_empty")
+    lines = [tr("tg.admin.reviews_head", count=len(items))]
     for item in items:
-        flagged = ", ".join(sorted(item.categories)) or "no category"
+        flagged: object = ", ".join(sorted(item.categories)) or msg("tg.admin.no_category")
         lines.append(
-            f"#{item.id} {esc(item.kind)} · job <code>{esc(item.job_id)}</code> · user "
-            f"{item.user_id} · {esc(clip(flagged, 120))} · {item.created_at:%Y-%m-%d %H:%M}"
+            tr(
+                "tg.admin.review_line",
+                review_id=item.id,
+                kind=item.kind,
+                job=item.job_id,
+                user_id=item.user_id,
+                flagged=clip(flagged, 120) if isinstance(flagged, str) else flagged,
+                when=_utc(item.created_at),
+            )
         )
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
 def admin_review_decided(review_id: int, approve: bool) -> str:
     """The callback answer after a review decision."""
-    return f"#{review_id} {'approved: delivered' if approve else 'dismissed: deleted'}."
+    key = "tg.admin.review_approved" if approve else "tg.admin.review_dismissed"
+    return render(msg(key, review_id=review_id))
 
 
 def admin_appeals_text(items: Sequence[PrivacyRequestRecord]) -> str:
     """``/admin appeals``."""
     if not items:
-        return "No open appeals."
-    lines = [f"📨 <b>Open appeals</b> ({len(items)})"]
+        return tr("tg.admin.appeals_empty")
+    lines = [tr("tg.admin.appeals_head", count=len(items))]
     for item in items:
         lines.append(
-            f"#{item.id} {esc(item.kind)} {esc(item.status)} on "
-            f"{item.received_at:%Y-%m-%d}: {esc(clip(item.reason, 200))}\n"
-            f"   appeal: {esc(clip(item.appeal_text or '', 600))}"
+            tr(
+                "tg.admin.appeal_line",
+                request_id=item.id,
+                kind=item.kind,
+                status=item.status,
+                date=item.received_at.date(),
+                reason=clip(item.reason, 200),
+                appeal=clip(item.appeal_text or "", 600),
+            )
         )
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
 def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
     """``/admin appeal``: what was decided and whether the user heard of it."""
-    lines = [f"Appeal #{decision.request_id} {decision.decision}. Recorded in the audit log."]
+    key = "tg.admin.appeal_granted" if decision.decision == "granted" else "tg.admin.appeal_denied"
+    lines = [tr(key, request_id=decision.request_id)]
     if decision.receipt is not None:
-        lines.append(f"The account was erased (request {decision.receipt.request_id}).")
+        lines.append(tr("tg.admin.appeal_erased", request_id=decision.receipt.request_id))
     if decision.recipient is None:
-        lines.append("The account no longer exists: there is nobody to tell.")
+        lines.append(tr("tg.admin.appeal_nobody"))
     elif told:
-        lines.append("The user was told in a direct message.")
+        lines.append(tr("tg.admin.appeal_told"))
     else:
-        lines.append("The user could not be reached; the decision is in their /privacy.")
-    return esc("\n".join(lines))
+        lines.append(tr("tg.admin.appeal_not_told"))
+    return "\n".join(lines)
 
 
 # --- group controls ------------------------------------------------------------------------------

@@ -114,3 +114,37 @@ def test_the_model_is_a_placeholder_of_the_queue_line_and_the_price_table() -> N
     with use_language("en"):
         assert render.stars_refusal("forged") == render.stars_refusal("unknown")
         assert render.queued_line(True, 1, 1) == "⏳ Edit queued (position 1, cost 1 credit)"
+
+
+async def test_operator_tools_in_spanish(
+    database: Database, tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    from core.types import Actor
+
+    olga = fake_telegram.user("Olga")
+    olga.language_code = "es"
+    harness = await launch(database, tmp_path, fake_telegram, admins=f"telegram:{olga.id}")
+    try:
+        await harness.core.onboarding.accept(Actor("telegram", str(olga.id), "Olga"))
+        operator = Person(harness, olga, fake_telegram.private_chat(olga))
+        ada = await harness.person("Ada")
+        before = await ada.balance()
+
+        shown = await _ask(harness, operator, "/admin")
+        assert shown.text.startswith("🛠 <b>Herramientas de operador</b>")
+        assert "<code>/admin grant ID AMOUNT REASON</code>" in shown.text  # commands stay
+        granted = await _ask(harness, operator, f"/admin grant {ada.id} 3 regalo")
+        assert granted.text == f"Concedidos 3 créditos. Saldo actual: {before + 3}."
+        user = await _ask(harness, operator, f"/admin user {ada.id}")
+        assert f"Créditos: {before + 3} disponibles, 0 reservados" in user.text
+        assert "sin veto" in user.text
+        wrong = await _ask(harness, operator, "/admin grant nobody 3 x")
+        assert "id de Telegram (123456)" in wrong.text
+        assert (await _ask(harness, operator, "/admin reviews")).text == (
+            "La cola de revisión está vacía."
+        )
+        assert (await _ask(harness, operator, "/admin appeals")).text == (
+            "No hay recursos abiertos."
+        )
+    finally:
+        await harness.stop()
