@@ -540,11 +540,16 @@ def privacy_text(
     if requests:
         lines += ["", tr("privacy.requests_head")]
         for item in list(requests)[:5]:
-            when = format_when(item.received_at)
-            appeal = f", appeal {esc(item.appeal_status)}" if item.appeal_status else ""
-            lines.append(
-                f"#{item.id} <code>{esc(when)}</code> {esc(item.kind)}: {esc(item.status)}{appeal}"
-            )
+            args = {
+                "request_id": item.id,
+                "when": item.received_at,
+                "kind": item.kind,
+                "status": item.status,
+            }
+            if item.appeal_status:
+                lines.append(tr("tg.privacy_request_appeal", appeal=item.appeal_status, **args))
+            else:
+                lines.append(tr("tg.privacy_request", **args))
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
