@@ -148,3 +148,16 @@ async def test_operator_tools_in_spanish(
         )
     finally:
         await harness.stop()
+
+
+async def test_option_refusals_from_core_in_turkish(telegram_sqlite: TelegramHarness) -> None:
+    harness = telegram_sqlite
+    ayse = await harness.person("Ayşe")
+    ayse.user.language_code = "tr"
+    answer = await _ask(harness, ayse, "/imagine bir tilki --style anime")
+    assert "Bilinmeyen seçenek --style. Seçenekler:" in answer.text
+    assert "--quality low|medium|high" in answer.text  # option words stay as typed
+    answer = await _ask(harness, ayse, "/imagine bir tilki --n çok")
+    assert "--n 1 ile 4 arasında bir tam sayı alır." in answer.text
+    answer = await _ask(harness, ayse, "/imagine bir tilki --ar 3:2 --size 1024x1024")
+    assert "--size ya da --ar verin, ikisini birden değil." in answer.text
