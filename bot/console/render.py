@@ -103,8 +103,8 @@ def render_submitted(sub: Submitted) -> str:
         "balance": sub.balance,
     }
     if model:
-        return t("tg.console_queued_model", model=str(model), **args)
-    return t("console.queued", **args)
+        return render(msg("tg.console_queued_model", model=str(model), **args))
+    return render(msg("console.queued", **args))
 
 
 def render_models(models: Sequence[tuple[str, str, Mapping[str, int]]]) -> str:

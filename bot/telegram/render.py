@@ -540,16 +540,16 @@ def privacy_text(
     if requests:
         lines += ["", tr("privacy.requests_head")]
         for item in list(requests)[:5]:
-            args = {
+            row: dict[str, object] = {
                 "request_id": item.id,
                 "when": item.received_at,
                 "kind": item.kind,
                 "status": item.status,
             }
             if item.appeal_status:
-                lines.append(tr("tg.privacy_request_appeal", appeal=item.appeal_status, **args))
+                lines.append(tr("tg.privacy_request_appeal", appeal=item.appeal_status, **row))
             else:
-                lines.append(tr("tg.privacy_request", **args))
+                lines.append(tr("tg.privacy_request", **row))
     return clip("\n".join(lines), MAX_MESSAGE)
 
 

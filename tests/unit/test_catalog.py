@@ -178,10 +178,6 @@ NOT_YET = {
     "core/billing/purchases.py",
     "core/generation/intake.py",
     "core/generation/models.py",
-    "core/generation/service.py",
-    "core/privacy/messages.py",
-    "core/privacy/service.py",
-    "core/safety/service.py",
     "core/safety/moderation.py",
     "core/text.py",
 }
