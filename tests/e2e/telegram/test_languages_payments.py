@@ -161,3 +161,24 @@ async def test_option_refusals_from_core_in_turkish(telegram_sqlite: TelegramHar
     assert "--n 1 ile 4 arasında bir tam sayı alır." in answer.text
     answer = await _ask(harness, ayse, "/imagine bir tilki --ar 3:2 --size 1024x1024")
     assert "--size ya da --ar verin, ikisini birden değil." in answer.text
+
+
+async def test_model_table_refusals_in_portuguese(telegram_sqlite: TelegramHarness) -> None:
+    harness = telegram_sqlite
+    bia = await harness.person("Bia")
+    bia.user.language_code = "pt-br"
+    mark = harness.mark()
+    bia.say("/imagine uma raposa --quality ultra")
+    refused = await harness.fake.wait_call(
+        "editMessageText",
+        chat_id=bia.chat.id,
+        after=mark,
+        where=lambda c: "ultra" in c.text,
+    )
+    assert "A qualidade 'ultra' não está disponível para" in refused.text
+    mark = harness.mark()
+    bia.say("/imagine uma raposa --transparent --format jpeg")
+    refused = await harness.fake.wait_call(
+        "editMessageText", chat_id=bia.chat.id, after=mark, where=lambda c: "jpeg" in c.text
+    )
+    assert "Um fundo transparente precisa do formato png ou webp, não jpeg." in refused.text
