@@ -65,3 +65,36 @@ async def test_a_chosen_language_wins_over_the_platforms_for_an_operators_answer
         assert render(refused.value.msg, "ar").startswith("اجعل السبب أقل من")
     finally:
         await core.aclose()
+
+
+async def test_a_refused_download_link_speaks_the_browsers_language(
+    database: Database, tmp_path: Path
+) -> None:
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from bot.web.server import build_http_app
+
+    core, _ = await make_core(database, tmp_path)
+    server = TestServer(build_http_app(core))
+    await server.start_server()
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        async with aiohttp.ClientSession() as http:
+            for header, words in (
+                ("uk-UA,uk;q=0.9,en;q=0.5", "Це посилання недійсне."),
+                ("zz, de;q=0.5", "Dieser Link ist ungültig."),
+                ("en-GB", "This link is not valid."),
+                ("", "This link is not valid."),
+            ):
+                for path in ("files", "exports"):
+                    async with http.get(
+                        f"{base}/{path}/not-a-token", headers={"Accept-Language": header}
+                    ) as resp:
+                        if resp.status == 404:
+                            continue  # no download links without a public address
+                        assert resp.status == 403
+                        assert await resp.text() == words, (path, header)
+    finally:
+        await server.close()
+        await core.aclose()
