@@ -48,6 +48,19 @@ async def test_stars_offers_invoice_and_paysupport_in_ukrainian(
             "150 кредитів на зображення, зараховуються на баланс одразу після оплати."
         )
 
+        mark = harness.mark()
+        paid = await harness.fake.pay(olena.user, invoice)
+        assert paid.charge is not None
+        receipt = await harness.fake.wait_call(
+            "sendMessage",
+            chat_id=olena.chat.id,
+            after=mark,
+            where=lambda c: "Creator pack" in c.text,
+        )
+        assert receipt.text == (
+            "Платіж отримано (Creator pack): нараховано 150 кредитів. Ваш баланс: 170."
+        )
+
         plans = await _ask(harness, olena, "/subscribe")
         assert "Monthly 200: 200 кредитів за ⭐ 700 на місяць" in plans.text
 
