@@ -14,7 +14,7 @@ from core.billing import CreditLedger, CreditsService
 from core.errors import InvalidRequest, NotFound, UserFacingError
 from core.files import FileStore
 from core.generation import image_dimensions
-from core.i18n import msg
+from core.i18n import msg, negotiate, render
 from core.notifier import NotifierHub
 from core.ports import Clock
 from core.privacy import (
@@ -271,8 +271,11 @@ class AdminService:
             data = await self.files.read(item.path)
             info = image_dimensions(data)
             content_type, width, height = info if info else ("image/png", 0, 0)
+            target = ReplyTarget.from_json(job.reply_target)
+            # The requester's language, fixed on the job's target when it was submitted.
+            lang = negotiate(target.extra.get("lang"))
             await self.notifier.notify(
-                ReplyTarget.from_json(job.reply_target),
+                target,
                 Delivered(
                     job_id=job.id,
                     prompt=job.prompt,
@@ -280,7 +283,7 @@ class AdminService:
                     absolute_paths=(self.files.absolute(item.path),),
                     cost=0,
                     balance=0,
-                    notice="An operator reviewed this result and released it.",
+                    notice=render(msg("tg.admin.released"), lang),
                 ),
                 final=True,
             )
