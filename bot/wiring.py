@@ -193,6 +193,7 @@ async def build_core(
         clock=clock,
         operators=sorted(settings.admin_ids),
         metrics=metrics,
+        language=settings.default_language,
     )
 
     async def ensure_user_id(actor: Actor) -> int:

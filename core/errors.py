@@ -199,7 +199,7 @@ class OptionRefused(ProviderRejected):
     code = "option_refused"
 
     def __init__(
-        self, user_message: str | None = None, *, model: str, option: str, value: str
+        self, user_message: str | Msg | None = None, *, model: str, option: str, value: str
     ) -> None:
         super().__init__(user_message)
         self.model = model

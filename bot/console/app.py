@@ -56,7 +56,7 @@ class ConsoleSession:
             if command in ("/quit", "/exit"):
                 return False
             if command == "/help" or command == "/start":
-                self.write(t("help.console"))
+                self.write(t("tg.console_help"))
             elif command in ("/imagine", "/edit"):
                 await self._imagine(rest, require_images=command == "/edit")
             elif command == "/history":
@@ -151,7 +151,7 @@ class ConsoleSession:
                 value = int(parts[1])
             await self.core.users.update_settings(self.actor, **{names[parts[0].lower()]: value})
         elif parts:
-            self.write(t("settings.usage"))
+            self.write(t("tg.console_settings_usage"))
             return
         current = await self.core.users.settings(self.actor)
         values = ", ".join(
@@ -229,29 +229,29 @@ async def run_console(core: Core, *, stdin: TextIO | None = None) -> int:
         await core.locks.hold_worker_slot()
     await core.worker.start(exclusive=core.exclusive_worker)
     if core.model.name == "demo":
-        session.write(
-            "imagebot console, demo model (no OPENAI_API_KEY): images are labelled placeholders."
-        )
+        session.write(t("tg.console_demo"))
     else:
         warning = await core.model.check()
         if warning:
-            session.write(f"Warning: {warning}")
+            session.write(t("tg.console_warning", text=warning))
         if core.generation.watch is not None:
             for item in await core.generation.watch.refresh():
-                session.write(f"Warning: {item.text}")
+                session.write(t("tg.console_warning", text=item.text))
         models = core.generation.offered_models() or ("none",)
-        also = f" (also: {', '.join(models[1:])}; use --model)" if len(models) > 1 else ""
-        session.write(f"imagebot console, model {models[0]}{also}.")
+        if len(models) > 1:
+            session.write(t("tg.console_model_also", model=models[0], others=", ".join(models[1:])))
+        else:
+            session.write(t("tg.console_model", model=models[0]))
     status = await core.onboarding.status(session.actor)
     if status.state in ("new", "policy_changed"):
         policy = status.policy
-        where = f" ({policy.url})" if policy.url else ""
-        session.write(
-            f"Terms: policy version {policy.version}, effective {policy.effective_date}{where}. "
-            "Using the console as the operator's local account accepts them."
-        )
+        terms = {"version": policy.version, "date": policy.effective_date}
+        if policy.url:
+            session.write(t("tg.console_terms_link", url=policy.url, **terms))
+        else:
+            session.write(t("tg.console_terms", **terms))
         await core.onboarding.accept(session.actor)
-    session.write("Type /help for commands.")
+    session.write(t("tg.console_type_help"))
     try:
         while True:
             if interactive:

@@ -94,24 +94,27 @@ def render_submitted(sub: Submitted) -> str:
     short = job.id[:8]
     if not sub.created:
         return t("console.already", job=short, state=job.state.value)
-    return t(
-        "console.queued",
-        job=short,
-        what=msg("console.edit" if job.kind == "edit" else "console.image"),
-        position=job.queue_position or 1,
-        cost=msg("credits", count=job.cost),
-        balance=sub.balance,
-    )
+    model = job.options.get("model")
+    args: dict[str, object] = {
+        "job": short,
+        "what": msg("console.edit" if job.kind == "edit" else "console.image"),
+        "position": job.queue_position or 1,
+        "cost": msg("credits", count=job.cost),
+        "balance": sub.balance,
+    }
+    if model:
+        return render(msg("tg.console_queued_model", model=str(model), **args))
+    return render(msg("console.queued", **args))
 
 
 def render_models(models: Sequence[tuple[str, str, Mapping[str, int]]]) -> str:
     """The /models answer: each model on offer with its credits per 1024x1024 image."""
-    lines = ["Models and prices (credits per 1024x1024 image; larger sizes cost more):"]
+    lines = [t("tg.console_models_head")]
     for name, label, row in models:
         prices = ", ".join(f"{q} {n}" for q, n in row.items())
         title = name if label == name else f"{name} ({label})"
         lines.append(f"  {title}: {prices}")
-    lines.append("Choose with --model NAME or /settings model NAME.")
+    lines.append(t("tg.console_models_choose"))
     return "\n".join(lines)
 
 

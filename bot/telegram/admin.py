@@ -25,6 +25,7 @@ from bot.telegram.press import Action, Answer, Press
 from bot.telegram.replies import PLATFORM, actor_of, answer_unknown, edit_text, reply
 from bot.telegram.runtime import Runtime
 from core.errors import InvalidRequest
+from core.i18n import msg
 from core.types import Actor
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -37,7 +38,6 @@ _TELEGRAM_ID = re.compile(r"\d{1,20}", re.ASCII)
 _QUALIFIED = re.compile(r"(?P<platform>[a-z]{1,20}):(?P<id>[\w-]{1,64})", re.ASCII)
 _HOURS = re.compile(r"(\d{1,5}(?:\.\d{1,2})?)h", re.ASCII)
 
-TARGET_HELP = "Name the user by Telegram id (123456) or as platform:id (discord:123)."
 USAGE = {
     "user": "/admin user ID",
     "grant": "/admin grant ID AMOUNT REASON",
@@ -56,17 +56,17 @@ def parse_user(text: str) -> tuple[str, str]:
     qualified = _QUALIFIED.fullmatch(text)
     if qualified:
         return qualified["platform"], qualified["id"]
-    raise InvalidRequest(TARGET_HELP)
+    raise InvalidRequest(msg("tg.admin.target_help"))
 
 
 def _need(words: list[str], count: int, sub: str) -> None:
     if len(words) < count:
-        raise InvalidRequest(f"Use {USAGE[sub]}.")
+        raise InvalidRequest(msg("tg.admin.use", usage=USAGE[sub]))
 
 
 def _amount(text: str, sub: str) -> int:
     if not text.isdigit() or not 0 < int(text) <= 1_000_000:
-        raise InvalidRequest(f"Use {USAGE[sub]} with AMOUNT a whole number of credits.")
+        raise InvalidRequest(msg("tg.admin.use_amount", usage=USAGE[sub]))
     return int(text)
 
 
@@ -99,23 +99,23 @@ async def _run(rt: Runtime, op: Actor, words: list[str], update_id: int) -> str:
         hours = float(hours_match[1]) if hours_match else None
         reason = " ".join(words[3:] if hours_match else words[2:])
         if hours is not None and hours <= 0:
-            raise InvalidRequest(f"Use {USAGE[sub]} with HOURS above 0.")
+            raise InvalidRequest(msg("tg.admin.use_hours", usage=USAGE[sub]))
         standing = await admin.ban(op, platform, uid, reason=reason, hours=hours)
         return render.admin_banned(standing)
     if sub == "unban":
         _need(words, 3, sub)
         await admin.unban(op, *parse_user(words[1]), reason=" ".join(words[2:]))
-        return render.ADMIN_UNBANNED
+        return render.admin_unbanned()
     if sub == "refund":
         _need(words, 3, sub)
         refunded = await admin.refund_job(op, words[1], reason=" ".join(words[2:]))
         return render.admin_refunded(refunded)
     if sub == "stats":
-        return render.admin_counts("Stats", await admin.stats(op))
+        return render.admin_counts(msg("tg.admin.stats"), await admin.stats(op))
     if sub == "retention":
         dry = len(words) > 1 and words[1].lower() in ("dry", "dry-run", "--dry-run")
         done = await admin.run_retention(op, dry_run=dry)
-        title = "Retention, dry run (would delete)" if dry else "Retention run (deleted)"
+        title = msg("tg.admin.retention_dry" if dry else "tg.admin.retention_run")
         return render.admin_counts(title, done)
     if sub == "appeals":
         return render.admin_appeals_text(await admin.appeals(op))
@@ -123,12 +123,12 @@ async def _run(rt: Runtime, op: Actor, words: list[str], update_id: int) -> str:
         _need(words, 4, sub)
         verdict = words[2].lower()
         if not words[1].isdigit() or len(words[1]) > 12 or verdict not in ("grant", "deny"):
-            raise InvalidRequest(f"Use {USAGE[sub]}.")
+            raise InvalidRequest(msg("tg.admin.use", usage=USAGE[sub]))
         decision, told = await admin.decide_appeal(
             op, int(words[1]), grant=verdict == "grant", reason=" ".join(words[3:])
         )
         return render.admin_appeal_decided(decision, told)
-    return render.ADMIN_HELP
+    return render.admin_help()
 
 
 @guarded
@@ -146,7 +146,7 @@ async def admin_command(rt: Runtime, update: Update, context: Context) -> None:
     if words and words[0].lower() == "reviews":
         await _send_reviews(rt, message, op, user.id)
         return
-    answer = await _run(rt, op, words, update.update_id) if words else render.ADMIN_HELP
+    answer = await _run(rt, op, words, update.update_id) if words else render.admin_help()
     await reply(rt, message, answer)
 
 

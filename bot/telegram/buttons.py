@@ -416,9 +416,9 @@ async def buy(rt: Runtime, press: Press) -> Answer:
 async def gallery_link(rt: Runtime, press: Press) -> Answer:
     """The Gallery button: a fresh one-time link as a new message, in a private chat only."""
     if press.message.chat.type != "private":
-        return Answer(render.GALLERY_PRIVATE_ONLY, alert=True)
+        return Answer(render.gallery_private_only(), alert=True)
     await send_gallery_link(rt, press.message, press.actor)
-    return Answer(render.GALLERY_SENT)
+    return Answer(render.gallery_sent())
 
 
 ACTIONS: dict[str, Action] = {

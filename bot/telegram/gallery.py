@@ -32,4 +32,4 @@ async def send_gallery_link(rt: Runtime, message: Message, actor: Actor) -> Mess
     access = rt.core.gallery_access
     link = await access.sign_in_link(actor)
     mini_app = access.mini_app_url() if access.secure else None
-    return await reply(rt, message, render.GALLERY_LINK, keyboards.gallery(link, mini_app))
+    return await reply(rt, message, render.gallery_link_text(), keyboards.gallery(link, mini_app))

@@ -8,15 +8,15 @@ from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Web
 
 from bot.telegram import callbacks as cb
 from bot.telegram.render import (
-    GALLERY_BUTTON,
-    GALLERY_MINI_APP_BUTTON,
-    GALLERY_SHORT,
-    STARS_CANCEL_BUTTON,
     consent_button,
+    gallery_mini_app_button,
+    gallery_short,
     offer_label,
     setting_label,
+    stars_cancel_button,
     stars_offer_label,
 )
+from bot.telegram.render import gallery_button as gallery_button_label
 from core.billing.offers import Offer
 from core.generation.models import MAX_N_PER_JOB, ModelSpec
 from core.i18n import LANGUAGE_NAMES, LANGUAGES, Msg, render
@@ -284,10 +284,10 @@ def reviews(owner: int, items: Sequence[ReviewRecord]) -> InlineKeyboardMarkup |
 
 def gallery(link_url: str, mini_app_url: str | None) -> InlineKeyboardMarkup:
     """/gallery: the one-time sign-in link, and the Mini App (private chats, https only)."""
-    rows = [[InlineKeyboardButton(GALLERY_BUTTON, url=link_url)]]
+    rows = [[InlineKeyboardButton(gallery_button_label(), url=link_url)]]
     if mini_app_url:
         rows.append(
-            [InlineKeyboardButton(GALLERY_MINI_APP_BUTTON, web_app=WebAppInfo(mini_app_url))]
+            [InlineKeyboardButton(gallery_mini_app_button(), web_app=WebAppInfo(mini_app_url))]
         )
     return InlineKeyboardMarkup(rows)
 
@@ -295,7 +295,7 @@ def gallery(link_url: str, mini_app_url: str | None) -> InlineKeyboardMarkup:
 def gallery_button(owner: int) -> InlineKeyboardButton:
     """Under /history and results: asks for a fresh /gallery link (links expire, so
     none is baked into an old message)."""
-    return _button(GALLERY_SHORT, cb.GALLERY, owner)
+    return _button(gallery_short(), cb.GALLERY, owner)
 
 
 def link(text: str, url: str) -> InlineKeyboardMarkup:
@@ -329,4 +329,4 @@ def stars_offers(
 
 def stars_cancel(owner: int, offer_id: str) -> InlineKeyboardMarkup:
     """/billing with a Stars plan: cancel it (it runs to the end of the period)."""
-    return InlineKeyboardMarkup([[_button(STARS_CANCEL_BUTTON, cb.STARS_CANCEL, owner)]])
+    return InlineKeyboardMarkup([[_button(stars_cancel_button(), cb.STARS_CANCEL, owner)]])

@@ -40,6 +40,7 @@ from core.billing import (
     rail_id,
 )
 from core.errors import ConfigurationError, InvalidRequest
+from core.i18n import msg
 from core.settings import Settings
 
 log = logging.getLogger("imagebot.telegram.stars")
@@ -93,7 +94,7 @@ async def buy_stars(rt: Runtime, press: Press) -> Answer:
     """A Stars invoice (packs) or subscription link (plans) for one offer."""
     offer = rt.core.billing.offer(press.data.arg)
     if offer.stars is None or not sells_stars(rt):
-        raise InvalidRequest("That offer is no longer available; use /buy to see the current ones.")
+        raise InvalidRequest(msg("tg.offer_gone"))
     user = await rt.core.users.register(press.actor)
     key = f"{press.message.chat.id}:{press.message.message_id}:{press.query.id}"
     ref = await _purchases(rt).open_order(user.id, offer, rail=RAIL, request_key=key)
@@ -193,7 +194,7 @@ async def successful_payment(update: Update, context: Context) -> None:
         )
         if change is None:
             log.warning("stars payment for no order of ours; update %s", update.update_id)
-            await reply(rt, message, render.STARS_UNKNOWN_PAYMENT)
+            await reply(rt, message, render.stars_unknown_payment())
             return
         outcome = await _purchases(rt).apply(change)
         await _purchases(rt).deliver(outcome)
@@ -293,11 +294,11 @@ async def cancel_plan(rt: Runtime, press: Press) -> Answer:
     purchases = _purchases(rt)
     plan = await purchases.rail_plans(user.id)
     if plan is None or not plan.subscription_id.startswith(f"{RAIL}:"):
-        raise InvalidRequest(render.STARS_NOTHING_TO_CANCEL)
+        raise InvalidRequest(render.stars_nothing_to_cancel())
     ref = plan.subscription_id.split(":", 1)[1]
     order = await purchases.order(ref)
     if order is None or order.user_id != user.id or not order.session_id:
-        raise InvalidRequest(render.STARS_NOTHING_TO_CANCEL)
+        raise InvalidRequest(render.stars_nothing_to_cancel())
     charge_id = order.session_id.split(":", 1)[1]
     if not plan.cancel_at_period_end:
         try:
@@ -320,7 +321,7 @@ async def cancel_plan(rt: Runtime, press: Press) -> Answer:
             )
         )
         await purchases.deliver(outcome)
-    return Answer(render.STARS_CANCELLED_ALERT)
+    return Answer(render.stars_cancelled_alert())
 
 
 async def offers_keyboard(rt: Runtime, owner: int, kind: Literal["pack", "plan"]) -> Any:
@@ -390,10 +391,10 @@ async def refund_stars(core: Core, bot: Bot, charge_id: str) -> BillingOutcome:
     assert purchases is not None
     purchase = await purchases.purchase_by_rail(RAIL, charge_id)
     if purchase is None:
-        raise InvalidRequest("No Stars payment with that charge id is known here.")
+        raise InvalidRequest(msg("tg.stars_no_such_charge"))
     who = await purchases.platform_user(purchase.user_id)
     if who is None or who[0] != PLATFORM:
-        raise InvalidRequest("The buyer of that payment was erased; refund it from Telegram.")
+        raise InvalidRequest(msg("tg.stars_buyer_erased"))
     try:
         await bot.refund_star_payment(user_id=int(who[1]), telegram_payment_charge_id=charge_id)
     except BadRequest as exc:

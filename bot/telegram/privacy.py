@@ -201,7 +201,7 @@ async def erase_yes(rt: Runtime, press: Press) -> Answer:
     except ConfirmationExpired as exc:
         rt.board.close(press.message.chat.id, press.message.message_id)
         await edit_text(rt, press.message, render.esc(exc.user_message))
-        return Answer(render.ERASE_EXPIRED)
+        return Answer(render.erase_expired())
     except PrivacyRequestRefused as exc:
         # The reason and how to appeal are too long for an alert: they replace the question.
         await answer_error(rt, press.message, press.owner, exc, status_message=press.message)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from core.admin.service import UserSummary
 from core.billing import movements
@@ -117,13 +118,13 @@ def help_text(models: Sequence[tuple[str, str, Mapping[str, int]]] = ()) -> str:
 
 def prices_text(models: Sequence[tuple[str, str, Mapping[str, int]]]) -> str:
     """Credits per 1024x1024 image, by model and quality (larger sizes cost more)."""
-    lines = ["<b>Models and prices</b> (credits per 1024×1024 image; larger sizes cost more):"]
+    lines = [tr("tg.prices_head")]
     for name, label, row in models:
         prices = " · ".join(f"{esc(q)} {n}" for q, n in row.items())
         title = esc(label) if label == name else f"{esc(label)} (<code>{esc(name)}</code>)"
         lines.append(f"{title}: {prices}")
     if len(models) > 1:
-        lines.append("Choose with <code>--model NAME</code> or in /settings.")
+        lines.append(tr("tg.prices_choose"))
     return "\n".join(lines)
 
 
@@ -182,12 +183,22 @@ def eta_phrase(seconds: float | None) -> str:
 def queued_line(
     edit: bool, position: int, cost: int, model: str = "", *, eta: float | None = None
 ) -> str:
-    """``⏳ Image queued (position N, cost C credits)``, then the honest wait when the
-    provider's pace is known, and the model when one is named."""
-    key = "job.queued_edit" if edit else "job.queued_image"
-    text = tr(key, position=position, cost=msg("credits", count=cost))
-    extras = [part for part in (eta_phrase(eta), esc(clip(model, 60)) if model else "") if part]
-    return " · ".join([text, *extras])
+    """``⏳ Image queued (position N, cost C credits)``, and the model when one is named,
+    then the honest wait when the provider's pace is known."""
+    cost_msg = msg("credits", count=cost)
+    if model:
+        key = "tg.queued_edit_model" if edit else "tg.queued_image_model"
+        text = tr(key, position=position, cost=cost_msg, model=clip(model, 60))
+    else:
+        key = "job.queued_edit" if edit else "job.queued_image"
+        text = tr(key, position=position, cost=cost_msg)
+    wait = eta_phrase(eta)
+    return f"{text} · {wait}" if wait else text
+
+
+def with_model(text: str, model: object) -> str:
+    """``text · model`` (``text`` already HTML; the model's name is escaped here)."""
+    return tr("tg.with_model", text=Raw(text), model=clip(str(model), 60)) if model else text
 
 
 def preview_caption(index: int) -> str:
@@ -224,9 +235,7 @@ def delivered_caption(event: Delivered) -> str:
 def job_caption(job: JobView) -> str:
     """The caption of a result opened from /history."""
     when = format_when(job.created_at)
-    model = job.options.get("model")
-    on = f" · {esc(clip(str(model), 60))}" if model else ""
-    tail = f"\n{esc(when)} · {esc(credits(job.cost))}{on}"
+    tail = "\n" + with_model(f"{esc(when)} · {esc(credits(job.cost))}", job.options.get("model"))
     room = MAX_CAPTION - utf16_len(tail) - 10
     return f"<b>{esc(clip(job.prompt, max(room // 2, 50)))}</b>{tail}"
 
@@ -365,7 +374,7 @@ SETTING_LABELS = {
     "output_format": "setting.output_format",
     "n": "setting.n",
     "background": "setting.background",
-    "model": "setting.model",
+    "model": "tg.setting.model",
 }
 
 
@@ -410,10 +419,10 @@ def history_caption(page: HistoryPage) -> str:
         when = format_when(job.created_at)
         state = "" if job.state.value == "succeeded" else f" · {job.state.value}"
         model = job.options.get("model")
-        on = f" · {clip(str(model), 40)}" if model else ""
-        prefix = f"{number}. {when}{on}{state} · "
-        room = max(budget - utf16_len(prefix), 10)
-        lines.append(esc(prefix) + esc(clip(job.prompt.replace("\n", " "), room)))
+        dated = with_model(esc(f"{number}. {when}"), clip(str(model), 40) if model else "")
+        prefix = f"{dated}{esc(state)} · "
+        room = max(budget - utf16_len(html.unescape(prefix)), 10)
+        lines.append(prefix + esc(clip(job.prompt.replace("\n", " "), room)))
     return clip("\n".join(lines), MAX_CAPTION)
 
 
@@ -422,16 +431,34 @@ def empty_history() -> str:
     return tr("history.empty")
 
 
-GALLERY_LINK = (
-    "🖼 <b>Your private gallery</b>: every picture you made, to browse, filter, download "
-    "or delete.\nThe link below signs you in once, within 15 minutes, and only you: "
-    "do not forward it. Send /gallery again for a new one."
-)
-GALLERY_BUTTON = "🖼 Open my gallery"
-GALLERY_MINI_APP_BUTTON = "📱 Open in Telegram"
-GALLERY_SHORT = "🖼 Gallery"
-GALLERY_SENT = "Your gallery link is below."
-GALLERY_PRIVATE_ONLY = "The gallery link is sent only in our private chat: send me /gallery there."
+def gallery_link_text() -> str:
+    """The message that carries the gallery's sign-in link (a button)."""
+    return tr("tg.gallery_link")
+
+
+def gallery_button() -> str:
+    """The button that opens the gallery in the browser."""
+    return render(msg("tg.gallery_button"))
+
+
+def gallery_mini_app_button() -> str:
+    """The button that opens the gallery as a Telegram Mini App."""
+    return render(msg("tg.gallery_mini_app_button"))
+
+
+def gallery_short() -> str:
+    """The Gallery button under results and /history."""
+    return render(msg("tg.gallery_short"))
+
+
+def gallery_sent() -> str:
+    """The callback answer after the gallery link was sent."""
+    return render(msg("tg.gallery_sent"))
+
+
+def gallery_private_only() -> str:
+    """The Gallery button pressed in a group (an alert)."""
+    return render(msg("tg.gallery_private_only"))
 
 
 def offers_text(kind: str, offers: Iterable[Offer]) -> str:
@@ -532,11 +559,16 @@ def privacy_text(
     if requests:
         lines += ["", tr("privacy.requests_head")]
         for item in list(requests)[:5]:
-            when = format_when(item.received_at)
-            appeal = f", appeal {esc(item.appeal_status)}" if item.appeal_status else ""
-            lines.append(
-                f"#{item.id} <code>{esc(when)}</code> {esc(item.kind)}: {esc(item.status)}{appeal}"
-            )
+            row: dict[str, object] = {
+                "request_id": item.id,
+                "when": item.received_at,
+                "kind": item.kind,
+                "status": item.status,
+            }
+            if item.appeal_status:
+                lines.append(tr("tg.privacy_request_appeal", appeal=item.appeal_status, **row))
+            else:
+                lines.append(tr("tg.privacy_request", **row))
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
@@ -592,7 +624,9 @@ def profile_cleared() -> str:
     return tr("profile.cleared")
 
 
-ERASE_EXPIRED = "That question has expired: nothing was erased."
+def erase_expired() -> str:
+    """An erasure question answered after it expired (a callback answer, plain)."""
+    return render(msg("tg.erase_expired"))
 
 
 def message_usage(kind: str) -> str:
@@ -618,120 +652,142 @@ def appeal_received(request_id: int) -> str:
 
 # --- /admin (operators only) -------------------------------------------------------------------
 
-ADMIN_HELP = (
-    "🛠 <b>Operator tools</b> (every action is written to the audit log)\n"
-    "<code>/admin user ID</code> — credits, standing, jobs\n"
-    "<code>/admin grant ID AMOUNT REASON</code> · <code>/admin revoke ID AMOUNT REASON</code>\n"
-    "<code>/admin ban ID [HOURSh] REASON</code> (without hours: for good) · "
-    "<code>/admin unban ID REASON</code>\n"
-    "<code>/admin refund JOB REASON</code> — give back a finished job's credits\n"
-    "<code>/admin stats</code> · <code>/admin retention [dry]</code>\n"
-    "<code>/admin reviews</code> — withheld and flagged items, approve or dismiss\n"
-    "<code>/admin appeals</code> — refused privacy requests that were appealed\n"
-    "<code>/admin appeal NUMBER grant|deny REASON</code> — decide one; the user is told "
-    "the outcome and the reason\n"
-    "ID is a Telegram user id, or platform:id (discord:123)."
-)
+
+def admin_help() -> str:
+    """``/admin`` without a subcommand: the operator tools."""
+    return tr("tg.admin.help")
+
+
+def _utc(moment: datetime) -> Msg:
+    return msg("tg.admin.utc", when=moment)
 
 
 def admin_user_text(summary: UserSummary) -> str:
     """``/admin user``."""
     user, balance, standing = summary.user, summary.balance, summary.standing
+    ban: Msg
     if standing.banned_forever:
-        ban = "banned for good"
+        ban = msg("tg.admin.banned_forever")
     elif standing.banned_until is not None:
-        ban = f"banned until {standing.banned_until:%Y-%m-%d %H:%M} UTC"
+        ban = msg("tg.admin.banned_until", when=_utc(standing.banned_until))
     else:
-        ban = "not banned"
-    reason = f" ({esc(clip(standing.ban_reason, 200))})" if standing.ban_reason else ""
-    blocked = " · spending paused" if balance.spending_blocked else ""
-    name = esc(clip(user.display_name, 64)) or "(no name)"
-    return (
-        f"👤 <b>{name}</b> · {esc(user.platform)}:{esc(user.platform_user_id)} "
-        f"(user {user.id})\n"
-        f"Joined {user.created_at:%Y-%m-%d}, terms version {esc(user.terms_version or '-')}\n"
-        f"Credits: {balance.available} available, {balance.held} held{blocked}\n"
-        f"Standing: {standing.strikes} strikes, {ban}{reason}\n"
-        f"Jobs: {summary.jobs}"
+        ban = msg("tg.admin.not_banned")
+    if standing.ban_reason:
+        ban = msg("tg.admin.with_reason", text=ban, reason=clip(standing.ban_reason, 200))
+    credits_line = msg("tg.admin.user_credits", available=balance.available, held=balance.held)
+    if balance.spending_blocked:
+        credits_line = msg("tg.admin.spending_paused", text=credits_line)
+    name: object = clip(user.display_name, 64) if user.display_name else msg("tg.admin.no_name")
+    return tr(
+        "tg.admin.user",
+        name=name,
+        platform=user.platform,
+        platform_id=user.platform_user_id,
+        user_id=user.id,
+        joined=user.created_at.date(),
+        terms=user.terms_version or "-",
+        credits=credits_line,
+        strikes=standing.strikes,
+        ban=ban,
+        jobs=summary.jobs,
     )
 
 
 def admin_granted(amount: int, balance: int) -> str:
     """After a grant or revoke."""
-    verb = "Granted" if amount > 0 else "Revoked"
-    return f"{verb} {credits(abs(amount))}. Balance now {balance}."
+    key = "tg.admin.granted" if amount > 0 else "tg.admin.revoked"
+    return tr(key, credits=msg("credits", count=abs(amount)), balance=balance)
 
 
 def admin_banned(standing: Standing) -> str:
     """After a ban."""
     if standing.banned_forever:
-        return "Banned for good."
+        return tr("tg.admin.banned_forever_done")
     until = standing.banned_until
-    return f"Banned until {until:%Y-%m-%d %H:%M} UTC." if until else "Banned."
+    return tr("tg.admin.banned_until_done", when=_utc(until)) if until else tr("tg.admin.banned")
 
 
-ADMIN_UNBANNED = "Ban lifted, strikes cleared."
+def admin_unbanned() -> str:
+    """After an unban."""
+    return tr("tg.admin.unbanned")
 
 
 def admin_refunded(amount: int) -> str:
     """After a job refund."""
-    return f"Refunded {credits(amount)}." if amount else "That job was refunded before."
+    if amount:
+        return tr("tg.admin.refunded", credits=msg("credits", count=amount))
+    return tr("tg.admin.refunded_before")
 
 
-def admin_counts(title: str, counts: dict[str, int]) -> str:
-    """``/admin stats`` and ``/admin retention``."""
-    lines = [f"<b>{esc(title)}</b>"]
+def admin_counts(title: Msg, counts: dict[str, int]) -> str:
+    """``/admin stats`` and ``/admin retention`` (the counters keep their own names)."""
+    lines = [f"<b>{text_of(title)}</b>"]
     lines += [f"{esc(name)}: {value}" for name, value in counts.items()]
     if not counts:
-        lines.append("(nothing)")
+        lines.append(tr("tg.admin.nothing"))
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
 def admin_reviews_text(items: Sequence[ReviewRecord]) -> str:
     """``/admin reviews``: the open items, numbered as their buttons are."""
     if not items:
-        return "The review queue is empty."
-    lines = [f"🔎 <b>Review queue</b> ({len(items)} open)"]
+        return tr("tg.admin.reviews_empty")
+    lines = [tr("tg.admin.reviews_head", count=len(items))]
     for item in items:
-        flagged = ", ".join(sorted(item.categories)) or "no category"
+        flagged: object = ", ".join(sorted(item.categories)) or msg("tg.admin.no_category")
         lines.append(
-            f"#{item.id} {esc(item.kind)} · job <code>{esc(item.job_id)}</code> · user "
-            f"{item.user_id} · {esc(clip(flagged, 120))} · {item.created_at:%Y-%m-%d %H:%M}"
+            tr(
+                "tg.admin.review_line",
+                review_id=item.id,
+                kind=item.kind,
+                job=item.job_id,
+                user_id=item.user_id,
+                flagged=clip(flagged, 120) if isinstance(flagged, str) else flagged,
+                when=_utc(item.created_at),
+            )
         )
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
 def admin_review_decided(review_id: int, approve: bool) -> str:
     """The callback answer after a review decision."""
-    return f"#{review_id} {'approved: delivered' if approve else 'dismissed: deleted'}."
+    key = "tg.admin.review_approved" if approve else "tg.admin.review_dismissed"
+    return render(msg(key, review_id=review_id))
 
 
 def admin_appeals_text(items: Sequence[PrivacyRequestRecord]) -> str:
     """``/admin appeals``."""
     if not items:
-        return "No open appeals."
-    lines = [f"📨 <b>Open appeals</b> ({len(items)})"]
+        return tr("tg.admin.appeals_empty")
+    lines = [tr("tg.admin.appeals_head", count=len(items))]
     for item in items:
         lines.append(
-            f"#{item.id} {esc(item.kind)} {esc(item.status)} on "
-            f"{item.received_at:%Y-%m-%d}: {esc(clip(item.reason, 200))}\n"
-            f"   appeal: {esc(clip(item.appeal_text or '', 600))}"
+            tr(
+                "tg.admin.appeal_line",
+                request_id=item.id,
+                kind=item.kind,
+                status=item.status,
+                date=item.received_at.date(),
+                reason=clip(item.reason, 200),
+                appeal=clip(item.appeal_text or "", 600),
+            )
         )
     return clip("\n".join(lines), MAX_MESSAGE)
 
 
 def admin_appeal_decided(decision: AppealDecision, told: bool) -> str:
     """``/admin appeal``: what was decided and whether the user heard of it."""
-    lines = [f"Appeal #{decision.request_id} {decision.decision}. Recorded in the audit log."]
+    key = "tg.admin.appeal_granted" if decision.decision == "granted" else "tg.admin.appeal_denied"
+    lines = [tr(key, request_id=decision.request_id)]
     if decision.receipt is not None:
-        lines.append(f"The account was erased (request {decision.receipt.request_id}).")
+        lines.append(tr("tg.admin.appeal_erased", request_id=decision.receipt.request_id))
     if decision.recipient is None:
-        lines.append("The account no longer exists: there is nobody to tell.")
+        lines.append(tr("tg.admin.appeal_nobody"))
     elif told:
-        lines.append("The user was told in a direct message.")
+        lines.append(tr("tg.admin.appeal_told"))
     else:
-        lines.append("The user could not be reached; the decision is in their /privacy.")
-    return esc("\n".join(lines))
+        lines.append(tr("tg.admin.appeal_not_told"))
+    return "\n".join(lines)
 
 
 # --- group controls ------------------------------------------------------------------------------
@@ -764,27 +820,36 @@ def prompt_hint() -> str:
 
 # --- Telegram Stars (bot/telegram/payments.py) ---------------------------------------------------
 
-STARS_REFUSALS = {
-    "unknown": "This invoice is not valid any more. Please use /buy for a new one.",
-    "expired": "This invoice has expired. Please use /buy for a new one.",
-    "other_user": "This invoice was made for someone else. Please use /buy for your own.",
-    "price_changed": "The price has changed since this invoice was made. Please use /buy again.",
-    "banned": "This account cannot make purchases right now. /paysupport explains why.",
-    "error": "Payments are not available right now. Please try again in a few minutes.",
-}
-STARS_UNKNOWN_PAYMENT = (
-    "Your payment arrived but does not match an order of ours. Nothing is lost: "
-    "please write /paysupport and we will sort it out or refund it."
-)
-STARS_NOTHING_TO_CANCEL = "You have no plan paid in Stars to cancel."
-STARS_CANCELLED_ALERT = "Your plan is cancelled; it runs until the end of the paid month."
-STARS_CANCEL_BUTTON = "Cancel my plan"
+STARS_REFUSALS = frozenset({"unknown", "expired", "other_user", "price_changed", "banned", "error"})
+"""Reasons a payment is stopped before it is charged (each a ``tg.stars_refusal.*`` message)."""
+
+
+def stars_unknown_payment() -> str:
+    """A Stars payment that matches no order of ours."""
+    return tr("tg.stars_unknown_payment")
+
+
+def stars_nothing_to_cancel() -> Msg:
+    """/billing's Cancel pressed without a Stars plan (an error's message)."""
+    return msg("tg.stars_nothing_to_cancel")
+
+
+def stars_cancelled_alert() -> str:
+    """The callback answer after a Stars plan was cancelled."""
+    return render(msg("tg.stars_cancelled_alert"))
+
+
+def stars_cancel_button() -> str:
+    """The button that cancels a Stars plan."""
+    return render(msg("tg.stars_cancel_button"))
 
 
 def stars_offer_label(offer: Offer) -> str:
     """The button of one offer priced in Stars."""
-    per = " a month" if offer.kind == "plan" else ""
-    return f"{offer.name} · {offer.credits} credits · ⭐ {offer.stars}{per}"
+    key = "tg.stars_label_plan" if offer.kind == "plan" else "tg.stars_label_pack"
+    return render(
+        msg(key, name=offer.name, credits=msg("credits", count=offer.credits), stars=offer.stars)
+    )
 
 
 def stars_offers_text(kind: str, offers: Iterable[Offer], *, in_stars: bool) -> str:
@@ -793,67 +858,67 @@ def stars_offers_text(kind: str, offers: Iterable[Offer], *, in_stars: bool) -> 
     if not in_stars:
         return offers_text(kind, items)
     if not items:
-        return "Nothing is on sale right now."
-    title = "Monthly plans" if kind == "plan" else "Credit packs"
-    lines = [f"⭐ <b>{title}</b>, paid in Telegram Stars"]
+        return tr("offers.none")
+    title = msg("offers.plans" if kind == "plan" else "offers.packs")
+    lines = [tr("tg.stars_offers_head", title=title)]
     for offer in items:
-        per = " a month" if offer.kind == "plan" else ""
-        lines.append(f"• {esc(offer.name)}: {offer.credits} credits for ⭐ {offer.stars}{per}")
+        key = "tg.stars_plan_line" if offer.kind == "plan" else "tg.stars_pack_line"
+        lines.append(
+            "• "
+            + tr(
+                key, name=offer.name, credits=msg("credits", count=offer.credits), stars=offer.stars
+            )
+        )
     return "\n".join(lines)
 
 
 def stars_invoice(offer: Offer) -> tuple[str, str]:
     """(title, description) of a Stars invoice: 1-32 and 1-255 characters."""
-    per = " every month" if offer.kind == "plan" else ""
-    description = f"{offer.credits} image credits{per}, added to your balance as soon as you pay."
-    return offer.name[:32] or "Credits", description[:255]
+    key = "tg.stars_invoice_plan" if offer.kind == "plan" else "tg.stars_invoice_pack"
+    description = render(msg(key, count=offer.credits))
+    title = offer.name[:32] or render(msg("tg.stars_invoice_title"))[:32]
+    return title, description[:255]
 
 
 def stars_subscription_text(offer: Offer) -> str:
     """The message that carries a plan's subscription link."""
-    return (
-        f"{esc(offer.name)}: {offer.credits} credits every month for ⭐ {offer.stars}. "
-        "Telegram renews it monthly; cancel any time with /billing."
+    return tr(
+        "tg.stars_subscription",
+        name=offer.name,
+        credits=msg("credits", count=offer.credits),
+        stars=offer.stars,
     )
 
 
 def stars_subscribe_button(offer: Offer) -> str:
     """The button that opens a plan's Stars subscription."""
-    return f"Subscribe for ⭐ {offer.stars} a month"
+    return render(msg("tg.stars_subscribe_button", stars=offer.stars))
 
 
 def stars_refusal(reason: str) -> str:
     """Why a payment was stopped before it was charged (shown by Telegram, plain text)."""
-    return STARS_REFUSALS.get(reason, STARS_REFUSALS["unknown"])
+    return render(msg(f"tg.stars_refusal.{reason if reason in STARS_REFUSALS else 'unknown'}"))
 
 
 def paysupport_text() -> str:
     """/paysupport: how to get help with a payment and a refund."""
-    return (
-        "💬 <b>Help with a payment</b>\n"
-        "Write /support followed by what happened (for example: "
-        "<code>/support I paid but got no credits</code>). An operator answers here.\n"
-        "Credits normally arrive within seconds of paying; /balance shows them.\n"
-        "Refunds: if something went wrong, an operator refunds the Stars to your Telegram "
-        "account; the credits of that purchase are taken back from your balance.\n"
-        "Plans: /billing shows your plan and cancels it."
-    )
+    return tr("tg.paysupport")
 
 
 def stars_no_plan_text() -> str:
     """/billing without a plan."""
-    return "You have no monthly plan. /subscribe shows the plans; /balance your credits."
+    return tr("tg.stars_no_plan")
 
 
 def stars_plan_text(plan: SubscriptionRecord) -> str:
     """/billing with a Stars plan."""
-    until = f"{plan.current_period_end:%Y-%m-%d}" if plan.current_period_end else "the month's end"
+    end = plan.current_period_end
+    until: object = end.date() if end is not None else msg("tg.month_end")
     if plan.cancel_at_period_end:
-        return (
-            f"Your plan <b>{esc(plan.plan_name)}</b> is cancelled and ends on {until}. "
-            "Your credits stay yours."
-        )
-    return (
-        f"Your plan <b>{esc(plan.plan_name)}</b>: {plan.credits} credits a month, "
-        f"paid in Stars, renews on {until}."
+        return tr("tg.stars_plan_cancelled", name=plan.plan_name, date=until)
+    return tr(
+        "tg.stars_plan",
+        name=plan.plan_name,
+        credits=msg("credits", count=plan.credits),
+        date=until,
     )

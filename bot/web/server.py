@@ -12,13 +12,30 @@ from bot.metrics import PrometheusMetrics
 from core.app import Core
 from core.errors import UserFacingError
 from core.files import LinkRefused
+from core.i18n import negotiate, render, t
 
 _LINK_REFUSED = {
-    "invalid": "This link is not valid.",
-    "expired": "This link has expired; ask the bot for a new one.",
-    "gone": "This file is no longer available.",
+    "invalid": "tg.link_invalid",
+    "expired": "tg.web.link_expired",
+    "gone": "tg.web.file_gone",
 }
-"""What a browser shows for a refused download link (one place, for the catalog)."""
+"""What a browser shows for a refused download link (catalog keys, in the browser's
+language)."""
+
+
+def browser_language(request: web.Request, default: str) -> str:
+    """The shipped language a browser asks for first (``Accept-Language``), else
+    ``default``."""
+    header = request.headers.get("Accept-Language", "")
+    for part in header.split(",")[:10]:
+        tag = part.split(";", 1)[0].strip()
+        if tag and tag != "*":
+            lang = negotiate(tag)  # English for a language the bot lacks: try the next
+            if lang != "en" or tag.lower().replace("_", "-").split("-")[0] == "en":
+                return lang
+    return negotiate(default)
+
+
 _TYPES = {
     "png": "image/png",
     "jpg": "image/jpeg",
@@ -60,7 +77,8 @@ def build_http_app(core: Core) -> web.Application:
         try:
             name, data = await core.privacy.open_export_link(request.match_info["token"])
         except UserFacingError as exc:
-            return web.Response(status=403, text=exc.user_message)
+            lang = browser_language(request, core.users.default_language)
+            return web.Response(status=403, text=render(exc.msg, lang))
         return web.Response(
             body=data,
             content_type="application/zip",
@@ -80,12 +98,14 @@ def build_http_app(core: Core) -> web.Application:
         try:
             path, filename = await links.open(request.match_info["token"])
         except LinkRefused as refused:
-            return web.Response(status=403, text=_LINK_REFUSED[refused.reason])
+            lang = browser_language(request, core.users.default_language)
+            return web.Response(status=403, text=t(_LINK_REFUSED[refused.reason], lang))
         chunks = core.files.stream(path)
         try:
             first = await anext(chunks)
         except (FileNotFoundError, StopAsyncIteration):
-            return web.Response(status=410, text=_LINK_REFUSED["gone"])
+            lang = browser_language(request, core.users.default_language)
+            return web.Response(status=410, text=t(_LINK_REFUSED["gone"], lang))
         safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename)[:120]
         response = web.StreamResponse(
             headers={

@@ -14,6 +14,7 @@ from core.billing import CreditLedger, CreditsService
 from core.errors import InvalidRequest, NotFound, UserFacingError
 from core.files import FileStore
 from core.generation import image_dimensions
+from core.i18n import msg, negotiate, render
 from core.notifier import NotifierHub
 from core.ports import Clock
 from core.privacy import (
@@ -97,7 +98,7 @@ class AdminService:
         async with self._uow() as uow:
             user = await uow.users.find(platform, platform_user_id)
         if user is None:
-            raise NotFound(f"No user {platform}:{platform_user_id}.")
+            raise NotFound(msg("tg.core.no_user", who=f"{platform}:{platform_user_id}"))
         return user
 
     async def lookup(self, op: Actor, platform: str, platform_user_id: str) -> UserSummary:
@@ -131,7 +132,7 @@ class AdminService:
         """Grant (positive) or revoke (negative) credits; once per ``action_id``."""
         who = self._require(op)
         if not reason.strip():
-            raise InvalidRequest("Give a reason: it goes to the ledger and the audit log.")
+            raise InvalidRequest(msg("tg.core.give_reason_ledger"))
         user = await self._find(platform, platform_user_id)
         applied, balance = await self.credits.operator_grant(
             platform, platform_user_id, amount, action_id=action_id, reason=reason
@@ -175,7 +176,7 @@ class AdminService:
         """Give back the credits of a finished job (a bad result); once per job."""
         who = self._require(op)
         if not reason.strip():
-            raise InvalidRequest("Give a reason: it goes to the ledger and the audit log.")
+            raise InvalidRequest(msg("tg.core.give_reason_ledger"))
         now = self.clock.now()
         async with self._uow() as uow:
             job = await uow.jobs.get(job_id)
@@ -184,7 +185,7 @@ class AdminService:
             # A delivering job has its hold captured already: its result may be on screen
             # before the worker has marked it succeeded.
             if job.state not in (JobState.DELIVERING, JobState.SUCCEEDED) or job.cost <= 0:
-                raise InvalidRequest("Only a finished, paid job can be refunded.")
+                raise InvalidRequest(msg("tg.core.refund_finished_only"))
             applied = await self.ledger.grant(
                 uow,
                 job.user_id,
@@ -249,7 +250,7 @@ class AdminService:
         async with self._uow() as uow:
             item = await uow.safety.review(review_id)
             if item is None or item.status != "open":
-                raise NotFound("No open review item with that number.")
+                raise NotFound(msg("tg.core.no_open_review"))
             await uow.safety.decide_review(
                 review_id, "approved" if approve else "dismissed", who, now
             )
@@ -270,8 +271,11 @@ class AdminService:
             data = await self.files.read(item.path)
             info = image_dimensions(data)
             content_type, width, height = info if info else ("image/png", 0, 0)
+            target = ReplyTarget.from_json(job.reply_target)
+            # The requester's language, fixed on the job's target when it was submitted.
+            lang = negotiate(target.extra.get("lang"))
             await self.notifier.notify(
-                ReplyTarget.from_json(job.reply_target),
+                target,
                 Delivered(
                     job_id=job.id,
                     prompt=job.prompt,
@@ -279,7 +283,7 @@ class AdminService:
                     absolute_paths=(self.files.absolute(item.path),),
                     cost=0,
                     balance=0,
-                    notice="An operator reviewed this result and released it.",
+                    notice=render(msg("tg.admin.released"), lang),
                 ),
                 final=True,
             )

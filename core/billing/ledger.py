@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.errors import InsufficientCredits, InvalidRequest, NotFound, SpendingBlocked
+from core.i18n import msg
 from core.ports import Clock
 from core.repositories import UnitOfWork, UnitOfWorkFactory
 from core.types import Actor, BalanceView, LedgerLine, PlanView
@@ -62,12 +63,9 @@ class CreditLedger:
             current = account.balance if account else 0
             if account is not None and (account.frozen or account.balance < 0):
                 raise SpendingBlocked(
-                    "Spending is paused on this account"
-                    + (
-                        " while a payment dispute is open."
-                        if account.frozen
-                        else f" until the balance ({current}) is above zero."
-                    )
+                    msg("tg.core.spending_paused_dispute")
+                    if account.frozen
+                    else msg("tg.core.spending_paused_negative", balance=current)
                 )
             raise InsufficientCredits(price=amount, balance=current)
         await uow.ledger.append(
@@ -181,11 +179,11 @@ class CreditsService:
         Returns (applied, new balance). The user must exist.
         """
         if amount == 0:
-            raise InvalidRequest("The amount must not be zero.")
+            raise InvalidRequest(msg("tg.core.amount_zero"))
         async with self._uow() as uow:
             user = await uow.users.find(platform, platform_user_id)
             if user is None:
-                raise NotFound(f"No user {platform}:{platform_user_id}.")
+                raise NotFound(msg("tg.core.no_user", who=f"{platform}:{platform_user_id}"))
             kind = "grant" if amount > 0 else "adjust"
             applied = await self.ledger.grant(
                 uow, user.id, amount, key=f"admin:{action_id}", kind=kind, note=reason

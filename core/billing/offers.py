@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from core.errors import ConfigurationError, InvalidRequest, UserFacingError
+from core.i18n import msg, render
 from core.types import Actor, PaymentLinkReply
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ class BillingService:
         for offer in self._offers:
             if offer.id == offer_id:
                 return offer
-        raise InvalidRequest("That offer is no longer available; use /buy to see the current ones.")
+        raise InvalidRequest(msg("tg.offer_gone"))
 
     async def checkout_link(
         self, actor: Actor, offer_id: str, *, request_key: str
@@ -262,13 +263,15 @@ class BillingService:
         offer = self.offer(offer_id)
         user_id = await self._ensure_user(actor)
         url = await self.gateway.checkout_url(user_id, offer, request_key=request_key)
-        what = "subscribe" if offer.kind == "plan" else "buy"
-        return PaymentLinkReply(
-            f"{offer.name}: {offer.credits} credits for {offer.price_text}"
-            + (" a month" if offer.kind == "plan" else "")
-            + f". Open this private link to {what}; credits arrive here once paid.",
-            url,
+        # Rendered here, in the language of the request in progress (the text is plain).
+        key = "tg.checkout_plan" if offer.kind == "plan" else "tg.checkout_pack"
+        text = msg(
+            key,
+            name=offer.name,
+            credits=msg("credits", count=offer.credits),
+            price=offer.price_text,
         )
+        return PaymentLinkReply(render(text), url)
 
     async def portal_link(self, actor: Actor) -> PaymentLinkReply:
         """A link to manage plans, invoices and payment methods."""
@@ -277,8 +280,8 @@ class BillingService:
         user_id = await self._ensure_user(actor)
         url = await self.gateway.portal_url(user_id)
         if url is None:
-            raise InvalidRequest("There is nothing to manage yet: you have not bought anything.")
-        return PaymentLinkReply("Manage your plan, invoices and payment methods here.", url)
+            raise InvalidRequest(msg("tg.portal_nothing"))
+        return PaymentLinkReply(render(msg("tg.portal")), url)
 
 
 class UserEnsurer(Protocol):

@@ -31,6 +31,7 @@ from core.billing.ports import (
     ReversalRecord,
     SubscriptionRecord,
 )
+from core.i18n import Msg, msg, negotiate, render
 from core.metrics import Metrics, NoMetrics
 from core.notifier import NotifierHub
 from core.ports import Clock
@@ -222,10 +223,10 @@ class BillingOutcome:
 class _Notes:
     """Messages for users, collected inside a transaction and sent after the commit."""
 
-    items: list[tuple[int, str]] = field(default_factory=list)
+    items: list[tuple[int, Msg]] = field(default_factory=list)
     sold: int = 0
 
-    def add(self, user_id: int, text: str) -> None:
+    def add(self, user_id: int, text: Msg) -> None:
         self.items.append((user_id, text))
 
 
@@ -451,8 +452,13 @@ class PurchaseService:
             for user_id, text in notes.items:
                 user = await uow.users.get(user_id)
                 if user is not None:
-                    target = ReplyTarget(user.platform, user.platform_user_id, extra={"dm": "1"})
-                    notices.append((target, Announcement(text)))
+                    # In the buyer's language: their /settings choice, else their platform's.
+                    chosen = (await uow.users.settings(user.id)).language
+                    lang = negotiate(chosen or user.locale)
+                    target = ReplyTarget(
+                        user.platform, user.platform_user_id, extra={"dm": "1", "lang": lang}
+                    )
+                    notices.append((target, Announcement(render(text, lang))))
             await uow.commit()
         self.metrics.credits("sold", notes.sold)
         return BillingOutcome(False, applied, tuple(notices))
@@ -536,8 +542,12 @@ class PurchaseService:
                     balance = await _balance(uow, user_id)
                     notes.add(
                         user_id,
-                        f"Payment received: {purchase.credits} credits added "
-                        f"({checkout.offer_name}). Your balance is {balance}.",
+                        msg(
+                            "tg.pay.received",
+                            credits=msg("credits", count=purchase.credits),
+                            name=checkout.offer_name,
+                            balance=balance,
+                        ),
                     )
                     log.info(
                         "purchase paid session=%s user=%s credits=%s",
@@ -546,11 +556,7 @@ class PurchaseService:
                         purchase.credits,
                     )
             elif status == "pending":
-                notes.add(
-                    user_id,
-                    f"Thank you! Your payment for {checkout.offer_name} is being processed; "
-                    "the credits arrive here as soon as it clears.",
-                )
+                notes.add(user_id, msg("tg.pay.processing", name=checkout.offer_name))
             else:
                 notes.add(user_id, _text_failed(checkout.offer_name))
         if purchase.status == "paid" and purchase.payment_intent_id:
@@ -616,15 +622,15 @@ class PurchaseService:
         ):
             notes.sold += sub.credits
             balance = await _balance(uow, sub.user_id)
-            until = f" until {inv.period_end:%Y-%m-%d}" if inv.period_end else ""
             if inv.billing_reason == "subscription_cycle":
-                head = f"Your plan {sub.plan_name} renewed{until}"
+                head = "tg.pay.plan_renewed"
             elif inv.billing_reason == "subscription_create":
-                head = f"Your plan {sub.plan_name} is active{until}"
+                head = "tg.pay.plan_active"
             else:
-                head = f"Payment received for your plan {sub.plan_name}"
+                head = "tg.pay.plan_payment"
             notes.add(
-                sub.user_id, f"{head}: {sub.credits} credits added. Your balance is {balance}."
+                sub.user_id,
+                _period_note(head, sub.plan_name, inv.period_end, sub.credits, balance),
             )
             log.info(
                 "plan period paid invoice=%s user=%s credits=%s",
@@ -679,18 +685,9 @@ class PurchaseService:
         if ended and not sub.ended:
             notes.add(sub.user_id, _text_plan_ended(sub.plan_name))
         elif not ended and s.cancel_at_period_end and not sub.cancel_at_period_end:
-            when = f" on {s.current_period_end:%Y-%m-%d}" if s.current_period_end else ""
-            notes.add(
-                sub.user_id,
-                f"Your plan {sub.plan_name} is cancelled and ends{when}; no more monthly "
-                "credits will be added after that. Your credits stay yours.",
-            )
+            notes.add(sub.user_id, _cancelled_note(sub.plan_name, s.current_period_end))
         elif s.status == "past_due" and sub.status != "past_due":
-            notes.add(
-                sub.user_id,
-                f"The payment for your plan {sub.plan_name} did not go through. "
-                "Use /billing to update your payment method.",
-            )
+            notes.add(sub.user_id, msg("tg.pay.past_due", name=sub.plan_name))
         return True
 
     async def _refund(self, uow: UnitOfWork, r: ChargeRefunded, notes: _Notes) -> bool:
@@ -801,15 +798,14 @@ class PurchaseService:
         ):
             notes.sold += offer.credits
             balance = await _balance(uow, p.user_id)
-            until = f" until {p.period_end:%Y-%m-%d}" if p.period_end else ""
             if offer.kind == "plan" and p.first_period:
-                head = f"Your plan {offer.name} is active{until}"
+                head = "tg.pay.plan_active"
             elif offer.kind == "plan":
-                head = f"Your plan {offer.name} renewed{until}"
+                head = "tg.pay.plan_renewed"
             else:
-                head = f"Payment received ({offer.name})"
+                head = "tg.pay.rail_received"
             notes.add(
-                p.user_id, f"{head}: {offer.credits} credits added. Your balance is {balance}."
+                p.user_id, _period_note(head, offer.name, p.period_end, offer.credits, balance)
             )
             log.info("%s payment granted user=%s credits=%s", p.rail, p.user_id, offer.credits)
         # A refund that arrived before the payment is settled now.
@@ -855,12 +851,7 @@ class PurchaseService:
             notes.add(sub.user_id, _text_plan_ended(sub.plan_name))
         elif c.cancel_at_period_end and not sub.cancel_at_period_end:
             end = c.period_end or sub.current_period_end
-            when = f" on {end:%Y-%m-%d}" if end else ""
-            notes.add(
-                sub.user_id,
-                f"Your plan {sub.plan_name} is cancelled and ends{when}; no more monthly "
-                "credits will be added after that. Your credits stay yours.",
-            )
+            notes.add(sub.user_id, _cancelled_note(sub.plan_name, end))
         return True
 
     # --- settling refunds and disputes against their payment ------------------------------------
@@ -880,6 +871,7 @@ class PurchaseService:
         now = self.clock.now()
         user_id = purchase.user_id
         name = self._name(purchase)
+        shown = self._shown(purchase)
         revoked = purchase.credits_revoked
         reversals = await uow.billing.reversals_for_payment(payment_intent_id)
         for rev in reversals:
@@ -909,21 +901,17 @@ class PurchaseService:
                 note=name,
             )
             balance = await _balance(uow, user_id)
-            if rev.kind == "refund":
-                text = (
-                    f"A refund of {_money(rev.amount_minor, rev.currency)} was made for "
-                    f"{name}: {delta} credits were taken back. Your balance is {balance}."
-                    if rev.currency not in RAIL_CURRENCIES
-                    else f"A refund was made for {name}: {delta} credits were taken back. "
-                    f"Your balance is {balance}."
-                )
+            taken_back = msg("credits", count=delta)
+            args = {"name": shown, "credits": taken_back, "balance": balance}
+            if rev.kind == "refund" and rev.currency not in RAIL_CURRENCIES:
+                amount = _money(rev.amount_minor, rev.currency)
+                text = msg("tg.pay.refund_money", amount=amount, **args)
+            elif rev.kind == "refund":
+                text = msg("tg.pay.refund", **args)
             else:
-                text = (
-                    f"The payment dispute for {name} was closed against this account: "
-                    f"{delta} credits were taken back. Your balance is {balance}."
-                )
+                text = msg("tg.pay.dispute_lost", **args)
             if balance < 0:
-                text += " Spending is paused until the balance is above zero."
+                text = msg("tg.pay.with_pause", text=text)
             notes.add(user_id, text)
             log.info(
                 "reversal applied %s=%s purchase=%s credits=%s",
@@ -933,9 +921,11 @@ class PurchaseService:
                 delta,
             )
         if user_id is not None and any(r.kind == "dispute" for r in reversals):
-            await self._refreeze(uow, user_id, name, notes)
+            await self._refreeze(uow, user_id, shown, notes)
 
-    async def _refreeze(self, uow: UnitOfWork, user_id: int, name: str, notes: _Notes) -> None:
+    async def _refreeze(
+        self, uow: UnitOfWork, user_id: int, name: str | Msg, notes: _Notes
+    ) -> None:
         """Frozen exactly while a dispute of the user's payments is open."""
         await uow.billing.lock(f"user:{user_id}")
         now = self.clock.now()
@@ -947,20 +937,12 @@ class PurchaseService:
             return
         await uow.ledger.set_frozen(user_id, want, now)
         if want:
-            notes.add(
-                user_id,
-                f"A payment dispute was opened for {name}. Spending is paused "
-                "on this account until it is resolved.",
-            )
+            notes.add(user_id, msg("tg.pay.dispute_opened", name=name))
             log.info("account frozen user=%s (dispute open)", user_id)
         elif account.balance < 0:
-            notes.add(
-                user_id,
-                "The payment dispute is closed. Spending stays paused until "
-                "your balance is above zero.",
-            )
+            notes.add(user_id, msg("tg.pay.dispute_closed_paused"))
         else:
-            notes.add(user_id, "The payment dispute is closed. Spending is open again.")
+            notes.add(user_id, msg("tg.pay.dispute_closed"))
 
     async def _our_checkout(
         self,
@@ -984,6 +966,11 @@ class PurchaseService:
     def _name(self, purchase: PurchaseRecord) -> str:
         offer = self._offers.get(purchase.offer_id)
         return offer.name if offer else "your purchase"
+
+    def _shown(self, purchase: PurchaseRecord) -> str | Msg:
+        """The purchase as its buyer reads it (an offer no longer on sale: "your purchase")."""
+        offer = self._offers.get(purchase.offer_id)
+        return offer.name if offer else msg("tg.pay.your_purchase")
 
 
 def _target(rev: ReversalRecord, purchase: PurchaseRecord) -> int:
@@ -1012,15 +999,25 @@ def _money(minor: int, currency: str) -> str:
     return f"${major}" if currency.lower() == "usd" else f"{major} {currency.upper()}"
 
 
-def _text_failed(name: str) -> str:
-    return (
-        f"Your payment for {name} did not go through, so nothing was charged and no "
-        "credits were added. You can try again with /buy or /subscribe."
-    )
+def _text_failed(name: str) -> Msg:
+    return msg("tg.pay.failed", name=name)
 
 
-def _text_plan_ended(name: str) -> str:
-    return (
-        f"Your plan {name} has ended; no more monthly credits will be added. Credits "
-        "you have stay yours. /subscribe starts a new plan."
-    )
+def _text_plan_ended(name: str) -> Msg:
+    return msg("tg.pay.plan_ended", name=name)
+
+
+def _period_note(head: str, name: str, until: datetime | None, credits: int, balance: int) -> Msg:
+    """A plan period (or a rail payment) paid: ``head`` is the message, with ``_until``
+    when the period's end is known."""
+    args = {"name": name, "credits": msg("credits", count=credits), "balance": balance}
+    if until is not None and head != "tg.pay.plan_payment" and head != "tg.pay.rail_received":
+        return msg(head + "_until", date=f"{until:%Y-%m-%d}", **args)
+    return msg(head, **args)
+
+
+def _cancelled_note(name: str, end: datetime | None) -> Msg:
+    """A plan cancelled at its period's end."""
+    if end is not None:
+        return msg("tg.pay.cancelled_on", name=name, date=f"{end:%Y-%m-%d}")
+    return msg("tg.pay.cancelled", name=name)

@@ -58,6 +58,7 @@ from PIL import (
 )
 
 from core.errors import InvalidImage
+from core.i18n import Msg, msg
 from core.types import InputImage
 
 __all__ = [
@@ -69,7 +70,6 @@ __all__ = [
 ]
 
 _MIB = 1024 * 1024
-_ACCEPTED = "Send a PNG, JPEG, WebP or GIF image."
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_QUALITY = 90
 # JPEG DCT scaling may leave the long edge this fraction of max_edge below it.
@@ -224,19 +224,19 @@ def image_dimensions(data: bytes) -> tuple[str, int, int] | None:
 
 def _check_bytes(data: bytes, limits: ImageLimits, *, noun: str) -> str:
     """Size in bytes and type by magic; returns the sniffed MIME type or raises."""
-    subject = "This file" if noun == "image" else "The mask"
     if not data:
-        raise InvalidImage(f"{subject} is empty. {_ACCEPTED}")
+        raise InvalidImage(msg(f"tg.intake.empty_{noun}"))
     if len(data) > limits.max_bytes:
         raise InvalidImage(
-            f"The {noun} is {_format_bytes(len(data), up=True)}; "
-            f"the limit is {_format_bytes(limits.max_bytes)}. Please send a smaller file."
+            msg(
+                f"tg.intake.too_large_{noun}",
+                size=_format_bytes(len(data), up=True),
+                limit=_format_bytes(limits.max_bytes),
+            )
         )
     kind = sniff_image_type(data)
     if kind is None:
-        raise InvalidImage(
-            f"{subject} is not an image we can use ({_describe_unaccepted(data)}). {_ACCEPTED}"
-        )
+        raise InvalidImage(msg(f"tg.intake.not_image_{noun}", what=_describe_unaccepted(data)))
     return kind
 
 
@@ -253,7 +253,7 @@ def _open_checked(data: bytes, kind: str, limits: ImageLimits, *, noun: str) -> 
     try:
         im = _PLUGINS[kind](io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # not expected after the check above
-        raise InvalidImage(f"The {noun} has too many pixels. {_ACCEPTED}") from exc
+        raise InvalidImage(msg(f"tg.intake.bomb_{noun}")) from exc
     except Exception as exc:  # SyntaxError, OSError, ValueError... from a broken header
         raise InvalidImage(_damaged(noun)) from exc
     width, height = im.size
@@ -266,8 +266,11 @@ def _open_checked(data: bytes, kind: str, limits: ImageLimits, *, noun: str) -> 
 def _check_pixels(size: tuple[int, int], budget: int, noun: str) -> None:
     if _pixels(size) > budget:
         raise InvalidImage(
-            f"The {noun} is {size[0]}x{size[1]} pixels; the limit is "
-            f"{_format_megapixels(budget)} megapixels. Please send a smaller image."
+            msg(
+                f"tg.intake.pixels_{noun}",
+                dimensions=f"{size[0]}x{size[1]}",
+                limit=_format_megapixels(budget),
+            )
         )
 
 
@@ -323,36 +326,36 @@ def _gif_first_frame_size(data: bytes) -> tuple[int, int] | None:
 _GIF_BLOCK_START = re.compile(rb"[!,;]")
 
 
-def _describe_unaccepted(data: bytes) -> str:
+def _describe_unaccepted(data: bytes) -> Msg:
     """A short, human description of a file that is not an accepted image."""
     head = bytes(data[:64])
     lowered = bytes(data[:1024]).lower()
     if head.startswith(b"%PDF"):
-        return "it is a PDF document"
+        return Msg("tg.intake.kind.pdf")
     if head.startswith(b"BM"):
-        return "it is a BMP image"
+        return Msg("tg.intake.kind.bmp")
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "it is a TIFF image"
+        return Msg("tg.intake.kind.tiff")
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
-            return "it is a HEIC photo, the iPhone format; share it as JPEG instead"
+            return Msg("tg.intake.kind.heic")
         if brand in (b"avif", b"avis"):
-            return "it is an AVIF image"
-        return "it looks like a video"
+            return Msg("tg.intake.kind.avif")
+        return Msg("tg.intake.kind.video")
     if head.startswith(b"RIFF"):
-        return "it is a RIFF file but not a WebP image"
+        return Msg("tg.intake.kind.riff")
     if head.startswith(b"PK\x03\x04"):
-        return "it is a ZIP archive"
+        return Msg("tg.intake.kind.zip")
     if head.startswith(b"\x00\x00\x01\x00"):
-        return "it is an icon file"
+        return Msg("tg.intake.kind.icon")
     if b"<svg" in lowered:
-        return "it is an SVG drawing"
+        return Msg("tg.intake.kind.svg")
     if b"<html" in lowered or b"<!doctype html" in lowered:
-        return "it looks like a web page"
+        return Msg("tg.intake.kind.html")
     if _looks_like_text(bytes(data[:1024])):
-        return "it looks like text"
-    return "its type was not recognised"
+        return Msg("tg.intake.kind.text")
+    return Msg("tg.intake.kind.unknown")
 
 
 def _looks_like_text(sample: bytes) -> bool:
@@ -516,8 +519,8 @@ def _encode_jpeg(im: Image.Image, subsampling: str) -> bytes:
 # --- messages and names -------------------------------------------------------------------
 
 
-def _damaged(noun: str) -> str:
-    return f"The {noun} file is damaged or incomplete. {_ACCEPTED}"
+def _damaged(noun: str) -> Msg:
+    return msg(f"tg.intake.damaged_{noun}")
 
 
 def _format_bytes(size: int, *, up: bool = False) -> str:

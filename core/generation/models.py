@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigurationError, InvalidRequest
+from core.i18n import msg
 from core.settings import DEFAULT_MODEL, Settings
 from core.types import GenerateOptions, ResolvedOptions, UserSettingsView
 
@@ -619,8 +620,11 @@ class ModelCatalog:
             name = self.match(requested)
             if name is None or name not in offered:
                 raise InvalidRequest(
-                    f"The model '{_clip(requested)}' is not available. Models: "
-                    f"{', '.join(offered) or 'none'}."
+                    msg(
+                        "tg.model.unavailable",
+                        model=_clip(requested),
+                        models=", ".join(offered) or "-",
+                    )
                 )
             return name
         if saved and saved in offered:
@@ -780,10 +784,7 @@ def resolve_options(
     """
     spec = catalog.spec(model) if catalog is not None else spec_for(model)
     if spec.retired:
-        raise InvalidRequest(
-            f"The model {model} has been retired by its provider; ask the operator to "
-            "switch to a current one."
-        )
+        raise InvalidRequest(msg("tg.model.retired", model=model))
     return resolve_with(spec, options, defaults)
 
 
@@ -817,40 +818,54 @@ def resolve_with(
     if size == "auto":
         if not spec.allows_auto_size:
             raise InvalidRequest(
-                f"Size 'auto' is not available for {spec.name}. Sizes: {allowed_sizes_text(spec)}."
+                msg("tg.model.size", value="auto", model=spec.name, sizes=allowed_sizes_text(spec))
             )
     elif size not in spec.sizes:
         parsed = parse_size(size)
         if not (spec.free_size is not None and parsed and spec.free_size.accepts(*parsed)):
             raise InvalidRequest(
-                f"Size '{_clip(size)}' is not available for {spec.name}. "
-                f"Sizes: {allowed_sizes_text(spec)}."
+                msg(
+                    "tg.model.size",
+                    value=_clip(size),
+                    model=spec.name,
+                    sizes=allowed_sizes_text(spec),
+                )
             )
     if quality not in spec.qualities:
         raise InvalidRequest(
-            f"Quality '{_clip(quality)}' is not available for {spec.name}. "
-            f"Qualities: {', '.join(spec.qualities)}."
+            msg(
+                "tg.model.quality",
+                value=_clip(quality),
+                model=spec.name,
+                qualities=", ".join(spec.qualities),
+            )
         )
     if fmt not in spec.formats:
         raise InvalidRequest(
-            f"Format '{_clip(fmt)}' is not available for {spec.name}. "
-            f"Formats: {', '.join(spec.formats)}."
+            msg(
+                "tg.model.format",
+                value=_clip(fmt),
+                model=spec.name,
+                formats=", ".join(spec.formats),
+            )
         )
     if background not in spec.backgrounds:
         raise InvalidRequest(
-            f"Background '{_clip(background)}' is not available for {spec.name}. "
-            f"Backgrounds: {', '.join(spec.backgrounds)}."
+            msg(
+                "tg.model.background",
+                value=_clip(background),
+                model=spec.name,
+                backgrounds=", ".join(spec.backgrounds),
+            )
         )
     if background == "transparent" and fmt == "jpeg":
-        raise InvalidRequest("A transparent background needs the png or webp format, not jpeg.")
+        raise InvalidRequest(msg("tg.model.transparent_jpeg"))
     try:
         n = int(str(n_raw))
     except ValueError:
-        raise InvalidRequest(
-            f"The number of images must be a whole number from 1 to {MAX_N_PER_JOB}."
-        ) from None
+        raise InvalidRequest(msg("tg.model.n_whole", max=MAX_N_PER_JOB)) from None
     if not 1 <= n <= MAX_N_PER_JOB:
-        raise InvalidRequest(f"The number of images must be from 1 to {MAX_N_PER_JOB}.")
+        raise InvalidRequest(msg("tg.model.n_range", max=MAX_N_PER_JOB))
     return ResolvedOptions(
         model=spec.name,
         size=size,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from core.errors import InvalidRequest
 from core.generation.models import MAX_N_PER_JOB, ModelSpec, allowed_sizes_text, nearest_size
+from core.i18n import msg
 from core.types import GenerateOptions
 
 _RATIO = re.compile(r"^(\d{1,3})\s*[:x/]\s*(\d{1,3})$")
@@ -68,13 +69,15 @@ def parse_options(text: str, spec: ModelSpec, *, extra: tuple[str, ...] = ()) ->
                     value = tokens[i + 1]
                     i += 2
                 else:
-                    raise InvalidRequest(f"The option --{name} needs a value.")
+                    raise InvalidRequest(msg("tg.opt.needs_value", name=name))
                 if name in extra:
                     extras.setdefault(name, []).append(value)
                 else:
                     values[name] = value
                 continue
-            raise InvalidRequest(f"Unknown option --{name[:30]}. Options: {accepted_text(extra)}.")
+            raise InvalidRequest(
+                msg("tg.opt.unknown", name=name[:30], options=accepted_text(extra))
+            )
         words.append(token)
         i += 1
 
@@ -82,21 +85,21 @@ def parse_options(text: str, spec: ModelSpec, *, extra: tuple[str, ...] = ()) ->
     if "ar" in values:
         m = _RATIO.match(values["ar"])
         if not m or int(m.group(2)) == 0 or int(m.group(1)) == 0:
-            raise InvalidRequest("The aspect ratio looks like --ar 3:2 (width:height).")
+            raise InvalidRequest(msg("tg.opt.ar"))
         if size is not None:
-            raise InvalidRequest("Give either --size or --ar, not both.")
+            raise InvalidRequest(msg("tg.opt.size_or_ar"))
         size = nearest_size(int(m.group(1)) / int(m.group(2)), spec)
     n: int | None = None
     if "n" in values:
         try:
             n = int(values["n"])
         except ValueError:
-            raise InvalidRequest(f"--n takes a whole number from 1 to {MAX_N_PER_JOB}.") from None
+            raise InvalidRequest(msg("tg.opt.n", max=MAX_N_PER_JOB)) from None
     background = values.get("background")
     if values.get("transparent"):
         background = "transparent"
     if size is not None and size != "auto" and "x" not in size.lower():
-        raise InvalidRequest(f"Sizes look like 1024x1024. Sizes: {allowed_sizes_text(spec)}.")
+        raise InvalidRequest(msg("tg.opt.sizes", sizes=allowed_sizes_text(spec)))
     return ParsedCommand(
         prompt=" ".join(words),
         options=GenerateOptions(

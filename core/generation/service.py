@@ -29,6 +29,7 @@ from core.generation.jobs import job_view, new_job_id
 from core.generation.models import EnabledModel, ModelCatalog, resolve_options, shipped_specs
 from core.generation.pricing import PriceTable
 from core.generation.watch import ModelWatch
+from core.i18n import msg
 from core.metrics import Metrics, NoMetrics
 from core.ports import Clock
 from core.privacy import OnboardingService
@@ -161,11 +162,11 @@ class GenerationService:
             catalog=self.catalog,
         )
         if len(request.inputs) > spec.max_inputs:
-            raise InvalidRequest(f"An edit takes at most {spec.max_inputs} images.")
+            raise InvalidRequest(msg("tg.gen.max_inputs", max=spec.max_inputs))
         if request.mask is not None and not request.inputs:
-            raise InvalidRequest("A mask needs an image to edit.")
+            raise InvalidRequest(msg("tg.gen.mask_needs_image"))
         if request.mask is not None and not spec.supports_mask:
-            raise InvalidRequest(f"The model {spec.name} does not take a mask.")
+            raise InvalidRequest(msg("tg.gen.no_mask", model=spec.name))
 
         inputs, mask = await asyncio.to_thread(self._normalise, request.inputs, request.mask)
         log.info("job received user=%s kind=%s", user.id, "edit" if inputs else "generate")
@@ -173,10 +174,7 @@ class GenerationService:
         verdict = await self.screener.screen_input(prompt, inputs)
         if not verdict.allowed and verdict.category == "unavailable":
             log.warning("screening unavailable, refused (fail closed) user=%s", user.id)
-            raise ProviderUnavailable(
-                "The safety check is not answering right now, so nothing was generated or "
-                "charged. Please try again in a few minutes."
-            )
+            raise ProviderUnavailable(msg("tg.gen.screening_unavailable"))
         if not verdict.allowed:
             job_id = await self._record_rejection(
                 request, user, prompt, options.as_dict(), verdict.reason
@@ -211,8 +209,7 @@ class GenerationService:
                 waiting, fair_seq = await uow.jobs.queue_slot(user.id)
                 if waiting >= self.limits.max_queued_per_user:
                     raise InvalidRequest(
-                        f"You already have {self.limits.max_queued_per_user} images waiting; "
-                        "please wait for some to finish."
+                        msg("tg.gen.queue_full", count=self.limits.max_queued_per_user)
                     )
                 inserted = await uow.jobs.insert(
                     NewJob(

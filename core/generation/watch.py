@@ -19,10 +19,11 @@ from datetime import UTC, date, datetime, time
 
 from core.generation.models import ModelCatalog
 from core.generation.ports import ModelLookup
+from core.i18n import SOURCE_LANGUAGE, Msg, msg, negotiate, render
 from core.metrics import Metrics, NoMetrics
 from core.notifier import NotifierHub
 from core.ports import Clock
-from core.repositories import UnitOfWorkFactory
+from core.repositories import UnitOfWork, UnitOfWorkFactory
 from core.types import Announcement, ReplyTarget
 
 log = logging.getLogger("imagebot.models")
@@ -31,21 +32,14 @@ NOTICE_DAYS = (14, 3)
 """Operators get a direct message this many days before a shutdown."""
 
 
-def operator_notice(model: str, shutdown: date, days: int) -> str:
+def operator_notice(model: str, shutdown: date, days: int) -> Msg:
     """The direct message to operators ``days`` before ``model`` shuts down."""
-    return (
-        f"Operator notice: the image model {model} will be shut down by its provider on "
-        f"{shutdown.isoformat()} (in {days} days). Users who chose it will move to its "
-        "successor then; check IMAGEBOT_MODELS."
-    )
+    return msg("tg.watch.operator_notice", model=model, date=shutdown, count=days)
 
 
-def user_moved_notice(old: str, new: str) -> str:
+def user_moved_notice(old: str, new: str) -> Msg:
     """The one message a user gets when their saved model moved to its successor."""
-    return (
-        f"The image model {old} you chose has been retired by its provider. Your images "
-        f"now use {new}; /settings lets you choose another model."
-    )
+    return msg("tg.watch.user_moved", old=old, new=new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +63,7 @@ class ModelWatch:
         clock: Clock,
         operators: Iterable[tuple[str, str]] = (),
         metrics: Metrics | None = None,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
         """``lookup`` asks the providers (None: nothing to ask, as with the demo model);
         without ``uow`` (``check-config``) only :meth:`check` may be used."""
@@ -80,6 +75,8 @@ class ModelWatch:
         self.operators = tuple(operators)
         self.metrics: Metrics = metrics or NoMetrics()
         self.warnings: tuple[ModelWarning, ...] = ()
+        self.language = negotiate(language)
+        """The operators' language (``IMAGEBOT_DEFAULT_LANGUAGE``), and users' fallback."""
 
     async def refresh(self) -> tuple[ModelWarning, ...]:
         """Ask the providers, update the catalog, warn, notify and move saved choices.
@@ -171,7 +168,7 @@ class ModelWatch:
         for platform, user_id in self.operators:
             await self.notifier.notify(
                 ReplyTarget(platform, user_id, extra={"dm": "1"}),
-                Announcement(operator_notice(model, shutdown, days)),
+                Announcement(render(operator_notice(model, shutdown, days), self.language)),
             )
         log.warning("operators told: model %s shuts down in %s days", model, days)
 
@@ -185,17 +182,27 @@ class ModelWatch:
                 continue
             async with self._uow() as uow:
                 moved = await uow.users.move_model(model, successor)
+                languages = [await self._language_of(uow, *who) for who in moved]
                 await uow.commit()
             if not moved:
                 continue
             log.warning(
                 "model %s is gone: %s saved choices moved to %s", model, len(moved), successor
             )
-            for platform, user_id in moved:
+            for (platform, user_id), lang in zip(moved, languages, strict=True):
                 await self.notifier.notify(
                     ReplyTarget(platform, user_id, extra={"dm": "1"}),
-                    Announcement(user_moved_notice(model, successor)),
+                    Announcement(render(user_moved_notice(model, successor), lang)),
                 )
+
+    async def _language_of(self, uow: UnitOfWork, platform: str, user_id: str) -> str:
+        """A user's language: their /settings choice, else their platform's, else the
+        operators'."""
+        user = await uow.users.find(platform, user_id)
+        if user is None:
+            return self.language
+        choice = (await uow.users.settings(user.id)).language
+        return negotiate(choice or user.locale, self.language)
 
 
 def _timestamp(day: date) -> float:

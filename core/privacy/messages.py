@@ -7,16 +7,18 @@ import logging
 from dataclasses import dataclass
 
 from core.errors import InvalidRequest, NotFound
+from core.i18n import msg, negotiate, render
 from core.notifier import NotifierHub
 from core.ports import Clock
-from core.repositories import UnitOfWorkFactory
+from core.repositories import UnitOfWork, UnitOfWorkFactory, UserRecord
 from core.text import clean_prompt
 from core.types import Actor, Announcement, ReplyTarget
 from core.users import UserService
 
 log = logging.getLogger("imagebot.messages")
 
-OPT_OUT = "You get this because you turned on product updates; /privacy turns them off."
+OPT_OUT = msg("tg.product_updates_opt_out")
+"""The line under every product update, in its reader's language."""
 MAX_MESSAGE = 4000
 
 
@@ -63,7 +65,7 @@ class MessageService:
     async def submit(self, actor: Actor, kind: str, text: str) -> Ticket:
         """Store a feedback or support message and forward it to the operators."""
         if kind not in ("feedback", "support"):
-            raise InvalidRequest("Use /feedback or /support.")
+            raise InvalidRequest(msg("tg.feedback_or_support"))
         body = clean_prompt(text, max_chars=MAX_MESSAGE)
         async with self._uow() as uow:
             user, _ = await self.users.ensure(uow, actor)
@@ -74,8 +76,15 @@ class MessageService:
             forwarded = await self.notifier.notify(
                 self.operators_chat,
                 Announcement(
-                    f"{kind.title()} #{message_id} from user {user.id}:\n{body}\n\n"
-                    f"Answer with: imagebot reply {message_id} <text>"
+                    render(
+                        msg(
+                            f"tg.operators_{kind}",
+                            message_id=message_id,
+                            user_id=user.id,
+                            body=body,
+                        ),
+                        self.users.default_language,
+                    )
                 ),
                 final=True,
             )
@@ -86,18 +95,24 @@ class MessageService:
         """An operator answers a message: stored with it and sent to the user as a DM."""
         body = text.strip()
         if not body:
-            raise InvalidRequest("The answer is empty.")
+            raise InvalidRequest(msg("tg.answer_empty"))
         async with self._uow() as uow:
             message = await uow.privacy.feedback(message_id)
             if message is None:
                 raise NotFound()
             user = await uow.users.get(message.user_id)
+            lang = await _language_of(uow, user, self.users.default_language)
             await uow.privacy.reply_feedback(message_id, body, self.clock.now())
             await uow.commit()
         if user is not None:
             await self.notifier.notify(
                 dm_target(user.platform, user.platform_user_id),
-                Announcement(f"Answer to your {message.kind} #{message_id}:\n{body}"),
+                Announcement(
+                    render(
+                        msg(f"tg.answer_to_{message.kind}", message_id=message_id, body=body),
+                        lang,
+                    )
+                ),
                 final=True,
             )
 
@@ -105,23 +120,32 @@ class MessageService:
         """Send a product update to every user who opted in; each says how to opt out."""
         body = text.strip()
         if not body:
-            raise InvalidRequest("The message is empty.")
+            raise InvalidRequest(msg("tg.message_empty"))
         sent = 0
         after = 0
         while True:
             async with self._uow() as uow:
                 ids = await uow.privacy.users_with_consent("product_updates", after, batch)
                 users = [await uow.users.get(i) for i in ids]
+                langs = [await _language_of(uow, u, self.users.default_language) for u in users]
             if not ids:
                 break
             after = ids[-1]
-            for user in users:
+            for user, lang in zip(users, langs, strict=True):
                 if user is None:
                     continue
                 ok = await self.notifier.notify(
                     dm_target(user.platform, user.platform_user_id),
-                    Announcement(f"{body}\n\n{OPT_OUT}"),
+                    Announcement(f"{body}\n\n{render(OPT_OUT, lang)}"),
                 )
                 sent += int(ok)
         log.info("broadcast sent=%s", sent)
         return sent
+
+
+async def _language_of(uow: UnitOfWork, user: UserRecord | None, default: str) -> str:
+    """The language to tell ``user`` things in: their /settings choice, else their
+    platform's, else the operator's default."""
+    if user is None:
+        return default
+    return negotiate((await uow.users.settings(user.id)).language or user.locale, default)

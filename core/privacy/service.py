@@ -24,7 +24,7 @@ from typing import Any
 from core.billing import CreditLedger
 from core.errors import InvalidRequest, NotFound, UserFacingError
 from core.files import FileStore
-from core.i18n import SOURCE_LANGUAGE, Msg, msg, render
+from core.i18n import SOURCE_LANGUAGE, Msg, msg, negotiate, render
 from core.ports import Clock
 from core.privacy.onboarding import Policy
 from core.privacy.ports import ConsentRecord, PrivacyRequestRecord
@@ -108,10 +108,7 @@ class ConfirmationExpired(UserFacingError):
     that is not the question): nothing was done, and the person may simply ask again."""
 
     code = "confirmation_expired"
-    default_message = (
-        "This question has expired, so nothing was erased. "
-        "Send /delete_my_data again if you still want your data erased."
-    )
+    default_key = "tg.confirmation_expired"
 
 
 ERASURE_QUESTION_TTL = timedelta(minutes=15)
@@ -124,15 +121,9 @@ MAX_REQUEST_ID = 2**31 - 1
 """Request numbers are 32-bit integers in the database; a larger one names nothing (and
 PostgreSQL would refuse to compare it)."""
 
-APPEAL_GRANTED = (
-    "An operator reviewed your appeal of privacy request {number} and granted it. "
-    "Their reason: {reason}"
-)
-APPEAL_DENIED = (
-    "An operator reviewed your appeal of privacy request {number} and upheld the refusal. "
-    "Their reason: {reason}\nIf you still disagree, you can complain to your data "
-    "protection authority."
-)
+APPEAL_GRANTED = "tg.appeal_granted"
+APPEAL_DENIED = "tg.appeal_denied"
+"""The catalog keys of an appeal's outcome, told to its owner in their language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +380,7 @@ class PrivacyService:
         from an object store holding it in plain form, a short-lived presigned URL."""
         user = await self._user(actor)
         if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
-            raise InvalidRequest("That export is not yours.")
+            raise InvalidRequest(msg("tg.export_not_yours"))
         direct = await self.files.download_url(
             result.path, filename=result.path.rsplit("/", 1)[-1], expires_in=ttl_hours * 3600
         )
@@ -416,19 +407,19 @@ class PrivacyService:
             user_id_text, path = head.split(":", 1)
             user_id, expires = int(user_id_text), int(expires_text)
         except (ValueError, UnicodeDecodeError):
-            raise InvalidRequest("This link is not valid.") from None
+            raise InvalidRequest(msg("tg.link_invalid")) from None
         async with self._uow() as uow:
             expected = await self.users.sign(uow, "export-link", payload.encode())
         if not hmac.compare_digest(expected, signature):
-            raise InvalidRequest("This link is not valid.")
+            raise InvalidRequest(msg("tg.link_invalid"))
         if self.clock.now().timestamp() > expires:
-            raise InvalidRequest("This link has expired; send /export again for a new one.")
+            raise InvalidRequest(msg("tg.export_link_expired"))
         if not path.startswith(f"users/{user_id}/exports/") or ".." in path:
-            raise InvalidRequest("This link is not valid.")
+            raise InvalidRequest(msg("tg.link_invalid"))
         try:
             data = await self.files.read(path)
         except FileNotFoundError:
-            raise InvalidRequest("This export is no longer available.") from None
+            raise InvalidRequest(msg("tg.export_gone")) from None
         return path.rsplit("/", 1)[-1], data
 
     async def training_material(self) -> list[tuple[str, str, list[str]]]:
@@ -560,7 +551,7 @@ class PrivacyService:
         if not text:
             raise InvalidRequest(Msg("appeal.reason_needed"))
         if not 0 < request_id <= MAX_REQUEST_ID:
-            raise InvalidRequest("There is no refused request of yours with that number.")
+            raise InvalidRequest(Msg("appeal.no_such_request"))
         async with self._uow() as uow:
             subject = await self.users.keyed_hash(uow, actor.platform, actor.user_id)
             ok = await uow.privacy.appeal(request_id, subject, text, self.clock.now())
@@ -586,20 +577,23 @@ class PrivacyService:
         """
         reason = " ".join(reason.split())
         if not reason:
-            raise InvalidRequest("Give the reason for the decision; the user is told it.")
+            raise InvalidRequest(msg("tg.decision_reason_needed"))
         if len(reason) > MAX_DECISION_REASON:
-            raise InvalidRequest(f"Keep the reason under {MAX_DECISION_REASON} characters.")
+            raise InvalidRequest(msg("tg.decision_reason_long", max=MAX_DECISION_REASON))
         if not 0 < request_id <= MAX_REQUEST_ID:
-            raise NotFound("There is no open appeal with that number.")
+            raise NotFound(msg("tg.no_open_appeal"))
         decision = "granted" if grant else "denied"
         async with self._uow() as uow:
             found = await uow.privacy.request(request_id)
             if found is None or found[0].appeal_status != "open":
-                raise NotFound("There is no open appeal with that number.")
+                raise NotFound(msg("tg.no_open_appeal"))
             record, user_id = found
+            language: str | None = None
             if not await uow.privacy.decide_appeal(request_id, decision):
-                raise NotFound("There is no open appeal with that number.")
+                raise NotFound(msg("tg.no_open_appeal"))
             user = await uow.users.get(user_id) if user_id is not None else None
+            if user is not None:
+                language = (await uow.users.settings(user.id)).language or user.locale
             await uow.privacy.audit(
                 actor=operator,
                 action=f"appeal_{'grant' if grant else 'deny'}",
@@ -614,8 +608,11 @@ class PrivacyService:
         receipt = None
         if grant and record.kind == "erase" and user is not None:
             receipt = await self._erase_user(Actor(user.platform, user.platform_user_id), user)
-        text = (APPEAL_GRANTED if grant else APPEAL_DENIED).format(number=request_id, reason=reason)
+        # Told in the owner's language (their /settings choice, else their platform's).
+        lang = negotiate(language)
+        told = msg(APPEAL_GRANTED if grant else APPEAL_DENIED, request_id=request_id, reason=reason)
+        text = render(told, lang)
         if receipt is not None:
-            text = f"{text}\n\n{receipt.text}"
+            text = f"{text}\n\n{render(receipt.message, lang)}"
         recipient = None if user is None else (user.platform, user.platform_user_id)
         return AppealDecision(request_id, decision, recipient, text, receipt)

@@ -84,17 +84,13 @@ class SafetyService:
             if not control.enabled:
                 raise ChatDisabled()
             if control.allowed_channels and conversation.chat_id not in control.allowed_channels:
-                raise ChatDisabled(
-                    "The admins of this server limited imagebot to other channels here."
-                )
+                raise ChatDisabled(msg("tg.safety.other_channels"))
             if control.daily_cap_per_member is not None:
                 midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
                 used = await uow.safety.jobs_today(user.id, conversation.platform, group, midnight)
                 if used >= control.daily_cap_per_member:
                     raise ChatDisabled(
-                        f"This server allows {control.daily_cap_per_member} images per member "
-                        "a day, and you have reached it. It resets at midnight UTC; private "
-                        "chats with the bot are not limited by it."
+                        msg("tg.safety.daily_cap", count=control.daily_cap_per_member)
                     )
         cfg = self.config
         wait = await uow.safety.take_token(
@@ -188,7 +184,7 @@ class SafetyService:
         """An operator bans (for ``hours``, or for good when None) or lifts a ban."""
         now = self.clock.now()
         if not reason.strip():
-            raise InvalidRequest("Give a reason: it goes to the audit log.")
+            raise InvalidRequest(msg("tg.safety.give_reason"))
         async with self._uow() as uow:
             current = await uow.safety.standing(user_id)
             if lift:
@@ -238,9 +234,7 @@ class SafetyService:
                 raise InvalidRequest(msg("server.cap_invalid"))
             rate = changes.get("requests_per_minute", current.requests_per_minute)
             if rate is not None and not 1 <= int(rate) <= 10_000:
-                raise InvalidRequest(
-                    "The request cap is a number of requests a minute, 1 to 10000."
-                )
+                raise InvalidRequest(msg("tg.safety.rate_invalid"))
             language = changes.get("language", current.language)
             if language is not None and not is_language(str(language)):
                 raise InvalidRequest(msg("language.unknown", languages=", ".join(LANGUAGES)))

@@ -23,6 +23,7 @@ from core.generation.ports import ModelCall
 from core.generation.pricing import PriceTable
 from core.generation.providers import refused_message
 from core.generation.providers.openai_images import _refused_option
+from core.i18n import render
 from core.types import GenerateOptions, ResolvedOptions, UserSettingsView
 
 TODAY = date(2026, 12, 6)
@@ -138,7 +139,7 @@ def test_a_refused_value_is_withdrawn_and_the_message_names_what_to_use() -> Non
     assert not cat.mark_refused("gpt-image-2", "background", "transparent")  # logged once
     spec = cat.spec("gpt-image-2")
     assert spec.backgrounds == ("auto", "opaque")
-    message = refused_message(spec, "background", "transparent")
+    message = render(refused_message(spec, "background", "transparent"))
     assert "transparent" in message and "auto, opaque" in message and "charged" in message
     cat.mark_refused("gpt-image-2", "size", "*")
     assert cat.spec("gpt-image-2").free_size is None

@@ -12,18 +12,19 @@ from datetime import date
 from core.errors import ConfigurationError, OptionRefused
 from core.generation.models import ModelCatalog, ModelSpec, values_text
 from core.generation.ports import ImageModel, ModelCall, ModelEvent, ModelLookup
+from core.i18n import Msg, msg
 from core.settings import Settings
 
 log = logging.getLogger("imagebot.provider")
 
 OPTION_WORDS = {
-    "size": "size",
-    "quality": "quality",
-    "output_format": "format",
-    "background": "background",
-    "input_fidelity": "input fidelity",
-    "moderation": "moderation level",
-    "output_compression": "compression",
+    "size": "tg.optword.size",
+    "quality": "tg.optword.quality",
+    "output_format": "tg.optword.format",
+    "background": "tg.optword.background",
+    "input_fidelity": "tg.optword.input_fidelity",
+    "moderation": "tg.optword.moderation",
+    "output_compression": "tg.optword.compression",
 }
 """How a refused request field is named to the user."""
 
@@ -199,23 +200,19 @@ class CatalogRouter:
                 await backend.aclose()
 
 
-def refused_message(spec: ModelSpec, option: str, value: str) -> str:
+def refused_message(spec: ModelSpec, option: str, value: str) -> Msg:
     """What a user reads when the provider refused an option of ``spec``'s model: the
     option, the value, and what to use instead (``spec`` is the catalog's after the
     refusal was learned)."""
-    words = OPTION_WORDS.get(option, option)
+    key = OPTION_WORDS.get(option)
+    words: Msg | str = Msg(key) if key else option
     if option in ("input_fidelity", "moderation", "output_compression") or value == "*":
         if option == "size":
-            return (
-                f"The model {spec.display} no longer takes custom sizes. Nothing was charged. "
-                f"Use one of these sizes instead: {values_text(spec, 'size')}."
+            return msg(
+                "tg.refused.custom_size", model=spec.display, sizes=values_text(spec, "size")
             )
-        return (
-            f"The model {spec.display} no longer takes the {words} setting, so the operator's "
-            "choice was dropped. Nothing was charged; please send the request again."
-        )
-    instead = values_text(spec, option) or "the default"
-    return (
-        f"The model {spec.display} no longer supports the {words} '{value[:40]}'. Nothing was "
-        f"charged. Use one of these instead: {instead}."
+        return msg("tg.refused.setting", model=spec.display, setting=words)
+    instead: Msg | str = values_text(spec, option) or msg("tg.refused.the_default")
+    return msg(
+        "tg.refused.value", model=spec.display, setting=words, value=value[:40], instead=instead
     )

@@ -119,7 +119,7 @@ async def test_P19_every_admin_action_by_an_operator_and_by_anyone_else(
         )
         assert answers[f" revoke {ada.id} 5 correction"].startswith("Revoked 5 credits.")
         assert answers[f" ban {ada.id} 2h spam"].startswith("Banned until")
-        assert answers[f" unban {ada.id} appeal accepted"] == render.ADMIN_UNBANNED
+        assert answers[f" unban {ada.id} appeal accepted"] == render.admin_unbanned()
         assert answers[f" refund {job.id} bad result"] == f"Refunded {render.credits(job.cost)}."
         assert "jobs_succeeded: 1" in answers[" stats"]
         assert "dry run" in answers[" retention dry"]

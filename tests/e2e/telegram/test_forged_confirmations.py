@@ -87,7 +87,7 @@ async def test_P08_an_old_erasure_question_erases_nothing_and_says_so(
     fake.messages[key]["date"] -= int(ERASURE_QUESTION_TTL.total_seconds()) + 60
 
     answer = await fake.wait_answer(ada.press(fake.messages[key], data))
-    assert answer["text"] == render.ERASE_EXPIRED
+    assert answer["text"] == render.erase_expired()
     edited = fake.message(*key)
     assert edited is not None and "expired" in edited["text"]
     assert "/delete_my_data" in edited["text"]
