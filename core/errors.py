@@ -106,16 +106,23 @@ class ContentRefused(UserFacingError):
 
     code = "content_refused"
 
-    def __init__(self, reason: str = "", *, stage: str = "input", reviewed: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str = "",
+        *,
+        stage: str = "input",
+        reviewed: bool = False,
+        shown: Msg | None = None,
+    ) -> None:
         self.reason = reason
+        """The reason in plain English words, as recorded (strikes, the review queue)."""
         self.stage = stage
+        why: Msg | str = shown if shown is not None else reason
         if stage == "output":
-            first = (
-                msg("error.withheld_because", reason=reason) if reason else msg("error.withheld")
-            )
+            first = msg("error.withheld_because", reason=why) if why else msg("error.withheld")
             then = msg("error.withheld_reviewed" if reviewed else "error.withheld_returned")
         else:
-            first = msg("error.refused_because", reason=reason) if reason else msg("error.refused")
+            first = msg("error.refused_because", reason=why) if why else msg("error.refused")
             then = msg("error.refused_rephrase")
         super().__init__(msg("error.two_sentences", first=first, second=then))
 

@@ -34,7 +34,7 @@ from core.metrics import Metrics, NoMetrics
 from core.ports import Clock
 from core.privacy import OnboardingService
 from core.repositories import ImageRecord, NewJob, UnitOfWorkFactory, UserRecord
-from core.safety import SafetyService, Screener
+from core.safety import SafetyService, Screener, reason_message
 from core.text import clean_prompt
 from core.types import (
     Actor,
@@ -183,7 +183,7 @@ class GenerationService:
                 await self.safety.strike(user.id, reason=verdict.reason, job_id=job_id)
             self.metrics.moderation_refusal("input")
             self.metrics.job_state(request.conversation.platform, JobState.REJECTED)
-            raise ContentRefused(verdict.reason)
+            raise ContentRefused(verdict.reason, shown=reason_message(verdict))
         if verdict.degraded:
             log.warning("screening unavailable, let through (fail open) user=%s", user.id)
 

@@ -34,7 +34,7 @@ from core.metrics import Metrics, NoMetrics
 from core.notifier import NotifierHub
 from core.ports import Clock
 from core.repositories import ImageRecord, JobRecord, UnitOfWorkFactory
-from core.safety import SafetyService, Screener
+from core.safety import SafetyService, Screener, reason_message
 from core.types import (
     Delivered,
     Failed,
@@ -347,7 +347,12 @@ class Worker:
                 verdict = await self.screener.screen_output(event.data, event.content_type)
                 if not verdict.allowed:
                     await self._withhold(job, event, verdict.reason, verdict.categories)
-                    raise ContentRefused(verdict.reason, stage="output", reviewed=True)
+                    raise ContentRefused(
+                        verdict.reason,
+                        stage="output",
+                        reviewed=True,
+                        shown=reason_message(verdict),
+                    )
                 outputs.append(
                     await self.files.write_image(
                         job.user_id, f"jobs/{job.id}/output-{len(outputs)}", event.data

@@ -10,7 +10,7 @@ from core.safety.ports import (
     Standing,
     UpdateRepository,
 )
-from core.safety.screening import BlocklistScreener, Screener
+from core.safety.screening import BlocklistScreener, Screener, categories_message, reason_message
 from core.safety.service import SafetyConfig, SafetyService, audit
 
 __all__ = [
@@ -25,5 +25,7 @@ __all__ = [
     "Standing",
     "UpdateRepository",
     "audit",
+    "categories_message",
+    "reason_message",
     "request_body",
 ]

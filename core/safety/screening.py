@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.i18n import Msg, msg
 from core.types import InputImage
 
 
@@ -25,6 +27,51 @@ class Verdict:
 
 
 ALLOWED = Verdict(True)
+
+CATEGORY_KEYS = {
+    "hate": "hate",
+    "hate/threatening": "hate_threatening",
+    "harassment": "harassment",
+    "harassment/threatening": "harassment_threatening",
+    "illicit": "illicit",
+    "illicit/violent": "illicit_violent",
+    "self-harm": "self_harm",
+    "self-harm/intent": "self_harm",
+    "self-harm/instructions": "self_harm_instructions",
+    "sexual": "sexual",
+    "sexual/minors": "sexual_minors",
+    "violence": "violence",
+    "violence/graphic": "violence_graphic",
+}
+"""Moderation categories and the catalog names of their words (``moderation.cat.<name>``)."""
+
+
+def categories_message(categories: Iterable[str]) -> Msg | None:
+    """The categories in words of the reader's language (``violence, sexual content``), or
+    None when one of them has no words in the catalog."""
+    names: list[str] = []
+    for category in categories:
+        name = CATEGORY_KEYS.get(category)
+        if name is None:
+            return None
+        if name not in names:
+            names.append(name)
+    if not names:
+        return None
+    shown = msg(f"moderation.cat.{names[-1]}")
+    for name in reversed(names[:-1]):
+        shown = msg("moderation.list", first=msg(f"moderation.cat.{name}"), rest=shown)
+    return shown
+
+
+def reason_message(verdict: Verdict) -> Msg | None:
+    """Why ``verdict`` refused, in the reader's language (None: show its plain reason)."""
+    if verdict.category == "blocklist":
+        return msg("moderation.blocked_term")
+    if verdict.category == "unavailable":
+        return msg("moderation.unavailable")
+    what = categories_message(verdict.categories)
+    return msg("moderation.looks_like", what=what) if what is not None else None
 
 
 class Screener(Protocol):

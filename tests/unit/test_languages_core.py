@@ -54,3 +54,32 @@ def test_model_notices_and_provider_refusals_are_catalog_messages() -> None:
     refused = refused_message(catalog.spec("gpt-image-2"), "background", "transparent")
     assert "no longer supports the background 'transparent'" in render(refused)
     assert "unterstützt Hintergrund 'transparent' nicht mehr" in render(refused, "de")
+
+
+def test_P16_moderation_reasons_are_told_in_the_readers_language() -> None:
+    """The reason of a refusal is words of the reader's language; the recorded reason
+    (strikes, the review queue) stays the plain English one."""
+    from core.errors import ContentRefused
+    from core.safety import reason_message
+    from core.safety.screening import Verdict
+
+    verdict = Verdict(
+        False,
+        "it looks like violence, graphic violence",
+        "violence",
+        ("violence", "violence/graphic"),
+    )
+    refused = ContentRefused(verdict.reason, shown=reason_message(verdict))
+    assert refused.reason == "it looks like violence, graphic violence"
+    english = render(refused.msg, "en")
+    assert "(it looks like violence, graphic violence)" in english
+    spanish = render(refused.msg, "es")
+    assert "parece violencia, violencia explícita" in spanish
+    arabic = render(refused.msg, "ar")
+    assert "عنفًا، عنفًا صريحًا" in arabic
+    blocked = Verdict(False, "the prompt contains a blocked term", "blocklist", ("blocklist",))
+    shown = render(ContentRefused(blocked.reason, shown=reason_message(blocked)).msg, "de")
+    assert "gesperrten Begriff" in shown
+    # A category the catalog has no words for is shown as the provider named it.
+    odd = Verdict(False, "it looks like something new", "new", ("new",))
+    assert reason_message(odd) is None

@@ -455,12 +455,11 @@ class OpenAIImageModel:
             details = error.get("moderation_details")
             details = details if isinstance(details, dict) else {}
             categories = details.get("categories")
-            reason = (
-                ", ".join(str(c) for c in categories if c) if isinstance(categories, list) else ""
-            )
+            names = [str(c) for c in categories if c] if isinstance(categories, list) else []
             stage = str(details.get("moderation_stage") or "input")
             log(logging.WARNING, f"safety refusal at {stage}")
-            return ContentRefused(reason=_clean(reason, 120), stage=stage)
+            # OpenAI's own category names, shown as the provider gives them.
+            return ContentRefused(reason=_clean(", ".join(names), 120), stage=stage)
 
         if isinstance(err, openai.APITimeoutError):
             log(logging.WARNING, "timed out after retries")
