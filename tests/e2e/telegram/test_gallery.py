@@ -4,6 +4,7 @@ private-chat rule, and the answer when the operator has set no public URL."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import ClientSession, CookieJar, web
@@ -58,8 +59,15 @@ async def test_gallery_link_signs_in_once(
                 f"{base}/gallery/signin", data={"token": token}, allow_redirects=False
             ) as r:
                 assert r.status == 303
-            async with browser.get(f"{base}/gallery/") as r:
-                assert (await r.text()).count('class="tile"') == 1
+            # The result is on screen a moment before its job is marked done (and listed).
+            tiles = 0
+            for _ in range(100):
+                async with browser.get(f"{base}/gallery/") as r:
+                    tiles = (await r.text()).count('class="tile"')
+                if tiles:
+                    break
+                await asyncio.sleep(0.05)
+            assert tiles == 1
         async with (
             ClientSession() as other,
             other.post(f"{base}/gallery/signin", data={"token": token}, allow_redirects=False) as r,
