@@ -384,7 +384,7 @@ SETTING_LABELS = {
     "output_format": "setting.output_format",
     "n": "setting.n",
     "background": "setting.background",
-    "model": "dc.setting.model",
+    "model": "setting.model",
 }
 
 

@@ -374,7 +374,7 @@ SETTING_LABELS = {
     "output_format": "setting.output_format",
     "n": "setting.n",
     "background": "setting.background",
-    "model": "tg.setting.model",
+    "model": "setting.model",
 }
 
 
