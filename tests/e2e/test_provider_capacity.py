@@ -113,12 +113,10 @@ async def test_429_with_retry_after_lowers_in_flight_and_no_job_fails(
         # After the first 429 the bucket paced the starts: at most the slow start's overrun
         # (and its retries) was refused.
         assert openai_fake.rate_limited <= 4
-        accepted = openai_fake.accepted_at
-        assert len(accepted) == 12
-        # Never more than the provider's window allows: 3 + 1 refill per 0.2 s.
-        for i, start in enumerate(accepted):
-            in_window = [t for t in accepted[i:] if t - start < 0.6]
-            assert len(in_window) <= 3 + 3 + 1, in_window
+        # Each job's call was accepted once (the fake's own bucket decides which calls it
+        # accepts, so how they are spread in time says nothing about our pacing: the
+        # refusals counted above do).
+        assert len(openai_fake.accepted_at) == 12
         await core.worker.stop()  # the last one may still be marking itself succeeded
         async with core.worker._uow() as uow:
             states = await uow.jobs.count_by_state()
@@ -150,7 +148,12 @@ async def test_429_lowers_the_cap_of_a_running_worker(
         assert all(isinstance(f, Delivered) for f in finals)
         lane = core.worker.capacity.lane(LANE)
         assert lane.throttled == 2
-        assert core.worker.capacity.limit(LANE) < 16 or lane.cap < 16 + 8
+        # A success raises the cap by one and never above the ceiling (16), so without a
+        # decrease it would still be exactly 16 here. Each 429 halves it to at most half
+        # the calls then in flight (8 jobs and a claiming loop or two), and the second
+        # batch's 8 successes cannot climb all the way back.
+        assert lane.cap < 16
+        assert core.worker.capacity.limit(LANE) < 16
     finally:
         await core.aclose()
 
