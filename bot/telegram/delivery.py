@@ -59,10 +59,11 @@ class Destination:
 
 @dataclass(frozen=True, slots=True)
 class Picture:
-    """A stored image to send: its absolute path and what is known about it.
+    """A stored image to send: its absolute path (a name) and what is known about it.
 
-    ``files`` is the file store: when data at rest is encrypted, the bytes are read
-    through it (decrypted) instead of straight from ``path``.
+    ``files`` is the file store: unless it names a plain local file for the image
+    (:meth:`FileStore.local_path`), the bytes are read through it (decrypted, or from an
+    object store) instead of from ``path``.
     """
 
     path: str
@@ -70,15 +71,24 @@ class Picture:
     files: FileStore | None = None
 
     @property
+    def local(self) -> str | None:
+        """A plain file on this machine holding the image's bytes, or None."""
+        if self.files is None:
+            return self.path
+        return self.files.local_path(self.image.path)
+
+    @property
     def sealed(self) -> bool:
-        """True when the file on disk is ciphertext."""
-        return self.files is not None and self.files.encrypted
+        """True when the bytes must come through the store (no plain local file)."""
+        return self.local is None
 
     async def read(self) -> bytes:
         """The image's bytes, decrypted when needed."""
-        if self.files is not None and self.files.encrypted:
+        local = self.local
+        if local is None:
+            assert self.files is not None
             return await self.files.read(self.image.path)
-        return await asyncio.to_thread(Path(self.path).read_bytes)
+        return await asyncio.to_thread(Path(local).read_bytes)
 
     @property
     def fits_photo(self) -> bool:
@@ -132,14 +142,16 @@ class _Files:
     async def photo(self, pic: Picture, name: str, *, attach: bool) -> InputFile:
         if pic.fits_photo:
             return await self.stream(pic, name, attach=attach)
-        source: str | bytes = await pic.read() if pic.sealed else pic.path
+        local = pic.local
+        source: str | bytes = await pic.read() if local is None else local
         data = await asyncio.to_thread(compressed_copy, source)
         return InputFile(data, filename=name.rsplit(".", 1)[0] + ".jpg", attach=attach)
 
     async def stream(self, pic: Picture, name: str, *, attach: bool) -> InputFile:
-        if pic.image.size_bytes <= READ_WHOLE or pic.sealed:
+        local = pic.local
+        if pic.image.size_bytes <= READ_WHOLE or local is None:
             return InputFile(await pic.read(), filename=name, attach=attach)
-        handle: IO[bytes] = await asyncio.to_thread(open, pic.path, "rb")
+        handle: IO[bytes] = await asyncio.to_thread(open, local, "rb")
         self._stack.enter_context(handle)
         return InputFile(handle, filename=name, attach=attach, read_file_handle=False)
 

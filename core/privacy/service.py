@@ -9,8 +9,6 @@ log with its time and outcome, and completes at once.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import io
 import json
 import logging
@@ -23,7 +21,7 @@ from typing import Any
 
 from core.billing import CreditLedger
 from core.errors import InvalidRequest, NotFound, UserFacingError
-from core.files import FileStore
+from core.files import EXPORT_LINK_SECONDS, DownloadLinks, FileStore
 from core.i18n import SOURCE_LANGUAGE, Msg, msg, negotiate, render
 from core.ports import Clock
 from core.privacy.onboarding import Policy
@@ -204,7 +202,7 @@ class PrivacyService:
         policy: Policy,
         retention: RetentionPolicy,
         compact: Callable[[], Awaitable[None]] | None = None,
-        public_url: str | None = None,
+        downloads: DownloadLinks | None = None,
         ledger: CreditLedger | None = None,
     ) -> None:
         self._uow = uow
@@ -214,7 +212,7 @@ class PrivacyService:
         self.policy = policy
         self.retention = retention
         self._compact = compact
-        self.public_url = public_url
+        self.downloads = downloads
         self.ledger = ledger or CreditLedger(clock)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -374,53 +372,30 @@ class PrivacyService:
             )
         return buf.getvalue()
 
-    async def export_link(self, actor: Actor, result: ExportResult, *, ttl_hours: int = 24) -> str:
-        """A download link for an export too large for the chat: signed, bound to this user
-        and this file, and valid for ``ttl_hours`` (served by imagebot's HTTP server); or,
-        from an object store holding it in plain form, a short-lived presigned URL."""
+    async def export_link(
+        self, actor: Actor, result: ExportResult, *, ttl_seconds: int = EXPORT_LINK_SECONDS
+    ) -> str:
+        """A download link for the actor's export (P07), valid for ``ttl_seconds`` (24
+        hours): a presigned URL from an object store holding it in plain form, otherwise
+        a link to imagebot's HTTP server, signed and bound to this user and this file
+        (:class:`core.files.DownloadLinks`, the one signing scheme for downloads).
+
+        Raises :class:`InvalidRequest` for someone else's export, or when imagebot has no
+        public address to serve it from."""
         user = await self._user(actor)
         if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
             raise InvalidRequest(msg("tg.export_not_yours"))
-        direct = await self.files.download_url(
-            result.path, filename=result.path.rsplit("/", 1)[-1], expires_in=ttl_hours * 3600
-        )
-        if direct is not None:
-            return direct
-        if not self.public_url:
+        url = None
+        if self.downloads is not None:
+            url = await self.downloads.link(
+                user.id,
+                result.path,
+                filename=result.path.rsplit("/", 1)[-1],
+                ttl_seconds=ttl_seconds,
+            )
+        if url is None:
             raise InvalidRequest(Msg("export.no_address"))
-        expires = int((self.clock.now() + timedelta(hours=ttl_hours)).timestamp())
-        payload = f"{user.id}:{result.path}:{expires}"
-        async with self._uow() as uow:
-            signature = await self.users.sign(uow, "export-link", payload.encode())
-        token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-        return f"{self.public_url.rstrip('/')}/exports/{token}.{signature}"
-
-    async def open_export_link(self, token: str) -> tuple[str, bytes]:
-        """Check a link's signature and expiry; return (file name, ZIP bytes).
-
-        Raises :class:`InvalidRequest` for a forged, altered or expired link.
-        """
-        encoded, _, signature = token.partition(".")
-        try:
-            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-            head, expires_text = payload.rsplit(":", 1)
-            user_id_text, path = head.split(":", 1)
-            user_id, expires = int(user_id_text), int(expires_text)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidRequest(msg("tg.link_invalid")) from None
-        async with self._uow() as uow:
-            expected = await self.users.sign(uow, "export-link", payload.encode())
-        if not hmac.compare_digest(expected, signature):
-            raise InvalidRequest(msg("tg.link_invalid"))
-        if self.clock.now().timestamp() > expires:
-            raise InvalidRequest(msg("tg.export_link_expired"))
-        if not path.startswith(f"users/{user_id}/exports/") or ".." in path:
-            raise InvalidRequest(msg("tg.link_invalid"))
-        try:
-            data = await self.files.read(path)
-        except FileNotFoundError:
-            raise InvalidRequest(msg("tg.export_gone")) from None
-        return path.rsplit("/", 1)[-1], data
+        return url
 
     async def training_material(self) -> list[tuple[str, str, list[str]]]:
         """Finished jobs of users who opted in to model improvement (P03), as

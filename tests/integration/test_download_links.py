@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.web.server import build_http_app
 from core.clock import ManualClock
-from core.crypto import BLOB_MAGIC
+from core.crypto import STREAM_MAGIC
 from storage.database import Database
 from tests.helpers import actor, make_core, request
 
@@ -58,7 +58,8 @@ async def test_P23_signed_link_streams_the_decrypted_file_and_refuses_tampering(
                 assert await resp.read() == picture
                 assert resp.headers["Content-Type"] == "image/png"
                 assert 'filename="fox.png"' in resp.headers["Content-Disposition"]
-                assert resp.headers["Cache-Control"] == "no-store"
+                assert resp.headers["Cache-Control"] == "private, no-store"
+                assert resp.headers["Content-Length"] == str(len(picture))
             token = link.rsplit("/", 1)[1]
             encoded, signature = token.split(".")
             forged = [
@@ -70,7 +71,7 @@ async def test_P23_signed_link_streams_the_decrypted_file_and_refuses_tampering(
             for bad in forged:
                 async with http.get(f"{base}/files/{bad}") as resp:
                     assert resp.status == 403
-                    assert BLOB_MAGIC not in await resp.read()
+                    assert STREAM_MAGIC not in await resp.read()
             # Another user's file is never linked for this user.
             other_id, other_path, _ = await made_image(core, notes, "2002")
             with pytest.raises(ValueError):
@@ -84,7 +85,7 @@ async def test_P23_signed_link_streams_the_decrypted_file_and_refuses_tampering(
             # Expired links are refused.
             clock.advance(seconds=core.settings.download_link_seconds + 1)
             async with http.get(link) as resp:
-                assert resp.status == 403
+                assert resp.status == 410
                 assert "expired" in await resp.text()
     finally:
         if server is not None:

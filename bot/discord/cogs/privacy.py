@@ -89,7 +89,8 @@ class PrivacyCog(BaseCog):
         result = await service.export(actor, context.conversation_of(interaction))  # type: ignore[attr-defined]
         if result.size_bytes <= interaction.filesize_limit:
             files = self.core.files
-            source = await files.read(result.path) if files.encrypted else result.absolute_path
+            local = files.local_path(result.path)
+            source = await files.read(result.path) if local is None else local
             upload = await media.upload(
                 source,
                 content_type="application/zip",
