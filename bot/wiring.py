@@ -254,7 +254,7 @@ async def build_core(
         notifier=notifier,
         files=files,
     )
-    history = HistoryService(uow, files)
+    history = HistoryService(uow, files, downloads=downloads)
     telegram_token = settings.telegram_token
     core = Core(
         settings=settings,

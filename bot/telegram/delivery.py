@@ -30,9 +30,12 @@ from telegram.error import BadRequest
 
 from bot.telegram import keyboards
 from bot.telegram.gallery import gallery_offered
-from bot.telegram.render import full_res_caption
+from bot.telegram.render import download_link_text, full_res_caption
+from bot.telegram.render import plain_text as render_plain
 from bot.telegram.runtime import Runtime
 from core.files import FileStore
+from core.generation import DownloadLink
+from core.i18n import Msg
 from core.types import StoredImage
 
 PHOTO_LIMIT = FileSizeLimit.PHOTOSIZE_UPLOAD
@@ -292,5 +295,26 @@ async def send_original(
                 disable_content_type_detection=True,
             ),
         )
+    rt.board.sent(dest.chat_id)
+    return sent
+
+
+async def send_download_link(rt: Runtime, dest: Destination, link: DownloadLink) -> Message:
+    """One stored output at full resolution as a link (a URL button): the file goes from
+    the store (or imagebot's HTTP server) to the person, never through the chat."""
+    markup = keyboards.link(render_plain(Msg("button.download_full")), link.url)
+    text = download_link_text(
+        link.image.width, link.image.height, link.image.size_bytes, link.expires_in
+    )
+    sent = await rt.outbox.call(
+        dest.chat_id,
+        lambda: rt.bot.send_message(
+            dest.chat_id,
+            text,
+            reply_markup=markup,
+            reply_parameters=dest.reply(),
+            message_thread_id=dest.thread_id,
+        ),
+    )
     rt.board.sent(dest.chat_id)
     return sent

@@ -63,7 +63,9 @@ def test_round_trip_any_size_any_chunking(size: int, step: int) -> None:
 def test_seal_chunks_matches_one_piece_and_streams_a_header_first() -> None:
     c = cipher()
     data = os.urandom(10 * SEG + 3)
-    pieces = list(c.seal_chunks((data[i : i + 333] for i in range(0, len(data), 333)), segment_size=SEG))
+    pieces = list(
+        c.seal_chunks((data[i : i + 333] for i in range(0, len(data), 333)), segment_size=SEG)
+    )
     assert len(pieces[0]) == HEADER_SIZE
     assert all(len(p) == SEG + TAG for p in pieces[1:-1])
     assert c.decrypt(b"".join(pieces)) == data
@@ -82,7 +84,9 @@ def tampered(blob: bytes) -> dict[str, bytes]:
         "duplicated segment": header + segs[0] + b"".join(segs),
         "appended bytes": blob + b"x",
         "appended segment": blob + segs[1],
-        "flipped bit": blob[:HEADER_SIZE + 3] + bytes([blob[HEADER_SIZE + 3] ^ 1]) + blob[HEADER_SIZE + 4 :],
+        "flipped bit": blob[: HEADER_SIZE + 3]
+        + bytes([blob[HEADER_SIZE + 3] ^ 1])
+        + blob[HEADER_SIZE + 4 :],
         "altered header": bytes(flipped_header) + b"".join(segs),
         "altered nonce prefix": header[:12] + os.urandom(8) + header[20:] + b"".join(segs),
         "last tag flipped": blob[:-1] + bytes([blob[-1] ^ 1]),
