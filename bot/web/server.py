@@ -129,6 +129,11 @@ def build_http_app(core: Core) -> web.Application:
         if opened.size is not None:
             response.content_length = opened.size
         chunks = opened.chunks
+        if request.method == "HEAD":  # the headers only: a body would break the connection
+            await chunks.aclose()
+            await response.prepare(request)
+            await response.write_eof()
+            return response
         try:
             # The first chunk before the headers: a file that cannot be read (a wrong
             # key, a damaged header) is an error page, not a broken download.

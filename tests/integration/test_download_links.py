@@ -60,6 +60,9 @@ async def test_P23_signed_link_streams_the_decrypted_file_and_refuses_tampering(
                 assert 'filename="fox.png"' in resp.headers["Content-Disposition"]
                 assert resp.headers["Cache-Control"] == "private, no-store"
                 assert resp.headers["Content-Length"] == str(len(picture))
+            async with http.head(link) as resp:  # a HEAD: the headers, no body
+                assert resp.status == 200
+                assert resp.headers["Content-Length"] == str(len(picture))
             token = link.rsplit("/", 1)[1]
             encoded, signature = token.split(".")
             forged = [
@@ -119,4 +122,45 @@ async def test_no_public_address_and_a_local_store_means_no_link(
         user_id, path, _ = await made_image(core, notes, "1001")
         assert await core.downloads.link(user_id, path, filename="fox.png") is None
     finally:
+        await core.aclose()
+
+
+async def test_P18_a_damaged_object_is_never_served_past_its_damage(
+    sqlite_only: Database, tmp_path: Path
+) -> None:
+    """Damage in the header: a kind error page, not a download. Damage further in: the
+    authenticated segments before it are sent, then the connection is cut short of its
+    Content-Length, so the browser reports a failed download; the damaged segment's
+    bytes never leave."""
+    core, _ = await make_core(sqlite_only, tmp_path, encryption_key=KEY)
+    server = TestServer(build_http_app(core))
+    try:
+        await server.start_server()
+        links = core.downloads
+        assert links is not None
+        links.public_url = str(server.make_url("")).rstrip("/")
+        data = os.urandom(400_000)
+        path = await core.files.write_blob(7, "exports/export-20260101-000000-9.zip", data)
+        stored = tmp_path / "data" / path
+        raw = bytearray(stored.read_bytes())
+        raw[300_000] ^= 1
+        stored.write_bytes(bytes(raw))
+        link = await links.link(7, path, filename="export.zip")
+        assert link is not None
+        received = bytearray()
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with http.get(link) as resp:
+                    assert resp.status == 200
+                    assert resp.headers["Content-Length"] == str(len(data))
+                    async for chunk in resp.content.iter_any():
+                        received += chunk
+            assert 0 < len(received) < 300_000 and data.startswith(bytes(received))
+            raw[22] ^= 1  # now the header too (its segment size)
+            stored.write_bytes(bytes(raw))
+            async with http.get(link) as resp:
+                assert resp.status == 410
+                assert "no longer available" in await resp.text()
+    finally:
+        await server.close()
         await core.aclose()
