@@ -112,27 +112,17 @@ class DataCipher:
     ) -> Iterable[bytes]:
         """The ``IBE2`` form of the concatenated ``chunks``, produced piece by piece
         (the header, then one sealed segment at a time)."""
-        if not 0 < segment_size <= MAX_SEGMENT_SIZE:
-            raise ValueError("segment size out of range")
-        header = (
-            STREAM_MAGIC
-            + self.current_id.encode()
-            + os.urandom(8)
-            + struct.pack(">I", segment_size)
-        )
-        yield header
-        aead, prefix = self._current, header[12:20]
-        pending = bytearray()
-        index = 0
+        sealer = self.sealer(segment_size=segment_size)
+        yield sealer.header
         for chunk in chunks:
-            pending += chunk
-            # Hold back at least one byte: a segment is sealed as last only at the end.
-            while len(pending) > segment_size:
-                part = bytes(pending[:segment_size])
-                del pending[:segment_size]
-                yield _seal_segment(aead, header, prefix, index, part, last=False)
-                index += 1
-        yield _seal_segment(aead, header, prefix, index, bytes(pending), last=True)
+            sealed = sealer.push(chunk)
+            if sealed:
+                yield sealed
+        yield sealer.finish()
+
+    def sealer(self, *, segment_size: int = SEGMENT_SIZE) -> StreamSealer:
+        """An incremental encryptor into the ``IBE2`` form under the current key."""
+        return StreamSealer(self._current, self.current_id, segment_size)
 
     def reader(self) -> StreamReader:
         """An incremental decryptor for one stored object (either form, or plain)."""
@@ -183,6 +173,50 @@ def _seal_segment(
 ) -> bytes:
     counter = struct.pack(">I", index)
     return aead.encrypt(prefix + counter, plain, header + counter + (b"\x01" if last else b"\x00"))
+
+
+class StreamSealer:
+    """Plaintext pushed in pieces of any size comes out as the ``IBE2`` form: first
+    :attr:`header`, then whole sealed segments from :meth:`push`, then the last segment
+    from :meth:`finish`. Holds at most one segment of plaintext."""
+
+    def __init__(self, aead: AESGCM, kid: str, segment_size: int = SEGMENT_SIZE) -> None:
+        if not 0 < segment_size <= MAX_SEGMENT_SIZE:
+            raise ValueError("segment size out of range")
+        self.header = STREAM_MAGIC + kid.encode() + os.urandom(8) + struct.pack(">I", segment_size)
+        self._aead = aead
+        self._segment = segment_size
+        self._pending = bytearray()
+        self._index = 0
+        self._done = False
+
+    def push(self, data: bytes) -> bytes:
+        """The segments completed by ``data`` (possibly none), sealed."""
+        if self._done:
+            raise ValueError("sealer already finished")
+        self._pending += data
+        out = []
+        # Hold back at least one byte: a segment is sealed as last only at the end.
+        while len(self._pending) > self._segment:
+            part = bytes(self._pending[: self._segment])
+            del self._pending[: self._segment]
+            out.append(self._seal(part, last=False))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """The last segment (possibly of no plaintext), sealed as the last."""
+        if self._done:
+            raise ValueError("sealer already finished")
+        self._done = True
+        part, self._pending = bytes(self._pending), bytearray()
+        return self._seal(part, last=True)
+
+    def _seal(self, part: bytes, *, last: bool) -> bytes:
+        sealed = _seal_segment(
+            self._aead, self.header, self.header[12:20], self._index, part, last=last
+        )
+        self._index += 1
+        return sealed
 
 
 class StreamReader:

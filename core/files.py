@@ -38,6 +38,14 @@ class FileStore(Protocol):
         """Write any file (an export) atomically under the user's folder; returns its path."""
         ...
 
+    async def write_blob_stream(
+        self, user_id: int, relative_name: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        """Write a file made piece by piece (an export ZIP) under the user's folder,
+        sealed segment by segment, never held whole; atomic like :meth:`write_blob`.
+        Returns its path and its plain size."""
+        ...
+
     async def delete_exports_before(self, before: datetime, *, dry_run: bool = False) -> int:
         """Remove (or count) export files made before ``before``."""
         ...

@@ -13,7 +13,7 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -150,6 +150,31 @@ class PrivacyOverview:
     stored_messages: tuple[Msg, ...] = STORED_MESSAGES
     display_name: str = ""
     locale: str = ""
+
+
+class _ZipSink(io.RawIOBase):
+    """Where the export's ZIP is written: collects what :mod:`zipfile` writes until it is
+    taken. Not seekable, so zipfile writes each entry's sizes after its data (a data
+    descriptor), as a streaming ZIP does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        """Always."""
+        return True
+
+    def write(self, data: Any) -> int:
+        """Keep a copy of ``data`` until :meth:`take`."""
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        """Everything written since the last call."""
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,51 +351,60 @@ class PrivacyService:
         async with self._uow() as uow:
             tables = await uow.privacy.rows_for_user(user.id)
         files = [p for p in await self.files.list_user(user.id) if "/exports/" not in p]
-        blobs = [(p, await self.files.read(p)) for p in files]
         created = self.clock.now()
-        data = await asyncio.to_thread(self._zip, user, tables, blobs, created, request_id)
         name = f"exports/export-{created:%Y%m%d-%H%M%S}-{request_id}"
-        stored = await self.files.write_blob(user.id, name + ".zip", data)
-        log.info("export made user=%s request=%s bytes=%s", user.id, request_id, len(data))
+        # Made and stored piece by piece: each image is streamed from the store into the
+        # ZIP and the ZIP, sealed segment by segment, into the store; neither the images
+        # nor the ZIP are ever held whole.
+        stored, size = await self.files.write_blob_stream(
+            user.id, name + ".zip", self._zip(user, tables, files, created)
+        )
+        log.info("export made user=%s request=%s bytes=%s", user.id, request_id, size)
         return ExportResult(
-            stored, self.files.absolute(stored), len(data), len(blobs) + len(tables) + 1, created
+            stored, self.files.absolute(stored), size, len(files) + len(tables) + 1, created
         )
 
-    def _zip(
+    async def _zip(
         self,
         user: UserRecord,
         tables: dict[str, list[dict[str, Any]]],
-        blobs: list[tuple[str, bytes]],
+        files: list[str],
         created: datetime,
-        request_id: int,
-    ) -> bytes:
-        buf = io.BytesIO()
+    ) -> AsyncIterator[bytes]:
+        sink = _ZipSink()
         prefix = f"users/{user.id}/"
         listing = []
-        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        stamp = created.timetuple()[:6]
+        zf = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED)
+        try:
             for table in sorted(tables):
                 name = EXPORT_NAMES.get(table, table)
                 rows = tables[table]
-                zf.writestr(
-                    f"{name}.json",
-                    json.dumps(rows, ensure_ascii=False, indent=2, default=str),
-                )
+                text = json.dumps(rows, ensure_ascii=False, indent=2, default=str)
+                await asyncio.to_thread(zf.writestr, f"{name}.json", text)
                 listing.append(f"  {name}.json  ({len(rows)} rows; stored as '{table}')")
-            for path, blob in blobs:
+                yield sink.take()
+            for path in files:
                 rel = path[len(prefix) :] if path.startswith(prefix) else Path(path).name
-                zf.writestr(f"images/{rel}", blob, compress_type=zipfile.ZIP_STORED)
+                info = zipfile.ZipInfo(f"images/{rel}", date_time=stamp)
+                info.compress_type = zipfile.ZIP_STORED
+                with zf.open(info, "w") as entry:
+                    async for chunk in self.files.stream(path):
+                        entry.write(chunk)
+                        yield sink.take()
+                yield sink.take()
             url = f", {self.policy.url}" if self.policy.url else ""
-            zf.writestr(
-                "README.txt",
-                EXPORT_README.format(
-                    created=created.isoformat(),
-                    listing="\n".join(listing),
-                    policy_version=self.policy.version,
-                    policy_date=self.policy.effective_date,
-                    policy_url=url,
-                ),
+            readme = EXPORT_README.format(
+                created=created.isoformat(),
+                listing="\n".join(listing),
+                policy_version=self.policy.version,
+                policy_date=self.policy.effective_date,
+                policy_url=url,
             )
-        return buf.getvalue()
+            zf.writestr("README.txt", readme)
+        finally:
+            zf.close()
+        yield sink.take()
 
     async def export_link(
         self, actor: Actor, result: ExportResult, *, ttl_seconds: int = EXPORT_LINK_SECONDS

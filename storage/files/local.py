@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from core.crypto import HEADER_SIZE, DataCipher, open_stream, plain_size
 from core.errors import InvalidImage
@@ -27,6 +28,12 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}(/[A-Za-z0-9][A-Za-z0
 _EXPORT_STAMP = re.compile(r"^export-(\d{8}-\d{6})-")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 CHUNK = 256 * 1024
+
+
+def _flush_close(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
 
 
 class LocalFileStore:
@@ -60,6 +67,40 @@ class LocalFileStore:
         rel = f"users/{int(user_id)}/{relative_name}"
         await asyncio.to_thread(self._write_atomic, self.root / rel, self._seal(data))
         return rel
+
+    async def write_blob_stream(
+        self, user_id: int, relative_name: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        """Write a file made piece by piece under the user's folder: sealed segment by
+        segment into a temporary file beside the target, fsync, then rename (atomic;
+        only ciphertext ever reaches the disk when a key is configured)."""
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}"
+        target = self.root / rel
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fh = os.fdopen(fd, "wb")
+        sealer = self.cipher.sealer() if self.cipher is not None else None
+        size = 0
+        try:
+            if sealer is not None:
+                await asyncio.to_thread(fh.write, sealer.header)
+            async for chunk in chunks:
+                size += len(chunk)
+                out = sealer.push(chunk) if sealer is not None else chunk
+                if out:
+                    await asyncio.to_thread(fh.write, out)
+            if sealer is not None:
+                await asyncio.to_thread(fh.write, sealer.finish())
+            await asyncio.to_thread(_flush_close, fh)
+            os.replace(tmp, target)
+        except BaseException:
+            fh.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # no await here: this runs on cancellation too
+            raise
+        return rel, size
 
     def _seal(self, data: bytes) -> bytes:
         return self.cipher.seal(data) if self.cipher is not None else data

@@ -46,6 +46,8 @@ _EXPORT_KEY = re.compile(r"users/[0-9]+/exports/export-(\d{8}-\d{6})-[^/]*\.zip$
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 CHUNK = 256 * 1024
+PART_SIZE = 8 * 1024 * 1024
+"""Bytes per part of a multipart upload (S3's minimum is 5 MiB, except the last)."""
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 """The longest validity SigV4 allows for a presigned URL."""
 
@@ -152,6 +154,94 @@ class S3FileStore:
         content_type = "application/zip" if rel.endswith(".zip") else "application/octet-stream"
         await self.put(rel, self._seal(data), content_type)
         return rel
+
+    async def write_blob_stream(
+        self, user_id: int, relative_name: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        """Upload a file made piece by piece (an export ZIP), sealed segment by segment:
+        one PUT when it stays under :data:`PART_SIZE`, else a multipart upload of
+        :data:`PART_SIZE` parts (each with its Content-MD5), so at most one part is held.
+        The object appears whole at the end or not at all (an interrupted upload is
+        aborted). Its SHA-256, known only at the end, is then set by a server-side copy
+        onto itself."""
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}"
+        key = self.key(rel)
+        sealer = self.cipher.sealer() if self.cipher is not None else None
+        content_type = (
+            "application/octet-stream"
+            if sealer is not None or not rel.endswith(".zip")
+            else "application/zip"
+        )
+        encrypted = "1" if sealer is not None else "0"
+        client = await self.client()
+        buf = bytearray(sealer.header if sealer is not None else b"")
+        digest = hashlib.sha256()
+        parts: list[dict[str, Any]] = []
+        upload_id: str | None = None
+        size = 0
+
+        async def send(part: bytes) -> None:
+            nonlocal upload_id
+            if upload_id is None:
+                created = await client.create_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    ContentType=content_type,
+                    Metadata={"encrypted": encrypted},
+                )
+                upload_id = created["UploadId"]
+            digest.update(part)
+            md5 = base64.b64encode(hashlib.md5(part, usedforsecurity=False).digest()).decode()
+            number = len(parts) + 1
+            resp = await client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=part,
+                ContentMD5=md5,
+            )
+            parts.append({"ETag": resp["ETag"], "PartNumber": number})
+
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                buf += sealer.push(chunk) if sealer is not None else chunk
+                while len(buf) >= PART_SIZE:
+                    part = bytes(buf[:PART_SIZE])
+                    del buf[:PART_SIZE]
+                    await send(part)
+            if sealer is not None:
+                buf += sealer.finish()
+            if upload_id is None:  # small: one PUT, checksum and all
+                await self.put(rel, bytes(buf), "application/zip")
+                return rel, size
+            if buf or not parts:
+                await send(bytes(buf))
+            await client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            if upload_id is not None:
+                with contextlib.suppress(Exception):
+                    await client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+            raise
+        await client.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            MetadataDirective="REPLACE",
+            ContentType=content_type,
+            Metadata={"sha256": digest.hexdigest(), "encrypted": encrypted},
+        )
+        return rel, size
 
     async def put(self, path: str, stored: bytes, content_type: str) -> str:
         """Upload already-sealed bytes to ``path``; returns their SHA-256.
