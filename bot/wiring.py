@@ -210,6 +210,20 @@ async def build_core(
         gateway = stripe_gateway = build_stripe_gateway(settings, purchases)
     billing = BillingService(offers, gateway, ensure_user=ensure_user_id, purchases=purchases)
     retention_policy = RetentionPolicy.from_json(settings.retention)
+
+    async def sign(purpose: str, message: bytes) -> str:
+        async with uow() as unit:
+            signature = await users.sign(unit, purpose, message)
+            await unit.commit()  # the installation secret is made on first use
+        return signature
+
+    downloads = DownloadLinks(
+        files,
+        sign,
+        clock.now,
+        public_url=settings.public_url,
+        ttl_seconds=settings.download_link_seconds,
+    )
     privacy = PrivacyService(
         uow,
         users,
@@ -218,7 +232,7 @@ async def build_core(
         policy=onboarding.policy,
         retention=retention_policy,
         compact=db.checkpoint,
-        public_url=settings.public_url,
+        downloads=downloads,
         ledger=ledger,
     )
     retention = RetentionService(
@@ -240,7 +254,7 @@ async def build_core(
         notifier=notifier,
         files=files,
     )
-    history = HistoryService(uow, files)
+    history = HistoryService(uow, files, downloads=downloads)
     telegram_token = settings.telegram_token
     core = Core(
         settings=settings,
@@ -273,19 +287,7 @@ async def build_core(
     )
     core.readiness["database"] = db.readiness
 
-    async def sign(purpose: str, message: bytes) -> str:
-        async with uow() as unit:
-            signature = await users.sign(unit, purpose, message)
-            await unit.commit()  # the installation secret is made on first use
-        return signature
-
-    core.downloads = DownloadLinks(
-        files,
-        sign,
-        clock.now,
-        public_url=settings.public_url,
-        ttl_seconds=settings.download_link_seconds,
-    )
+    core.downloads = downloads
     if isinstance(files, S3FileStore):
         core.readiness["files"] = files.check
         core.on_close(files.aclose)

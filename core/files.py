@@ -5,11 +5,22 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from core.types import StoredImage
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedFile:
+    """A stored file opened for streaming: its plain size when the store knows it
+    without reading it all (None for a legacy ``IBE1`` object), and its plain bytes in
+    chunks, decrypted as they arrive. Iterate ``chunks`` to the end (or close it)."""
+
+    size: int | None
+    chunks: AsyncGenerator[bytes, None]
 
 
 class FileStore(Protocol):
@@ -27,6 +38,14 @@ class FileStore(Protocol):
         """Write any file (an export) atomically under the user's folder; returns its path."""
         ...
 
+    async def write_blob_stream(
+        self, user_id: int, relative_name: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        """Write a file made piece by piece (an export ZIP) under the user's folder,
+        sealed segment by segment, never held whole; atomic like :meth:`write_blob`.
+        Returns its path and its plain size."""
+        ...
+
     async def delete_exports_before(self, before: datetime, *, dry_run: bool = False) -> int:
         """Remove (or count) export files made before ``before``."""
         ...
@@ -36,13 +55,19 @@ class FileStore(Protocol):
         ...
 
     def stream(self, path: str) -> AsyncIterator[bytes]:
-        """The plain bytes of a stored file in chunks (downloads, copies)."""
+        """The plain bytes of a stored file in chunks (downloads, copies), decrypted on
+        the fly with bounded memory."""
         ...
 
-    @property
-    def encrypted(self) -> bool:
-        """True when adapters must read through :meth:`read` rather than open
-        :meth:`absolute`: the files are encrypted at rest, or not on this machine's disk."""
+    async def open(self, path: str) -> OpenedFile:
+        """Open a stored file for streaming (its plain size and chunks); raises
+        FileNotFoundError at once when it is missing."""
+        ...
+
+    def local_path(self, path: str) -> str | None:
+        """A plain file on this machine's disk holding exactly the file's bytes, which an
+        adapter may upload from; None when there is none (ciphertext at rest, or an object
+        store): then read the bytes with :meth:`read` or :meth:`stream`."""
         ...
 
     @property
@@ -51,8 +76,9 @@ class FileStore(Protocol):
         ...
 
     def absolute(self, path: str) -> str:
-        """The absolute path of a stored file (for adapters that upload from disk); for an
-        object store, the object's address (then :attr:`encrypted` is True)."""
+        """A name for a stored file in logs and events: its absolute path (local store) or
+        its object address (``s3://...``). Not a promise that it can be opened: see
+        :meth:`local_path`."""
         ...
 
     async def download_url(self, path: str, *, filename: str, expires_in: int) -> str | None:
@@ -87,9 +113,14 @@ Sign = Callable[[str, bytes], Awaitable[str]]
 """(purpose, message) -> an HMAC under the installation's secret (``UserService.sign``)."""
 
 
+EXPORT_LINK_SECONDS = 24 * 3600
+"""How long a link to an export ZIP stays valid (the ZIP itself is kept a little longer)."""
+
+
 class DownloadLinks:
     """Short-lived links to one stored file of one user, for downloads that do not pass
-    through a chat platform (full-resolution images, export ZIPs).
+    through a chat platform (full-resolution images, export ZIPs). The one signing scheme
+    for downloads: exports use it too, with :data:`EXPORT_LINK_SECONDS`.
 
     From an object store holding the file in plain form the link is the store's own
     presigned URL; otherwise (a local file, or ciphertext) it is a link to imagebot's HTTP
@@ -112,17 +143,27 @@ class DownloadLinks:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.ttl_seconds = ttl_seconds
 
-    async def link(self, user_id: int, path: str, *, filename: str) -> str | None:
-        """A download link for ``path`` (which must be the user's), or None when neither
-        the store nor imagebot's public address can serve one."""
+    @property
+    def available(self) -> bool:
+        """True when :meth:`link` can give links without asking the store (imagebot has
+        a public address); an object store may give presigned links even when False."""
+        return self.public_url is not None
+
+    async def link(
+        self, user_id: int, path: str, *, filename: str, ttl_seconds: int | None = None
+    ) -> str | None:
+        """A download link for ``path`` (which must be the user's), valid for
+        ``ttl_seconds`` (the installation's short default when None), or None when
+        neither the store nor imagebot's public address can serve one."""
         if not path.startswith(f"users/{int(user_id)}/") or ".." in path:
             raise ValueError("not the user's file")
-        direct = await self.files.download_url(path, filename=filename, expires_in=self.ttl_seconds)
+        ttl = self.ttl_seconds if ttl_seconds is None else int(ttl_seconds)
+        direct = await self.files.download_url(path, filename=filename, expires_in=ttl)
         if direct is not None:
             return direct
         if not self.public_url:
             return None
-        expires = int(self.now().timestamp()) + self.ttl_seconds
+        expires = int(self.now().timestamp()) + ttl
         payload = json.dumps([int(user_id), path, filename, expires], separators=(",", ":"))
         signature = await self.sign(PURPOSE, payload.encode())
         token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")

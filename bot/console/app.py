@@ -198,9 +198,11 @@ class ConsoleSession:
 
     async def plain_copy(self, path: str) -> str:
         """The path the local user can open: the stored file, or a decrypted copy of it
-        under the data folder's ``console/`` when data at rest is encrypted."""
-        if not self.core.files.encrypted:
-            return self.core.files.absolute(path)
+        under the data folder's ``console/`` when there is no plain local file (encrypted at
+        rest, or an object store)."""
+        local = self.core.files.local_path(path)
+        if local is not None:
+            return local
         target = Path(self.core.settings.data_dir) / "console" / path.replace("/", "_")
         data = await self.core.files.read(path)
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)

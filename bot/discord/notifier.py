@@ -244,9 +244,11 @@ class DiscordNotifier:
     async def _result(self, target: ReplyTarget, event: Delivered) -> Outgoing:
         limit = int(target.extra.get(context.LIMIT) or media.DEFAULT_LIMIT)
         uploads = []
-        for index, (path, out) in enumerate(zip(event.absolute_paths, event.outputs, strict=True)):
-            # Encrypted at rest: the bytes come through the file store, not from the disk.
-            source = await self.files.read(out.path) if self.files.encrypted else path
+        for index, out in enumerate(event.outputs):
+            # No plain local file (encrypted at rest, or an object store): the bytes come
+            # through the file store.
+            local = self.files.local_path(out.path)
+            source = await self.files.read(out.path) if local is None else local
             uploads.append(
                 await media.upload(
                     source,

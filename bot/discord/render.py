@@ -30,6 +30,7 @@ from core.errors import (
     UserFacingError,
     message_for,
 )
+from core.generation import DownloadLink
 from core.i18n import LANGUAGE_NAMES, Markup, Msg, Raw, format_when, msg, render
 from core.privacy.onboarding import OnboardingStatus
 from core.privacy.ports import PrivacyRequestRecord
@@ -301,6 +302,27 @@ def full_res_text(count: int, notes: Iterable[str] = ()) -> str:
     """The message that carries original files."""
     text = tr("job.originals", count=count)
     return clip("\n".join([text, *(f"-# {n}" for n in notes)]))
+
+
+def download_links_text(links: Sequence[DownloadLink]) -> str:
+    """Above the Download full resolution buttons: what each downloads, and for how long."""
+    lines = [
+        (f"{link.index + 1}. " if len(links) > 1 else "")
+        + tr(
+            "job.original",
+            width=link.image.width,
+            height=link.image.height,
+            size=link.image.size_bytes / 1_000_000,
+        )
+        for link in links
+    ]
+    minutes = max(1, min(link.expires_in for link in links) // 60)
+    return clip("\n".join([*lines, tr("download.link_terms", minutes=minutes)]))
+
+
+def export_ready_text(result: ExportResult) -> str:
+    """Above the export's download button."""
+    return tr("download.export", size=result.size_bytes / 1_000_000)
 
 
 def converted_note(original_type: str, size_bytes: int, limit: int, new_type: str) -> str:

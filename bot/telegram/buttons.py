@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import admin, keyboards, payments, privacy, render
 from bot.telegram import callbacks as cb
-from bot.telegram.delivery import Picture, send_original, send_result
+from bot.telegram.delivery import Picture, send_download_link, send_original, send_result
 from bot.telegram.gallery import gallery_offered, send_gallery_link
 from bot.telegram.history_view import show_page
 from bot.telegram.outbox import ChatBlocked
@@ -187,17 +187,24 @@ async def edit(rt: Runtime, press: Press) -> Answer:
 
 
 async def full_resolution(rt: Runtime, press: Press) -> Answer:
-    """The stored original, as a document."""
-    image, data = await rt.core.history.download(press.actor, press.data.job_id, press.data.index)
-    await send_original(
-        rt,
-        destination(press.message),
-        job_id=press.data.job_id,
-        index=press.data.index,
-        image=image,
-        data=data,
-    )
+    """The stored original: a download link when core can give one Telegram takes,
+    else the file itself as a document."""
+    await send_full_resolution(rt, press, press.data.job_id, press.data.index)
     return Answer()
+
+
+async def send_full_resolution(rt: Runtime, press: Press, job_id: str, index: int) -> None:
+    """One stored output at full resolution for the presser (their own job only: core
+    refuses another user's job id): a URL button when a link can be given (an object
+    store's presigned URL, or imagebot's signed link at its public address), else an
+    upload through the chat."""
+    dest = destination(press.message)
+    link = await rt.core.history.download_link(press.actor, job_id, index)
+    if link is not None and keyboards.url_button_ok(link.url):
+        await send_download_link(rt, dest, link)
+        return
+    image, data = await rt.core.history.download(press.actor, job_id, index)
+    await send_original(rt, dest, job_id=job_id, index=index, image=image, data=data)
 
 
 async def delete_ask(rt: Runtime, press: Press) -> Answer:
@@ -291,13 +298,10 @@ async def history_open(rt: Runtime, press: Press) -> Answer:
 
 
 async def history_file(rt: Runtime, press: Press) -> Answer:
-    """Every image of one past result at full resolution, as documents."""
+    """Every image of one past result at full resolution (links, or documents)."""
     job = await rt.core.generation.job(press.actor, press.data.job_id)
-    dest = destination(press.message)
     for index in range(len(job.outputs)):
-        image, data = await rt.core.history.download(press.actor, job.id, index)
-        await send_original(rt, dest, job_id=job.id, index=index, image=image, data=data)
-        del data
+        await send_full_resolution(rt, press, job.id, index)
     return Answer()
 
 

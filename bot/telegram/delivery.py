@@ -30,9 +30,12 @@ from telegram.error import BadRequest
 
 from bot.telegram import keyboards
 from bot.telegram.gallery import gallery_offered
-from bot.telegram.render import full_res_caption
+from bot.telegram.render import download_link_text, full_res_caption
+from bot.telegram.render import plain_text as render_plain
 from bot.telegram.runtime import Runtime
 from core.files import FileStore
+from core.generation import DownloadLink
+from core.i18n import Msg
 from core.types import StoredImage
 
 PHOTO_LIMIT = FileSizeLimit.PHOTOSIZE_UPLOAD
@@ -59,10 +62,11 @@ class Destination:
 
 @dataclass(frozen=True, slots=True)
 class Picture:
-    """A stored image to send: its absolute path and what is known about it.
+    """A stored image to send: its absolute path (a name) and what is known about it.
 
-    ``files`` is the file store: when data at rest is encrypted, the bytes are read
-    through it (decrypted) instead of straight from ``path``.
+    ``files`` is the file store: unless it names a plain local file for the image
+    (:meth:`FileStore.local_path`), the bytes are read through it (decrypted, or from an
+    object store) instead of from ``path``.
     """
 
     path: str
@@ -70,15 +74,24 @@ class Picture:
     files: FileStore | None = None
 
     @property
+    def local(self) -> str | None:
+        """A plain file on this machine holding the image's bytes, or None."""
+        if self.files is None:
+            return self.path
+        return self.files.local_path(self.image.path)
+
+    @property
     def sealed(self) -> bool:
-        """True when the file on disk is ciphertext."""
-        return self.files is not None and self.files.encrypted
+        """True when the bytes must come through the store (no plain local file)."""
+        return self.local is None
 
     async def read(self) -> bytes:
         """The image's bytes, decrypted when needed."""
-        if self.files is not None and self.files.encrypted:
+        local = self.local
+        if local is None:
+            assert self.files is not None
             return await self.files.read(self.image.path)
-        return await asyncio.to_thread(Path(self.path).read_bytes)
+        return await asyncio.to_thread(Path(local).read_bytes)
 
     @property
     def fits_photo(self) -> bool:
@@ -132,14 +145,16 @@ class _Files:
     async def photo(self, pic: Picture, name: str, *, attach: bool) -> InputFile:
         if pic.fits_photo:
             return await self.stream(pic, name, attach=attach)
-        source: str | bytes = await pic.read() if pic.sealed else pic.path
+        local = pic.local
+        source: str | bytes = await pic.read() if local is None else local
         data = await asyncio.to_thread(compressed_copy, source)
         return InputFile(data, filename=name.rsplit(".", 1)[0] + ".jpg", attach=attach)
 
     async def stream(self, pic: Picture, name: str, *, attach: bool) -> InputFile:
-        if pic.image.size_bytes <= READ_WHOLE or pic.sealed:
+        local = pic.local
+        if pic.image.size_bytes <= READ_WHOLE or local is None:
             return InputFile(await pic.read(), filename=name, attach=attach)
-        handle: IO[bytes] = await asyncio.to_thread(open, pic.path, "rb")
+        handle: IO[bytes] = await asyncio.to_thread(open, local, "rb")
         self._stack.enter_context(handle)
         return InputFile(handle, filename=name, attach=attach, read_file_handle=False)
 
@@ -280,5 +295,26 @@ async def send_original(
                 disable_content_type_detection=True,
             ),
         )
+    rt.board.sent(dest.chat_id)
+    return sent
+
+
+async def send_download_link(rt: Runtime, dest: Destination, link: DownloadLink) -> Message:
+    """One stored output at full resolution as a link (a URL button): the file goes from
+    the store (or imagebot's HTTP server) to the person, never through the chat."""
+    markup = keyboards.link(render_plain(Msg("button.download_full")), link.url)
+    text = download_link_text(
+        link.image.width, link.image.height, link.image.size_bytes, link.expires_in
+    )
+    sent = await rt.outbox.call(
+        dest.chat_id,
+        lambda: rt.bot.send_message(
+            dest.chat_id,
+            text,
+            reply_markup=markup,
+            reply_parameters=dest.reply(),
+            message_thread_id=dest.thread_id,
+        ),
+    )
     rt.board.sent(dest.chat_id)
     return sent

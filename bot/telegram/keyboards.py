@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
@@ -301,6 +302,26 @@ def gallery_button(owner: int) -> InlineKeyboardButton:
 def link(text: str, url: str) -> InlineKeyboardMarkup:
     """A single URL button."""
     return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
+
+
+def url_button_ok(url: str) -> bool:
+    """True when Telegram takes ``url`` in a URL button: http or https, a host name with
+    a dot (Telegram answers BUTTON_URL_INVALID for ``localhost`` and other bare names),
+    and not absurdly long. A download link that fails this is not offered: the file is
+    uploaded through the chat instead."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return (
+        parts.scheme in ("http", "https")
+        and "." in host.strip(".")
+        and not host.endswith(".localhost")
+        and len(url) <= MAX_BUTTON_URL
+    )
+
+
+MAX_BUTTON_URL = 2048
+"""The longest URL offered in a button (Telegram documents no limit; longer ones are
+refused in practice, and a presigned URL with a session token can be long)."""
 
 
 def edit_question() -> ForceReply:

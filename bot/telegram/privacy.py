@@ -29,6 +29,7 @@ from bot.telegram.replies import (
     reply,
 )
 from bot.telegram.runtime import Runtime
+from core.errors import InvalidRequest
 from core.i18n import Msg
 from core.privacy import CONSENT_LABELS, ConfirmationExpired, PrivacyRequestRefused
 from core.types import Actor, Conversation
@@ -75,8 +76,9 @@ async def privacy_command(rt: Runtime, update: Update, context: Context) -> None
 
 @guarded
 async def export_command(rt: Runtime, update: Update, context: Context) -> None:
-    """``/export``: a ZIP of everything stored, as a document; a signed link when it is
-    larger than a bot may send."""
+    """``/export``: a ZIP of everything stored, as a download link when core can give
+    one (an object store's presigned URL, or imagebot's signed link); else as a document,
+    within what a bot may send."""
     message, _, command, _ = _parts(update)
     if message.chat.type != "private":
         await private_pointer(rt, message, f"/{command}")
@@ -88,15 +90,22 @@ async def export_command(rt: Runtime, update: Update, context: Context) -> None:
         chat_id, lambda: rt.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
     )
     result = await rt.core.privacy.export(actor, conversation_of(message))
-    if result.size_bytes > rt.document_limit:
-        url = await rt.core.privacy.export_link(actor, result)
+    try:
+        url: str | None = await rt.core.privacy.export_link(actor, result)
+    except InvalidRequest:  # no public address and no presigned URL: upload it
+        url = None
+    if url is not None and keyboards.url_button_ok(url):
+        # The ZIP goes from the store (or imagebot's HTTP server) to the person: it is
+        # never read into this process for the chat.
         await reply(
             rt,
             message,
-            render.export_link_text(result.size_bytes),
+            render.export_ready_text(result.size_bytes),
             keyboards.link(render.plain_text(Msg("button.download_data")), url),
         )
         return
+    if result.size_bytes > rt.document_limit:
+        raise InvalidRequest(Msg("export.no_address"))
     data = await rt.core.files.read(result.path)
     name = f"imagebot-data-{result.created_at.astimezone(UTC):%Y%m%d-%H%M%S}.zip"
     caption = render.export_caption(result.size_bytes, result.files)

@@ -280,6 +280,20 @@ def full_res_caption(width: int, height: int, size_bytes: int) -> str:
     return tr("job.original", width=width, height=height, size=size_bytes / 1_000_000)
 
 
+def download_link_text(width: int, height: int, size_bytes: int, expires_in: int) -> str:
+    """Above a Download full resolution button: what it downloads, and for how long."""
+    return (
+        full_res_caption(width, height, size_bytes)
+        + "\n"
+        + tr("download.link_terms", minutes=max(1, expires_in // 60))
+    )
+
+
+def export_ready_text(size_bytes: int) -> str:
+    """Above the export's download button."""
+    return tr("download.export", size=size_bytes / 1_000_000)
+
+
 # --- errors: the one place -----------------------------------------------------------------------
 
 
@@ -592,11 +606,6 @@ def exporting() -> str:
 def export_caption(size_bytes: int, files: int) -> str:
     """The caption of the export document."""
     return tr("export.caption", files=msg("files", count=files), size=size_bytes / 1_000_000)
-
-
-def export_link_text(size_bytes: int) -> str:
-    """When the export is too large to send here: the link (a button) and its terms."""
-    return tr("export.link", size=size_bytes / 1_000_000)
 
 
 def confirmation_text(request: ConfirmationRequest) -> str:

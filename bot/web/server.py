@@ -5,14 +5,17 @@ and the webhook routes that adapters and payments mount."""
 from __future__ import annotations
 
 import asyncio
+import html
+import logging
 
 from aiohttp import web
 
 from bot.metrics import PrometheusMetrics
 from core.app import Core
-from core.errors import UserFacingError
 from core.files import LinkRefused
-from core.i18n import negotiate, render, t
+from core.i18n import negotiate, t
+
+log = logging.getLogger("imagebot.web")
 
 _LINK_REFUSED = {
     "invalid": "tg.link_invalid",
@@ -21,6 +24,16 @@ _LINK_REFUSED = {
 }
 """What a browser shows for a refused download link (catalog keys, in the browser's
 language)."""
+
+
+def refusal_page(text: str, lang: str) -> str:
+    """A small page telling a browser why a download was refused (already translated)."""
+    body = html.escape(text)
+    return (
+        f'<!doctype html><html lang="{html.escape(lang)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{body}</title></head><body><p>{body}</p></body></html>"
+    )
 
 
 def browser_language(request: web.Request, default: str) -> str:
@@ -73,57 +86,84 @@ def build_http_app(core: Core) -> web.Application:
             return web.Response(status=404)
         return web.Response(body=exporter.render(), headers={"Content-Type": exporter.content_type})
 
-    async def export_download(request: web.Request) -> web.Response:
-        try:
-            name, data = await core.privacy.open_export_link(request.match_info["token"])
-        except UserFacingError as exc:
-            lang = browser_language(request, core.users.default_language)
-            return web.Response(status=403, text=render(exc.msg, lang))
+    def refusal(request: web.Request, status: int, key: str) -> web.Response:
+        lang = browser_language(request, core.users.default_language)
         return web.Response(
-            body=data,
-            content_type="application/zip",
-            headers={
-                "Content-Disposition": f'attachment; filename="{name}"',
-                "Cache-Control": "no-store",
-                "Referrer-Policy": "no-referrer",
-            },
+            status=status,
+            text=refusal_page(t(key, lang), lang),
+            content_type="text/html",
+            headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
         )
 
+    async def old_export_link(request: web.Request) -> web.Response:
+        # Export links made before exports moved to /files/ (one signing scheme): they
+        # lived 24 hours; a person holding one is told to ask again.
+        return refusal(request, 410, "tg.export_link_expired")
+
     async def file_download(request: web.Request) -> web.StreamResponse:
-        # Stored files under a signed, expiring link: streamed, decrypted on the way when
-        # the store holds ciphertext; never a listing, never another user's file.
+        # Stored files under a signed, expiring link: streamed, decrypted segment by
+        # segment on the way when the store holds ciphertext; never a listing, never
+        # another user's file.
         links = core.downloads
         if links is None:
             return web.Response(status=404)
         try:
             path, filename = await links.open(request.match_info["token"])
         except LinkRefused as refused:
-            lang = browser_language(request, core.users.default_language)
-            return web.Response(status=403, text=t(_LINK_REFUSED[refused.reason], lang))
-        chunks = core.files.stream(path)
+            status = 403 if refused.reason == "invalid" else 410
+            return refusal(request, status, _LINK_REFUSED[refused.reason])
         try:
-            first = await anext(chunks)
-        except (FileNotFoundError, StopAsyncIteration):
-            lang = browser_language(request, core.users.default_language)
-            return web.Response(status=410, text=t(_LINK_REFUSED["gone"], lang))
+            opened = await core.files.open(path)
+        except FileNotFoundError:
+            return refusal(request, 410, _LINK_REFUSED["gone"])
         safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename)[:120]
         response = web.StreamResponse(
             headers={
                 "Content-Type": _TYPES.get(path.rsplit(".", 1)[-1], "application/octet-stream"),
                 "Content-Disposition": f'attachment; filename="{safe or "download"}"',
-                "Cache-Control": "no-store",
+                "Cache-Control": "private, no-store",
                 "Referrer-Policy": "no-referrer",
                 "X-Content-Type-Options": "nosniff",
             }
         )
+        if opened.size is not None:
+            response.content_length = opened.size
+        chunks = opened.chunks
+        if request.method == "HEAD":  # the headers only: a body would break the connection
+            await chunks.aclose()
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+        try:
+            # The first chunk before the headers: a file that cannot be read (a wrong
+            # key, a damaged header) is an error page, not a broken download.
+            first = await anext(chunks, b"")
+        except Exception:
+            await chunks.aclose()
+            log.exception("download failed before its first byte path_user=%s", path.split("/")[1])
+            return refusal(request, 410, _LINK_REFUSED["gone"])
         await response.prepare(request)
-        await response.write(first)
-        async for chunk in chunks:
-            await response.write(chunk)
+        try:
+            if first:
+                await response.write(first)
+            async for chunk in chunks:
+                await response.write(chunk)
+        except ConnectionError:
+            return response  # the browser went away: nothing to finish
+        except Exception:
+            # Authentication failed mid-way (a truncated or altered object): stop at
+            # once; the client sees a short body against its Content-Length, never
+            # unauthenticated bytes.
+            log.exception("download aborted path_user=%s", path.split("/")[1])
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        finally:
+            await chunks.aclose()
         await response.write_eof()
         return response
 
-    app.router.add_get("/exports/{token}", export_download)
+    app.router.add_get("/exports/{token}", old_export_link)
     app.router.add_get("/files/{token}", file_download)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

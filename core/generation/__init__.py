@@ -13,7 +13,7 @@ from core.generation.gallery import (
     SignInRefused,
     verify_init_data,
 )
-from core.generation.history import HistoryService
+from core.generation.history import DownloadLink, HistoryService
 from core.generation.intake import (
     ImageLimits,
     image_dimensions,
@@ -53,6 +53,7 @@ __all__ = [
     "MAX_N_PER_JOB",
     "QUALITIES",
     "DemoImageModel",
+    "DownloadLink",
     "GalleryAccess",
     "GalleryItem",
     "GalleryNotConfigured",

@@ -9,13 +9,11 @@ log with its time and outcome, and completes at once.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import io
 import json
 import logging
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 
 from core.billing import CreditLedger
 from core.errors import InvalidRequest, NotFound, UserFacingError
-from core.files import FileStore
+from core.files import EXPORT_LINK_SECONDS, DownloadLinks, FileStore
 from core.i18n import SOURCE_LANGUAGE, Msg, msg, negotiate, render
 from core.ports import Clock
 from core.privacy.onboarding import Policy
@@ -154,6 +152,31 @@ class PrivacyOverview:
     locale: str = ""
 
 
+class _ZipSink(io.RawIOBase):
+    """Where the export's ZIP is written: collects what :mod:`zipfile` writes until it is
+    taken. Not seekable, so zipfile writes each entry's sizes after its data (a data
+    descriptor), as a streaming ZIP does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        """Always."""
+        return True
+
+    def write(self, data: Any) -> int:
+        """Keep a copy of ``data`` until :meth:`take`."""
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        """Everything written since the last call."""
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class ExportResult:
     """A finished export: a ZIP under the data folder."""
@@ -204,7 +227,7 @@ class PrivacyService:
         policy: Policy,
         retention: RetentionPolicy,
         compact: Callable[[], Awaitable[None]] | None = None,
-        public_url: str | None = None,
+        downloads: DownloadLinks | None = None,
         ledger: CreditLedger | None = None,
     ) -> None:
         self._uow = uow
@@ -214,7 +237,7 @@ class PrivacyService:
         self.policy = policy
         self.retention = retention
         self._compact = compact
-        self.public_url = public_url
+        self.downloads = downloads
         self.ledger = ledger or CreditLedger(clock)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -328,99 +351,85 @@ class PrivacyService:
         async with self._uow() as uow:
             tables = await uow.privacy.rows_for_user(user.id)
         files = [p for p in await self.files.list_user(user.id) if "/exports/" not in p]
-        blobs = [(p, await self.files.read(p)) for p in files]
         created = self.clock.now()
-        data = await asyncio.to_thread(self._zip, user, tables, blobs, created, request_id)
         name = f"exports/export-{created:%Y%m%d-%H%M%S}-{request_id}"
-        stored = await self.files.write_blob(user.id, name + ".zip", data)
-        log.info("export made user=%s request=%s bytes=%s", user.id, request_id, len(data))
+        # Made and stored piece by piece: each image is streamed from the store into the
+        # ZIP and the ZIP, sealed segment by segment, into the store; neither the images
+        # nor the ZIP are ever held whole.
+        stored, size = await self.files.write_blob_stream(
+            user.id, name + ".zip", self._zip(user, tables, files, created)
+        )
+        log.info("export made user=%s request=%s bytes=%s", user.id, request_id, size)
         return ExportResult(
-            stored, self.files.absolute(stored), len(data), len(blobs) + len(tables) + 1, created
+            stored, self.files.absolute(stored), size, len(files) + len(tables) + 1, created
         )
 
-    def _zip(
+    async def _zip(
         self,
         user: UserRecord,
         tables: dict[str, list[dict[str, Any]]],
-        blobs: list[tuple[str, bytes]],
+        files: list[str],
         created: datetime,
-        request_id: int,
-    ) -> bytes:
-        buf = io.BytesIO()
+    ) -> AsyncIterator[bytes]:
+        sink = _ZipSink()
         prefix = f"users/{user.id}/"
         listing = []
-        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        stamp = created.timetuple()[:6]
+        zf = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED)
+        try:
             for table in sorted(tables):
                 name = EXPORT_NAMES.get(table, table)
                 rows = tables[table]
-                zf.writestr(
-                    f"{name}.json",
-                    json.dumps(rows, ensure_ascii=False, indent=2, default=str),
-                )
+                text = json.dumps(rows, ensure_ascii=False, indent=2, default=str)
+                await asyncio.to_thread(zf.writestr, f"{name}.json", text)
                 listing.append(f"  {name}.json  ({len(rows)} rows; stored as '{table}')")
-            for path, blob in blobs:
+                yield sink.take()
+            for path in files:
                 rel = path[len(prefix) :] if path.startswith(prefix) else Path(path).name
-                zf.writestr(f"images/{rel}", blob, compress_type=zipfile.ZIP_STORED)
+                info = zipfile.ZipInfo(f"images/{rel}", date_time=stamp)
+                info.compress_type = zipfile.ZIP_STORED
+                with zf.open(info, "w") as entry:
+                    async for chunk in self.files.stream(path):
+                        entry.write(chunk)
+                        yield sink.take()
+                yield sink.take()
             url = f", {self.policy.url}" if self.policy.url else ""
-            zf.writestr(
-                "README.txt",
-                EXPORT_README.format(
-                    created=created.isoformat(),
-                    listing="\n".join(listing),
-                    policy_version=self.policy.version,
-                    policy_date=self.policy.effective_date,
-                    policy_url=url,
-                ),
+            readme = EXPORT_README.format(
+                created=created.isoformat(),
+                listing="\n".join(listing),
+                policy_version=self.policy.version,
+                policy_date=self.policy.effective_date,
+                policy_url=url,
             )
-        return buf.getvalue()
+            zf.writestr("README.txt", readme)
+        finally:
+            zf.close()
+        yield sink.take()
 
-    async def export_link(self, actor: Actor, result: ExportResult, *, ttl_hours: int = 24) -> str:
-        """A download link for an export too large for the chat: signed, bound to this user
-        and this file, and valid for ``ttl_hours`` (served by imagebot's HTTP server); or,
-        from an object store holding it in plain form, a short-lived presigned URL."""
+    async def export_link(
+        self, actor: Actor, result: ExportResult, *, ttl_seconds: int = EXPORT_LINK_SECONDS
+    ) -> str:
+        """A download link for the actor's export (P07), valid for ``ttl_seconds`` (24
+        hours): a presigned URL from an object store holding it in plain form, otherwise
+        a link to imagebot's HTTP server, signed and bound to this user and this file
+        (:class:`core.files.DownloadLinks`, the one signing scheme for downloads).
+
+        Raises :class:`InvalidRequest` for someone else's export, or when imagebot has no
+        public address to serve it from."""
         user = await self._user(actor)
         if user is None or not result.path.startswith(f"users/{user.id}/exports/"):
             raise InvalidRequest(msg("tg.export_not_yours"))
-        direct = await self.files.download_url(
-            result.path, filename=result.path.rsplit("/", 1)[-1], expires_in=ttl_hours * 3600
-        )
-        if direct is not None:
-            return direct
-        if not self.public_url:
+        url = None
+        if self.downloads is not None:
+            url = await self.downloads.link(
+                user.id,
+                result.path,
+                filename=result.path.rsplit("/", 1)[-1],
+                ttl_seconds=ttl_seconds,
+            )
+        if url is None:
             raise InvalidRequest(Msg("export.no_address"))
-        expires = int((self.clock.now() + timedelta(hours=ttl_hours)).timestamp())
-        payload = f"{user.id}:{result.path}:{expires}"
-        async with self._uow() as uow:
-            signature = await self.users.sign(uow, "export-link", payload.encode())
-        token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-        return f"{self.public_url.rstrip('/')}/exports/{token}.{signature}"
-
-    async def open_export_link(self, token: str) -> tuple[str, bytes]:
-        """Check a link's signature and expiry; return (file name, ZIP bytes).
-
-        Raises :class:`InvalidRequest` for a forged, altered or expired link.
-        """
-        encoded, _, signature = token.partition(".")
-        try:
-            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-            head, expires_text = payload.rsplit(":", 1)
-            user_id_text, path = head.split(":", 1)
-            user_id, expires = int(user_id_text), int(expires_text)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidRequest(msg("tg.link_invalid")) from None
-        async with self._uow() as uow:
-            expected = await self.users.sign(uow, "export-link", payload.encode())
-        if not hmac.compare_digest(expected, signature):
-            raise InvalidRequest(msg("tg.link_invalid"))
-        if self.clock.now().timestamp() > expires:
-            raise InvalidRequest(msg("tg.export_link_expired"))
-        if not path.startswith(f"users/{user_id}/exports/") or ".." in path:
-            raise InvalidRequest(msg("tg.link_invalid"))
-        try:
-            data = await self.files.read(path)
-        except FileNotFoundError:
-            raise InvalidRequest(msg("tg.export_gone")) from None
-        return path.rsplit("/", 1)[-1], data
+        return url
 
     async def training_material(self) -> list[tuple[str, str, list[str]]]:
         """Finished jobs of users who opted in to model improvement (P03), as

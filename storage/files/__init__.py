@@ -23,6 +23,5 @@ def build_file_store(settings: Settings, cipher: DataCipher | None) -> LocalFile
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
             cipher=cipher,
-            presign_seconds=settings.download_link_seconds,
         )
     return LocalFileStore(settings.data_dir, cipher)

@@ -16,15 +16,24 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
-from core.crypto import DataCipher
+from core.crypto import HEADER_SIZE, DataCipher, open_stream, plain_size
 from core.errors import InvalidImage
+from core.files import OpenedFile
 from core.generation.intake import image_dimensions
 from core.types import StoredImage
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}(/[A-Za-z0-9][A-Za-z0-9._-]{0,120})*$")
 _EXPORT_STAMP = re.compile(r"^export-(\d{8}-\d{6})-")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+CHUNK = 256 * 1024
+
+
+def _flush_close(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
 
 
 class LocalFileStore:
@@ -59,13 +68,47 @@ class LocalFileStore:
         await asyncio.to_thread(self._write_atomic, self.root / rel, self._seal(data))
         return rel
 
-    def _seal(self, data: bytes) -> bytes:
-        return self.cipher.encrypt(data) if self.cipher is not None else data
+    async def write_blob_stream(
+        self, user_id: int, relative_name: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        """Write a file made piece by piece under the user's folder: sealed segment by
+        segment into a temporary file beside the target, fsync, then rename (atomic;
+        only ciphertext ever reaches the disk when a key is configured)."""
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}"
+        target = self.root / rel
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fh = os.fdopen(fd, "wb")
+        sealer = self.cipher.sealer() if self.cipher is not None else None
+        size = 0
+        try:
+            if sealer is not None:
+                await asyncio.to_thread(fh.write, sealer.header)
+            async for chunk in chunks:
+                size += len(chunk)
+                out = sealer.push(chunk) if sealer is not None else chunk
+                if out:
+                    await asyncio.to_thread(fh.write, out)
+            if sealer is not None:
+                await asyncio.to_thread(fh.write, sealer.finish())
+            await asyncio.to_thread(_flush_close, fh)
+            os.replace(tmp, target)
+        except BaseException:
+            fh.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # no await here: this runs on cancellation too
+            raise
+        return rel, size
 
-    @property
-    def encrypted(self) -> bool:
-        """True when files are encrypted on disk (read them with :meth:`read`)."""
-        return self.cipher is not None
+    def _seal(self, data: bytes) -> bytes:
+        return self.cipher.seal(data) if self.cipher is not None else data
+
+    def local_path(self, path: str) -> str | None:
+        """The file's absolute path when it can be read as it is (no key configured:
+        stored bytes are the plain bytes); None when it is ciphertext."""
+        return None if self.cipher is not None else str(self._resolve(path))
 
     @property
     def encrypted_at_rest(self) -> bool:
@@ -77,20 +120,34 @@ class LocalFileStore:
         return None
 
     async def stream(self, path: str) -> AsyncIterator[bytes]:
-        """The plain bytes in chunks; a plain file is read 256 KiB at a time, ciphertext
-        (authenticated as a whole) is decrypted first."""
-        full = self._resolve(path)
-        if self.cipher is not None:
-            plain = await self.read(path)
-            for i in range(0, len(plain), 256 * 1024):
-                yield plain[i : i + 256 * 1024]
-            return
-        fh = await asyncio.to_thread(full.open, "rb")
+        """The plain bytes in chunks, decrypted on the fly (see :meth:`open`)."""
+        opened = await self.open(path)
+        async for chunk in opened.chunks:
+            yield chunk
+
+    async def open(self, path: str) -> OpenedFile:
+        """Open a stored file for streaming: read 256 KiB at a time and decrypted segment
+        by segment, so memory stays bounded whatever the file's size. Raises
+        FileNotFoundError at once when the file is missing."""
+        fh = await asyncio.to_thread(self._resolve(path).open, "rb")
         try:
-            while chunk := await asyncio.to_thread(fh.read, 256 * 1024):
-                yield chunk
-        finally:
+            stored_size = os.fstat(fh.fileno()).st_size
+            first = await asyncio.to_thread(fh.read, CHUNK)
+        except BaseException:
             fh.close()
+            raise
+
+        async def raw() -> AsyncIterator[bytes]:
+            try:
+                chunk = first
+                while chunk:
+                    yield chunk
+                    chunk = await asyncio.to_thread(fh.read, CHUNK)
+            finally:
+                fh.close()
+
+        size = plain_size(stored_size, first[:HEADER_SIZE])
+        return OpenedFile(size, open_stream(raw(), self.cipher))
 
     async def list_user(self, user_id: int) -> list[str]:
         """Every stored file of a user (a walk of the user's folder, in a thread)."""
@@ -109,7 +166,7 @@ class LocalFileStore:
             if self.cipher.is_current(raw):
                 continue
             plain = self.cipher.decrypt(raw)
-            await asyncio.to_thread(self._write_atomic, path, self.cipher.encrypt(plain))
+            await asyncio.to_thread(self._write_atomic, path, self.cipher.seal(plain))
             changed += 1
         return changed
 
@@ -148,12 +205,13 @@ class LocalFileStore:
         return full
 
     async def read(self, path: str) -> bytes:
-        """The bytes of a stored file."""
+        """The plain bytes of a stored file (decrypted)."""
         raw = await asyncio.to_thread(self._resolve(path).read_bytes)
         return self.cipher.decrypt(raw) if self.cipher is not None else raw
 
     def absolute(self, path: str) -> str:
-        """Absolute path of a stored file."""
+        """Absolute path of a stored file (a name for logs and events; open it only
+        through :meth:`local_path`, which says whether its bytes are plain)."""
         return str(self._resolve(path))
 
     async def delete(self, path: str) -> None:

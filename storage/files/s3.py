@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,8 +30,9 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from core.crypto import BLOB_MAGIC, DataCipher
+from core.crypto import HEADER_SIZE, DataCipher, is_sealed, open_stream, plain_size
 from core.errors import InvalidImage
+from core.files import OpenedFile
 from core.generation.intake import image_dimensions
 from core.types import StoredImage
 
@@ -45,6 +46,10 @@ _EXPORT_KEY = re.compile(r"users/[0-9]+/exports/export-(\d{8}-\d{6})-[^/]*\.zip$
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 CHUNK = 256 * 1024
+PART_SIZE = 8 * 1024 * 1024
+"""Bytes per part of a multipart upload (S3's minimum is 5 MiB, except the last)."""
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+"""The longest validity SigV4 allows for a presigned URL."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -63,7 +68,6 @@ class S3FileStore:
         endpoint_url: str | None = None,
         region: str | None = None,
         cipher: DataCipher | None = None,
-        presign_seconds: int = 900,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
@@ -72,7 +76,6 @@ class S3FileStore:
         self.endpoint_url = endpoint_url or None
         self.region = region or None
         self.cipher = cipher
-        self.presign_seconds = presign_seconds
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
         self._lock = asyncio.Lock()
@@ -152,6 +155,94 @@ class S3FileStore:
         await self.put(rel, self._seal(data), content_type)
         return rel
 
+    async def write_blob_stream(
+        self, user_id: int, relative_name: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        """Upload a file made piece by piece (an export ZIP), sealed segment by segment:
+        one PUT when it stays under :data:`PART_SIZE`, else a multipart upload of
+        :data:`PART_SIZE` parts (each with its Content-MD5), so at most one part is held.
+        The object appears whole at the end or not at all (an interrupted upload is
+        aborted). Its SHA-256, known only at the end, is then set by a server-side copy
+        onto itself."""
+        if not _SAFE_NAME.match(relative_name):
+            raise ValueError("unsafe file name")
+        rel = f"users/{int(user_id)}/{relative_name}"
+        key = self.key(rel)
+        sealer = self.cipher.sealer() if self.cipher is not None else None
+        content_type = (
+            "application/octet-stream"
+            if sealer is not None or not rel.endswith(".zip")
+            else "application/zip"
+        )
+        encrypted = "1" if sealer is not None else "0"
+        client = await self.client()
+        buf = bytearray(sealer.header if sealer is not None else b"")
+        digest = hashlib.sha256()
+        parts: list[dict[str, Any]] = []
+        upload_id: str | None = None
+        size = 0
+
+        async def send(part: bytes) -> None:
+            nonlocal upload_id
+            if upload_id is None:
+                created = await client.create_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    ContentType=content_type,
+                    Metadata={"encrypted": encrypted},
+                )
+                upload_id = created["UploadId"]
+            digest.update(part)
+            md5 = base64.b64encode(hashlib.md5(part, usedforsecurity=False).digest()).decode()
+            number = len(parts) + 1
+            resp = await client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=part,
+                ContentMD5=md5,
+            )
+            parts.append({"ETag": resp["ETag"], "PartNumber": number})
+
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                buf += sealer.push(chunk) if sealer is not None else chunk
+                while len(buf) >= PART_SIZE:
+                    part = bytes(buf[:PART_SIZE])
+                    del buf[:PART_SIZE]
+                    await send(part)
+            if sealer is not None:
+                buf += sealer.finish()
+            if upload_id is None:  # small: one PUT, checksum and all
+                await self.put(rel, bytes(buf), "application/zip")
+                return rel, size
+            if buf or not parts:
+                await send(bytes(buf))
+            await client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            if upload_id is not None:
+                with contextlib.suppress(Exception):
+                    await client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+            raise
+        await client.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            MetadataDirective="REPLACE",
+            ContentType=content_type,
+            Metadata={"sha256": digest.hexdigest(), "encrypted": encrypted},
+        )
+        return rel, size
+
     async def put(self, path: str, stored: bytes, content_type: str) -> str:
         """Upload already-sealed bytes to ``path``; returns their SHA-256.
 
@@ -159,7 +250,7 @@ class S3FileStore:
         """
         digest = sha256_hex(stored)
         md5 = base64.b64encode(hashlib.md5(stored, usedforsecurity=False).digest()).decode()
-        encrypted = stored.startswith(BLOB_MAGIC)
+        encrypted = is_sealed(stored)
         await (await self.client()).put_object(
             Bucket=self.bucket,
             Key=self.key(path),
@@ -172,13 +263,12 @@ class S3FileStore:
         return digest
 
     def _seal(self, data: bytes) -> bytes:
-        return self.cipher.encrypt(data) if self.cipher is not None else data
+        return self.cipher.seal(data) if self.cipher is not None else data
 
-    @property
-    def encrypted(self) -> bool:
-        """Always True here: adapters must read through :meth:`read`, since the bytes are
-        not on this machine's disk (and are ciphertext when a key is configured)."""
-        return True
+    def local_path(self, path: str) -> str | None:
+        """None: objects are never on this machine's disk (read or stream them)."""
+        self.key(path)  # a hostile path is refused here too
+        return None
 
     @property
     def encrypted_at_rest(self) -> bool:
@@ -197,7 +287,7 @@ class S3FileStore:
         chunks = [c async for c in self._raw_chunks(path)]
         return b"".join(chunks)
 
-    async def _raw_chunks(self, path: str) -> AsyncIterator[bytes]:
+    async def _get(self, path: str) -> tuple[int, AsyncGenerator[bytes, None]]:
         try:
             resp = await (await self.client()).get_object(Bucket=self.bucket, Key=self.key(path))
         except ClientError as exc:
@@ -205,35 +295,54 @@ class S3FileStore:
                 raise FileNotFoundError(path) from None
             raise
         body = resp["Body"]
-        async with body:
-            async for chunk in body.iter_chunks(CHUNK):
-                yield chunk
 
-    async def stream(self, path: str) -> AsyncIterator[bytes]:
-        """The plain bytes of a stored file in chunks, without holding a whole plaintext
-        object in memory. Ciphertext (AES-GCM authenticates the whole object) is verified
-        before its first byte is released, so it is read whole, then served in chunks."""
-        chunks = self._raw_chunks(path)
-        first = True
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            async with body:
+                async for chunk in body.iter_chunks(CHUNK):
+                    yield chunk
+
+        return int(resp["ContentLength"]), chunks()
+
+    async def _raw_chunks(self, path: str) -> AsyncIterator[bytes]:
+        _, chunks = await self._get(path)
         async for chunk in chunks:
-            if first and chunk.startswith(BLOB_MAGIC):
-                parts = [chunk]
-                async for more in chunks:
-                    parts.append(more)
-                plain = self._open(b"".join(parts))
-                del parts
-                for i in range(0, len(plain), CHUNK):
-                    yield plain[i : i + CHUNK]
-                return
-            first = False
             yield chunk
 
-    def _open(self, raw: bytes) -> bytes:
-        if self.cipher is None:
-            from core.errors import ConfigurationError
+    async def stream(self, path: str) -> AsyncIterator[bytes]:
+        """The plain bytes of a stored file in chunks, decrypted on the fly (see
+        :meth:`open`)."""
+        opened = await self.open(path)
+        async for chunk in opened.chunks:
+            yield chunk
 
-            raise ConfigurationError("an encrypted object needs IMAGEBOT_ENCRYPTION_KEY")
-        return self.cipher.decrypt(raw)
+    async def open(self, path: str) -> OpenedFile:
+        """Start one GET of the object and decrypt it segment by segment as it arrives,
+        so memory stays bounded whatever its size (a legacy ``IBE1`` object, one AES-GCM
+        message, is the exception: it is read whole). Raises FileNotFoundError at once
+        when the object is missing."""
+        stored_size, raw = await self._get(path)
+        head = b""
+        try:
+            while len(head) < HEADER_SIZE:
+                more = await anext(raw, b"")
+                if not more:
+                    break
+                head += more
+        except BaseException:
+            await raw.aclose()
+            raise
+
+        async def replay() -> AsyncIterator[bytes]:
+            try:
+                if head:
+                    yield head
+                async for chunk in raw:
+                    yield chunk
+            finally:
+                await raw.aclose()
+
+        size = plain_size(stored_size, head[:HEADER_SIZE])
+        return OpenedFile(size, open_stream(replay(), self.cipher))
 
     async def head(self, path: str) -> dict[str, Any] | None:
         """Size, checksum and type of a stored object; None when it does not exist."""
@@ -251,13 +360,14 @@ class S3FileStore:
 
     def absolute(self, path: str) -> str:
         """The object's address (``s3://bucket/key``): a name for logs and events, not a
-        file to open; adapters read the bytes through :meth:`read` (``encrypted`` is True)."""
+        file to open; adapters read the bytes through :meth:`read` or :meth:`stream`."""
         return f"s3://{self.bucket}/{self.key(path)}"
 
     async def download_url(self, path: str, *, filename: str, expires_in: int) -> str | None:
-        """A presigned GET valid for ``expires_in`` seconds (at most the store's
-        ``presign_seconds``) that downloads the object as
-        ``filename``; None for ciphertext, which only imagebot's HTTP server can serve."""
+        """A presigned GET valid for ``expires_in`` seconds (the caller's choice:
+        ``DownloadLinks`` gives images IMAGEBOT_DOWNLOAD_LINK_SECONDS and exports 24 hours;
+        at most SigV4's seven days) that downloads the object as ``filename``; None for
+        ciphertext, which only imagebot's HTTP server can serve."""
         head = await self.head(path)
         if head is None:
             raise FileNotFoundError(path)
@@ -272,8 +382,7 @@ class S3FileStore:
                 "ResponseContentDisposition": f'attachment; filename="{safe}"',
                 "ResponseCacheControl": "no-store",
             },
-            # Short-lived: never longer than IMAGEBOT_DOWNLOAD_LINK_SECONDS.
-            ExpiresIn=max(1, min(int(expires_in), self.presign_seconds)),
+            ExpiresIn=max(1, min(int(expires_in), MAX_PRESIGN_SECONDS)),
         )
         return url
 
@@ -359,6 +468,6 @@ class S3FileStore:
             plain = self.cipher.decrypt(raw)
             info = image_dimensions(plain)
             content_type = info[0] if info else (head or {}).get("content_type") or ""
-            await self.put(path, self.cipher.encrypt(plain), content_type)
+            await self.put(path, self.cipher.seal(plain), content_type)
             changed += 1
         return changed

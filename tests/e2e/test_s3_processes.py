@@ -139,7 +139,7 @@ async def test_two_processes_no_shared_folder_one_s3_store(
         keys = moto_s3.keys(bucket)
         assert len([k for k in keys if "/output-" in k]) == 6
         assert len([k for k in keys if "/input-" in k]) == 6
-        assert all(moto_s3.raw(bucket, k).startswith(b"IBE1") for k in keys)
+        assert all(moto_s3.raw(bucket, k).startswith(b"IBE2") for k in keys)
         for folder in dirs.values():
             assert not list(folder.rglob("*.png")) and not list(folder.rglob("*.jpg"))
         # History and export from either process.

@@ -1230,6 +1230,19 @@ class FakeTelegram(StarsFake):
         if not url.startswith("https://") or len(url) > 2048:
             raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
 
+    @staticmethod
+    def _check_url_button(url: str) -> None:
+        """URL buttons as Telegram takes them: http, https or tg links; an http(s) host
+        without a dot (``localhost``, a bare name) is BUTTON_URL_INVALID."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme == "tg":
+            return
+        if parts.scheme not in ("http", "https") or "." not in host.strip("."):
+            raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+
     def _set_markup(self, message: dict[str, Any], call: BotCall) -> None:
         markup = call.params.get("reply_markup")
         if markup is None:
@@ -1246,6 +1259,8 @@ class FakeTelegram(StarsFake):
                         raise ApiError(400, "Bad Request: text buttons are unallowed")
                     if "web_app" in button:
                         self._check_web_app_button(button, call)
+                    if "url" in button:
+                        self._check_url_button(str(button["url"]))
             if markup["inline_keyboard"]:
                 message["reply_markup"] = markup
             else:

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.web.server import build_http_app
 from core.clock import ManualClock
-from core.crypto import BLOB_MAGIC
+from core.crypto import STREAM_MAGIC
 from storage.database import Database
 from tests.helpers import actor, make_core, request
 
@@ -58,7 +58,11 @@ async def test_P23_signed_link_streams_the_decrypted_file_and_refuses_tampering(
                 assert await resp.read() == picture
                 assert resp.headers["Content-Type"] == "image/png"
                 assert 'filename="fox.png"' in resp.headers["Content-Disposition"]
-                assert resp.headers["Cache-Control"] == "no-store"
+                assert resp.headers["Cache-Control"] == "private, no-store"
+                assert resp.headers["Content-Length"] == str(len(picture))
+            async with http.head(link) as resp:  # a HEAD: the headers, no body
+                assert resp.status == 200
+                assert resp.headers["Content-Length"] == str(len(picture))
             token = link.rsplit("/", 1)[1]
             encoded, signature = token.split(".")
             forged = [
@@ -70,7 +74,7 @@ async def test_P23_signed_link_streams_the_decrypted_file_and_refuses_tampering(
             for bad in forged:
                 async with http.get(f"{base}/files/{bad}") as resp:
                     assert resp.status == 403
-                    assert BLOB_MAGIC not in await resp.read()
+                    assert STREAM_MAGIC not in await resp.read()
             # Another user's file is never linked for this user.
             other_id, other_path, _ = await made_image(core, notes, "2002")
             with pytest.raises(ValueError):
@@ -84,7 +88,7 @@ async def test_P23_signed_link_streams_the_decrypted_file_and_refuses_tampering(
             # Expired links are refused.
             clock.advance(seconds=core.settings.download_link_seconds + 1)
             async with http.get(link) as resp:
-                assert resp.status == 403
+                assert resp.status == 410
                 assert "expired" in await resp.text()
     finally:
         if server is not None:
@@ -118,4 +122,45 @@ async def test_no_public_address_and_a_local_store_means_no_link(
         user_id, path, _ = await made_image(core, notes, "1001")
         assert await core.downloads.link(user_id, path, filename="fox.png") is None
     finally:
+        await core.aclose()
+
+
+async def test_P18_a_damaged_object_is_never_served_past_its_damage(
+    sqlite_only: Database, tmp_path: Path
+) -> None:
+    """Damage in the header: a kind error page, not a download. Damage further in: the
+    authenticated segments before it are sent, then the connection is cut short of its
+    Content-Length, so the browser reports a failed download; the damaged segment's
+    bytes never leave."""
+    core, _ = await make_core(sqlite_only, tmp_path, encryption_key=KEY)
+    server = TestServer(build_http_app(core))
+    try:
+        await server.start_server()
+        links = core.downloads
+        assert links is not None
+        links.public_url = str(server.make_url("")).rstrip("/")
+        data = os.urandom(400_000)
+        path = await core.files.write_blob(7, "exports/export-20260101-000000-9.zip", data)
+        stored = tmp_path / "data" / path
+        raw = bytearray(stored.read_bytes())
+        raw[300_000] ^= 1
+        stored.write_bytes(bytes(raw))
+        link = await links.link(7, path, filename="export.zip")
+        assert link is not None
+        received = bytearray()
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with http.get(link) as resp:
+                    assert resp.status == 200
+                    assert resp.headers["Content-Length"] == str(len(data))
+                    async for chunk in resp.content.iter_any():
+                        received += chunk
+            assert 0 < len(received) < 300_000 and data.startswith(bytes(received))
+            raw[22] ^= 1  # now the header too (its segment size)
+            stored.write_bytes(bytes(raw))
+            async with http.get(link) as resp:
+                assert resp.status == 410
+                assert "no longer available" in await resp.text()
+    finally:
+        await server.close()
         await core.aclose()

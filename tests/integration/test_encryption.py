@@ -44,7 +44,7 @@ async def test_P18_images_and_prompts_are_encrypted_at_rest_and_keys_rotate(
         for path in data_dir.rglob("*"):
             if path.is_file():
                 raw = path.read_bytes()
-                assert raw.startswith(b"IBE1"), path
+                assert raw.startswith(b"IBE2"), path
                 assert b"\x89PNG" not in raw[:64] and b"okapi" not in raw
         async with database.engine.connect() as conn:
             stored = (await conn.execute(text("SELECT prompt FROM jobs"))).scalar_one()
@@ -60,7 +60,7 @@ async def test_P18_images_and_prompts_are_encrypted_at_rest_and_keys_rotate(
         image, blob = await core.history.download(actor(), sub.job.id)
         assert blob.startswith(b"\x89PNG") and image.width == 1024
         export = await core.privacy.export(actor(), DM)
-        assert Path(export.absolute_path).read_bytes().startswith(b"IBE1")
+        assert Path(export.absolute_path).read_bytes().startswith(b"IBE2")
         with zipfile.ZipFile(io.BytesIO(await core.files.read(export.path))) as zf:
             assert any(PROMPT in zf.read(n).decode() for n in zf.namelist() if n.endswith(".json"))
     finally:

@@ -286,44 +286,53 @@ async def test_P03_training_material_holds_only_opted_in_users(
 async def test_P07_signed_export_link_is_single_user_and_expires(
     database: Database, tmp_path: Path
 ) -> None:
+    """Export links use the one download signing scheme (``/files/<token>``, bound to
+    the user and the file) with the export's 24-hour validity."""
+    import base64
+
     from core.clock import ManualClock
+    from core.files import EXPORT_LINK_SECONDS, LinkRefused
 
     clock = ManualClock()
     core, notes = await make_core(
         database, tmp_path, clock=clock, public_url="https://bot.example.org"
     )
     try:
+        assert core.downloads is not None
         sub = await core.generation.submit(request())
         await core.worker.run_until_idle()
         await notes.wait_final(sub.job.id)
         mine = await core.privacy.export(actor(), DM)
-        link = await core.privacy.export_link(actor(), mine, ttl_hours=1)
-        assert link.startswith("https://bot.example.org/exports/")
+        link = await core.privacy.export_link(actor(), mine)
+        assert link.startswith("https://bot.example.org/files/")
         token = link.rsplit("/", 1)[1]
-        name, data = await core.privacy.open_export_link(token)
-        assert name.endswith(".zip") and data.startswith(b"PK")
+        path, name = await core.downloads.open(token)
+        assert path == mine.path and name.endswith(".zip")
+        data = b"".join([c async for c in core.files.stream(path)])
+        assert data.startswith(b"PK")
         # Someone else's export cannot be linked by this user, nor a link altered.
         await core.users.register(actor("2"))
         with pytest.raises(InvalidRequest):
             await core.privacy.export_link(actor("2"), mine)
         payload, signature = token.split(".")
-        import base64
-
         forged_payload = (
             base64.urlsafe_b64decode(payload + "==")
             .decode()
             .replace("users/1/", "users/2/")
-            .replace("1:users", "2:users", 1)
+            .replace("[1,", "[2,", 1)
         )
         forged = base64.urlsafe_b64encode(forged_payload.encode()).decode().rstrip("=")
-        with pytest.raises(InvalidRequest):
-            await core.privacy.open_export_link(f"{forged}.{signature}")
-        with pytest.raises(InvalidRequest):
-            await core.privacy.open_export_link(f"{payload}.{'0' * 64}")
-        clock.advance(hours=1, seconds=1)
-        with pytest.raises(InvalidRequest) as info:
-            await core.privacy.open_export_link(token)
-        assert "expired" in info.value.user_message
+        with pytest.raises(LinkRefused):
+            await core.downloads.open(f"{forged}.{signature}")
+        with pytest.raises(LinkRefused):
+            await core.downloads.open(f"{payload}.{'0' * 64}")
+        # Valid for the export's day, not the images' minutes.
+        clock.advance(seconds=EXPORT_LINK_SECONDS - 60)
+        assert await core.downloads.open(token) == (path, name)
+        clock.advance(seconds=61)
+        with pytest.raises(LinkRefused) as info:
+            await core.downloads.open(token)
+        assert info.value.reason == "expired"
     finally:
         await core.aclose()
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.crypto import BLOB_MAGIC, DataCipher
+from core.crypto import STREAM_MAGIC, DataCipher
 from core.errors import InvalidImage
 from core.types import Conversation, Delivered
 from storage.database import Database
@@ -97,7 +97,7 @@ async def test_P18_objects_are_ciphertext_in_the_bucket(moto_s3: MotoS3) -> None
         picture = png(40, 40, (1, 2, 3))
         item = await s.write_image(7, "jobs/j1/out-0", picture)
         raw = moto_s3.raw(bucket, "inst/" + item.path)
-        assert raw.startswith(BLOB_MAGIC) and picture not in raw and b"PNG" not in raw
+        assert raw.startswith(STREAM_MAGIC) and picture not in raw and b"PNG" not in raw
         assert await s.read(item.path) == picture
         assert b"".join([c async for c in s.stream(item.path)]) == picture
         head = moto_s3.client().head_object(Bucket=bucket, Key="inst/" + item.path)
@@ -212,7 +212,7 @@ async def test_P07_P08_export_and_erasure_through_the_core_on_s3(
         stored = await core.files.list_user(1)
         assert len(stored) >= 3 and all(p.startswith("users/1/") for p in stored)
         for k in moto_s3.keys(bucket):
-            assert moto_s3.raw(bucket, k).startswith(BLOB_MAGIC)
+            assert moto_s3.raw(bucket, k).startswith(STREAM_MAGIC)
         # History reads the full-resolution image back from the bucket.
         page = await core.history.page(who)
         _, data = await core.history.download(who, page.items[0].id, 0)
@@ -244,6 +244,7 @@ async def test_export_link_on_plain_s3_is_a_presigned_url(
         result = await core.privacy.export(who, DM)
         link = await core.privacy.export_link(who, result)
         assert link.startswith(s3_settings["s3_endpoint_url"]) and "X-Amz-Signature" in link
+        assert "X-Amz-Expires=86400" in link  # an export's link lasts a day
         async with aiohttp.ClientSession() as http, http.get(link) as resp:
             assert resp.status == 200
             with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:

@@ -9,12 +9,14 @@ buttons, see views.py).
 from __future__ import annotations
 
 import discord
-from discord import app_commands
+from discord import app_commands, ui
 from discord.app_commands import Range
 
 from bot.discord import context, media, render, respond, views
 from bot.discord.cogs.base import BaseCog
 from bot.discord.translator import d
+from core.errors import InvalidRequest
+from core.i18n import Msg
 
 
 class PrivacyCog(BaseCog):
@@ -87,17 +89,30 @@ class PrivacyCog(BaseCog):
     async def _export(self, interaction: discord.Interaction, service: object) -> None:
         actor = context.actor_of(interaction)
         result = await service.export(actor, context.conversation_of(interaction))  # type: ignore[attr-defined]
-        if result.size_bytes <= interaction.filesize_limit:
-            files = self.core.files
-            source = await files.read(result.path) if files.encrypted else result.absolute_path
-            upload = await media.upload(
-                source,
-                content_type="application/zip",
-                size=result.size_bytes,
-                limit=interaction.filesize_limit,
-                name="imagebot-export.zip",
-            )
-            await respond.reply(interaction, render.export_text(result), files=[upload.file])
+        try:
+            url: str | None = await service.export_link(actor, result)  # type: ignore[attr-defined]
+        except InvalidRequest:  # no public address and no presigned URL: upload it
+            url = None
+        if url is not None and len(url) <= 512:
+            # The ZIP goes from the store (or imagebot's HTTP server) to the person: it
+            # is never read into this process for the chat.
+            view = ui.View(timeout=None)
+            view.add_item(ui.Button(label=render.words("button.download_data"), url=url))
+            await respond.reply(interaction, render.export_ready_text(result), view=view)
             return
-        url = await service.export_link(actor, result)  # type: ignore[attr-defined]
-        await views.send_link(interaction, render.export_link_reply(result, url))
+        if url is not None:  # too long for a button: as text (still never the bytes)
+            await views.send_link(interaction, render.export_link_reply(result, url))
+            return
+        if result.size_bytes > interaction.filesize_limit:
+            raise InvalidRequest(Msg("export.no_address"))
+        files = self.core.files
+        local = files.local_path(result.path)
+        source = await files.read(result.path) if local is None else local
+        upload = await media.upload(
+            source,
+            content_type="application/zip",
+            size=result.size_bytes,
+            limit=interaction.filesize_limit,
+            name="imagebot-export.zip",
+        )
+        await respond.reply(interaction, render.export_text(result), files=[upload.file])

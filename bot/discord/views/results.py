@@ -20,6 +20,9 @@ from core.errors import NotFound
 from core.i18n import current_language, set_language
 from core.types import GenerateOptions, GenerateRequest, ReplyTarget, Submitted
 
+MAX_LINK_URL = 512
+"""Discord's limit on a link button's URL."""
+
 JOB_ID = r"[0-9a-f]{16}"
 
 _LABELS = {
@@ -134,6 +137,21 @@ class JobButton(
             indexes = [self.index]
         if not indexes:
             raise NotFound()
+        # Links when core can give them (an object store's presigned URLs, or imagebot's
+        # signed links): the files go from the store to the person, not through Discord.
+        links = [await core.history.download_link(actor, self.job_id, i) for i in indexes]
+        usable = [link for link in links if link is not None and len(link.url) <= MAX_LINK_URL]
+        if usable and len(usable) == len(indexes):
+            view = ui.View(timeout=None)
+            for link in usable:
+                label = (
+                    render.words("button.download_full")
+                    if len(usable) == 1
+                    else f"⬇️ {link.index + 1}"
+                )
+                view.add_item(ui.Button(label=label, url=link.url))
+            await respond.reply(interaction, render.download_links_text(usable), view=view)
+            return
         uploads = []
         for index in indexes:
             image, data = await core.history.download(actor, self.job_id, index)

@@ -124,7 +124,7 @@ async def test_P07_export_arrives_in_the_dm_as_json_and_every_image(
     assert sent in images.values()  # the stored result itself
 
 
-async def test_P07_an_export_over_the_upload_limit_comes_as_a_signed_private_link(
+async def test_P07_an_export_comes_as_a_signed_private_link_when_one_can_be_given(
     fake: FakeDiscord, database: Database, tmp_path: Path
 ) -> None:
     bot = await harness(fake, database, tmp_path, public_url="https://bot.example.net")
@@ -138,16 +138,17 @@ async def test_P07_an_export_over_the_upload_limit_comes_as_a_signed_private_lin
         await result(await fake.slash("imagine", {"prompt": "a big picture"}, user=ZELDA))
         ix = await fake.slash("export", user=ZELDA, attachment_size_limit=2048)
         message = await answered(ix)
-        assert not message["attachments"] and "too large to send here" in message["content"]
-        url = buttons(message)["Open"]
-        assert url.startswith("https://bot.example.net/exports/")
+        assert not message["attachments"] and "24 hours" in message["content"]
+        url = buttons(message)["⬇️ Download my data"]
+        assert url.startswith("https://bot.example.net/files/")
         path = url.removeprefix("https://bot.example.net")
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}{path}") as response:
                 assert response.status == 200
+                assert response.headers["Cache-Control"] == "private, no-store"
                 data = await response.read()
             async with http.get(f"http://127.0.0.1:{port}{path[:-3]}xyz") as forged:
-                assert forged.status in (400, 403, 404)
+                assert forged.status == 403
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             assert "README.txt" in archive.namelist()
     finally:

@@ -87,8 +87,13 @@ async def test_P07_P08_P13_a_spanish_user_is_answered_in_spanish(
 
         mark = harness.mark()
         ana.say("/export")  # P07
-        document = await harness.fake.wait_call("sendDocument", chat_id=ana.chat.id, after=mark)
-        assert str(document.params["caption"]).startswith("📦 Tus datos: ")
+        # A public address: the export comes as a link, in Spanish.
+        link = await harness.fake.wait_call(
+            "sendMessage", chat_id=ana.chat.id, after=mark, where=lambda c: "📦" in c.text
+        )
+        assert link.text.startswith("📦 Tu exportación está lista: ")
+        [(label, url)] = link.buttons()
+        assert url.startswith("https://bot.example.net/files/") and "Descargar" in label
 
         question = await _ask(harness, ana, "/delete_my_data")  # P08
         assert "borra para siempre tu perfil" in question.text

@@ -153,18 +153,39 @@ async def test_P11_broadcast_skips_users_who_opted_out(telegram: TelegramHarness
     assert all("transparent" not in c.text for c in fake.calls_of("sendMessage", bob.chat.id))
 
 
-async def test_P07_export_is_a_zip_document_or_a_signed_link_when_too_big(
+async def test_P07_export_is_a_signed_link_when_one_can_be_given_else_a_zip_document(
     database: Database, tmp_path: Path, fake_telegram: FakeTelegram
 ) -> None:
     telegram = await launch(database, tmp_path, fake_telegram, public_url="https://bot.example.net")
     try:
         fake, core = telegram.fake, telegram.core
+        assert core.downloads is not None
         ada = await telegram.person()
         await _imagine(telegram, ada.chat.id, ada.say, "a lighthouse at dusk")
         mark = telegram.mark()
         ada.say("/feedback the sheet view is lovely")
         await fake.wait_call("sendMessage", chat_id=ada.chat.id, after=mark)
 
+        # With a public address: a signed link (URL button), the ZIP never sent as bytes.
+        mark = telegram.mark()
+        ada.say("/export")
+        link = await fake.wait_call(
+            "sendMessage", chat_id=ada.chat.id, after=mark, where=lambda c: "MB" in c.text
+        )
+        assert "24 hours" in link.text
+        url = dict(link.buttons())["⬇️ Download my data"]
+        assert url.startswith("https://bot.example.net/files/")
+        path, name = await core.downloads.open(url.rsplit("/", 1)[-1])
+        assert name.endswith(".zip") and path.startswith("users/")
+        data = b"".join([chunk async for chunk in core.files.stream(path)])
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            assert archive.testzip() is None
+            jobs = json.loads(archive.read("jobs.json"))
+            assert [job["prompt"] for job in jobs] == ["a lighthouse at dusk"]
+        assert not [c for c in fake.calls[mark:] if c.method == "sendDocument"]
+
+        # Without one (and a local store): the ZIP as a document, as before.
+        core.downloads.public_url = None
         mark = telegram.mark()
         ada.say("/export")
         document = await fake.wait_call("sendDocument", chat_id=ada.chat.id, after=mark)
@@ -174,24 +195,19 @@ async def test_P07_export_is_a_zip_document_or_a_signed_link_when_too_big(
         with zipfile.ZipFile(io.BytesIO(upload.data or b"")) as archive:
             names = archive.namelist()
             assert {"README.txt", "profile.json", "jobs.json", "ledger.json"} <= set(names)
-            jobs = json.loads(archive.read("jobs.json"))
-            assert [job["prompt"] for job in jobs] == ["a lighthouse at dusk"]
             feedback = json.loads(archive.read("feedback_and_support.json"))
             assert feedback[0]["text"] == "the sheet view is lovely"
             images = [n for n in names if n.startswith("images/")]
             assert images and all(archive.read(n) for n in images)
 
-        # Over what a bot may send: a signed link, valid only for this export and person.
+        # Too big to send and no link to give: said plainly, nothing half-sent.
         telegram.adapter.runtime.document_limit = 1_000
         mark = telegram.mark()
         ada.say("/export")
-        link = await fake.wait_call(
-            "sendMessage", chat_id=ada.chat.id, after=mark, where=lambda c: "MB" in c.text
+        refusal = await fake.wait_call(
+            "sendMessage", chat_id=ada.chat.id, after=mark, where=lambda c: "operator" in c.text
         )
-        url = dict(link.buttons())["⬇️ Download my data"]
-        assert url.startswith("https://bot.example.net/exports/")
-        name, data = await core.privacy.open_export_link(url.rsplit("/", 1)[-1])
-        assert name.endswith(".zip") and zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+        assert "download address" in refusal.text
         assert not [c for c in fake.calls[mark:] if c.method == "sendDocument"]
     finally:
         await telegram.stop()
