@@ -8,10 +8,12 @@ Three processes per mode, so each one's CPU and memory are its own:
   updates and times, for each command, the bot's first answer (the status message, which
   replies to it) and the delivered image (the photo replying to it);
 - imagebot (this file, ``--child-bot``): the real core on SQLite with the shipped
-  settings (worker concurrency 4) except what would stop a benchmark (credits, queue and
-  rate limits; the moderation endpoint is off unless ``--moderation``), the real
+  settings except what would stop a benchmark (credits, queue and rate limits), the real
   python-telegram-bot adapter long polling the fake, the worker. The users are
-  registered before anything is measured (returning users).
+  registered before anything is measured (returning users). Mode ``free`` runs with the
+  shipped moderation, rate limiter (``AIORateLimiter``), partial images and worker
+  concurrency unless told otherwise (``--no-moderation``, ``--no-limiter``,
+  ``--partial-images 0``, ``--concurrency``; ``--lean`` turns the first three off).
 
 Phases in the imagebot process (mode ``free``: no rate limiter):
 
@@ -26,7 +28,8 @@ Mode ``limited`` (``AIORateLimiter``, Telegram's 30 messages a second): the burs
 its duration is compared with the bound the limit sets: the calls that count (every call
 naming a chat) beyond the limiter's initial allowance of 30, at 30 a second.
 
-Run: ``.venv/bin/python benchmarks/bench_telegram.py [--mode free|limited|both]``.
+Run: ``.venv/bin/python benchmarks/bench_telegram.py [--mode free|limited|both] [--lean]``
+(``--throughput-only``: mode free without the in-flight and burst phases).
 Prints one JSON line. Targets: free: ≥ 50 jobs/s, ≤ 15 ms CPU per job, ≤ 150 MiB with 100
 users in flight, burst first answer p99 < 1 s; limited: burst within 10% of the bound.
 """
@@ -62,6 +65,13 @@ TARGETS = {
 }
 
 
+def _shipped(name: str) -> Any:
+    """The shipped default of one setting."""
+    from core.settings import Settings
+
+    return Settings.model_fields[name].default
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags (the ``--child-*`` ones are internal)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -71,12 +81,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--in-flight", type=int, default=100)
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--limited-burst", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=4, help="worker concurrency")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=_shipped("worker_concurrency"),
+        help="worker concurrency (default: the shipped setting)",
+    )
     parser.add_argument(
         "--moderation",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="screen with the provider's moderation endpoint (off: the figures are the bot's)",
+        default=_shipped("moderation"),
+        help="screen with the provider's moderation endpoint (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--limiter",
+        action=argparse.BooleanOptionalAction,
+        default=_shipped("telegram_rate_limit"),
+        help="mode free: python-telegram-bot's rate limiter (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--partial-images",
+        type=int,
+        default=_shipped("partial_images"),
+        help="mode free: partial images (previews) per job (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="mode free: moderation, limiter and previews off (the CPU target's configuration)",
+    )
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="mode free: only the throughput phase (no in-flight or burst phase)",
     )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--child-fake", action="store_true", help=argparse.SUPPRESS)
@@ -85,7 +122,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child-telegram", help=argparse.SUPPRESS)
     parser.add_argument("--child-control", help=argparse.SUPPRESS)
     parser.add_argument("--child-openai", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.lean:
+        args.moderation, args.limiter, args.partial_images = False, False, 0
+    return args
 
 
 def pct(values: list[float], q: float) -> float:
@@ -237,7 +277,7 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
         database_url=c.sqlite_url(workdir),
         schema=None,
         base_url=args.child_openai,
-        partial_images=0,
+        partial_images=0 if limited else args.partial_images,
         concurrency=args.concurrency,
         max_queued_per_user=1000,
         moderation=args.moderation,
@@ -250,10 +290,25 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             "require_terms": False,
             "telegram_token": TOKEN,
             "telegram_api_url": args.child_telegram,
-            "telegram_rate_limit": limited,
+            "telegram_rate_limit": limited or args.limiter,
         },
     )
-    core = await build_core(settings, poll_interval=0.2)
+    from storage.database import Database
+
+    db = Database(settings.database_url, schema=settings.database_schema)
+    core = await build_core(settings, database=db, poll_interval=0.2)
+    sql = c.SqlCounter(db)
+    if os.environ.get("BENCH_SQL_TOP"):  # which statements, most frequent first (stderr)
+        from collections import Counter
+
+        from sqlalchemy import event
+
+        seen: Counter[str] = Counter()
+        event.listen(
+            db.engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_a: seen.update([" ".join(statement.split())[:110]]),
+        )
     from core.types import Actor
 
     # Returning users: registered before anything is measured.
@@ -273,6 +328,7 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             profiler = cProfile.Profile(time.thread_time)
             profiler.enable()
         mark = c.CpuMark()
+        sql.take()
         async with session.post(
             f"{args.child_control}/send",
             json={"phase": name, "users": users, "per_user": per_user},
@@ -282,6 +338,9 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             result = await resp.json()
         result["cpu_s"] = c.cpu_s() - mark.cpu
         result["loop_cpu_s"] = c.main_thread_cpu_s() - mark.loop_cpu
+        counted = sql.take()
+        result["sql_statements"] = counted.statements
+        result["sql_transactions"] = counted.transactions
         if profiler is not None:
             import pstats
 
@@ -303,11 +362,15 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
                 cpu_ms_per_job=c.ms_per(result["cpu_s"], jobs),
                 loop_cpu_ms_per_job=c.ms_per(result["loop_cpu_s"], jobs),
                 bot_calls_per_job=round(result["calls"] / jobs, 2),
+                sql_statements_per_job=round(result["sql_statements"] / jobs, 1),
+                sql_transactions_per_job=round(result["sql_transactions"] / jobs, 1),
                 first_answer_p50_ms=pct(result["first_answer_ms"], 0.5),
                 first_answer_p99_ms=pct(result["first_answer_ms"], 0.99),
                 delivered_p50_ms=pct(result["delivered_ms"], 0.5),
                 delivered_p99_ms=pct(result["delivered_ms"], 0.99),
             )
+            if args.throughput_only:
+                return figures
             await phase("in_flight", args.in_flight, 1)
             figures["in_flight_peak_mib"] = round(c.peak_rss_mb(), 1)
         burst_size = args.limited_burst if limited else args.burst
@@ -332,6 +395,9 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             figures["limited_bound_s"] = round(bound, 2)
             figures["limited_over_bound"] = round(result["wall_s"] / max(bound, 1e-9), 3)
     finally:
+        if os.environ.get("BENCH_SQL_TOP"):
+            for statement, n in seen.most_common(40):
+                print(f"{n:6d} {statement}", file=sys.stderr)
         await session.close()
         await core.worker.stop(grace=5)
         await adapter.stop()
@@ -380,6 +446,9 @@ def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, 
                     "--limited-burst", str(args.limited_burst),
                     "--concurrency", str(args.concurrency),
                     "--moderation" if args.moderation else "--no-moderation",
+                    "--limiter" if args.limiter else "--no-limiter",
+                    "--partial-images", str(args.partial_images),
+                    *(["--throughput-only"] if args.throughput_only else []),
                     "--log-level", args.log_level,
                 ]
             )  # fmt: skip
@@ -416,6 +485,8 @@ def main(argv: list[str] | None = None) -> None:
         "per_user": args.per_user,
         "worker_concurrency": args.concurrency,
         "moderation": args.moderation,
+        "limiter": args.limiter,
+        "partial_images": args.partial_images,
     }
     started = time.perf_counter()
     with c.ProviderProcess() as provider:

@@ -202,6 +202,23 @@ class LedgerRepository(Protocol):
         """Insert a ledger row unless its key exists; True when inserted."""
         ...
 
+    async def append_unless(
+        self,
+        *,
+        absent: str,
+        user_id: int,
+        kind: str,
+        amount: int,
+        idempotency_key: str,
+        job_id: str | None,
+        note: str,
+        now: datetime,
+    ) -> bool:
+        """Like :meth:`append`, but also not when a row keyed ``absent`` exists (one
+        statement: the check and the insert cannot be told apart by a concurrent writer
+        that holds the same row locks)."""
+        ...
+
     async def change_balance(
         self, user_id: int, *, balance_delta: int, held_delta: int, now: datetime
     ) -> int:
@@ -280,6 +297,10 @@ class JobRepository(Protocol):
         """Record a stored image of a job."""
         ...
 
+    async def add_images(self, images: list[ImageRecord], now: datetime) -> None:
+        """Record several stored images of a job at once."""
+        ...
+
     async def images(self, job_id: str, role: str | None = None) -> list[ImageRecord]:
         """The images of a job, in order."""
         ...
@@ -302,6 +323,10 @@ class JobRepository(Protocol):
         self, owner: str, now: datetime, lease_until: datetime, per_user_limit: int
     ) -> JobRecord | None:
         """Take the next queued job fairly and lease it to ``owner`` (state running)."""
+        ...
+
+    async def any_queued(self) -> bool:
+        """True when some job is queued (claimable now or not)."""
         ...
 
     async def renew_leases(self, owner: str, job_ids: list[str], lease_until: datetime) -> None:
