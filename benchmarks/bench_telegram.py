@@ -65,11 +65,28 @@ TARGETS = {
 }
 
 
+def _settings_fields() -> set[str]:
+    from core.settings import Settings
+
+    return set(Settings.model_fields)
+
+
 def _shipped(name: str) -> Any:
     """The shipped default of one setting."""
     from core.settings import Settings
 
     return Settings.model_fields[name].default
+
+
+def _loop_factory(args: argparse.Namespace) -> Any:
+    """The event loop of the imagebot process: uvloop when chosen and installed."""
+    if args.child_bot == "limited" or not args.uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -104,6 +121,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=_shipped("partial_images"),
         help="mode free: partial images (previews) per job (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--uvloop",
+        action=argparse.BooleanOptionalAction,
+        default=_shipped("uvloop") if "uvloop" in _settings_fields() else False,
+        help="mode free: run imagebot on uvloop (default: the shipped setting)",
     )
     parser.add_argument(
         "--lean",
@@ -447,6 +470,7 @@ def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, 
                     "--concurrency", str(args.concurrency),
                     "--moderation" if args.moderation else "--no-moderation",
                     "--limiter" if args.limiter else "--no-limiter",
+                    "--uvloop" if args.uvloop else "--no-uvloop",
                     "--partial-images", str(args.partial_images),
                     *(["--throughput-only"] if args.throughput_only else []),
                     "--log-level", args.log_level,
@@ -474,7 +498,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve_fake())
         return
     if args.child_bot:
-        print(json.dumps(asyncio.run(run_bot(args))), flush=True)
+        with asyncio.Runner(loop_factory=_loop_factory(args)) as runner:
+            print(json.dumps(runner.run(run_bot(args))), flush=True)
         return
     modes = ("free", "limited") if args.mode == "both" else (args.mode,)
     figures: dict[str, Any] = {
@@ -486,6 +511,7 @@ def main(argv: list[str] | None = None) -> None:
         "worker_concurrency": args.concurrency,
         "moderation": args.moderation,
         "limiter": args.limiter,
+        "uvloop": args.uvloop,
         "partial_images": args.partial_images,
     }
     started = time.perf_counter()
