@@ -175,6 +175,8 @@ async def serve_fake() -> None:
     phases: dict[str, dict[str, Any]] = {}
     current: dict[str, Any] = {}
 
+    statuses: dict[tuple[int, int], dict[str, Any]] = {}  # status message -> its command
+
     def on_call(call: Any) -> None:
         if not call.ok or call.chat_id is None:
             return
@@ -182,14 +184,23 @@ async def serve_fake() -> None:
         if phase is not None:
             phases[phase]["calls"] += 1
         reply = call.params.get("reply_parameters")
-        if not isinstance(reply, dict):
+        if call.method == "editMessageMedia" and "reply_markup" in call.params:
+            # The status message showing a preview, edited into the result.
+            entry = statuses.get((call.chat_id, int(call.params.get("message_id", 0))))
+        elif isinstance(reply, dict):
+            entry = commands.get((call.chat_id, int(reply.get("message_id", 0))))
+            if entry is not None and call.method == "sendMessage" and "answered" not in entry:
+                result = call.result if isinstance(call.result, dict) else {}
+                statuses[(call.chat_id, int(result.get("message_id", 0)))] = entry
+        else:
             return
-        entry = commands.get((call.chat_id, int(reply.get("message_id", 0))))
         if entry is None:
             return
         now = time.monotonic()
         entry.setdefault("answered", now)
-        delivery = call.method in ("sendPhoto", "sendDocument", "sendMediaGroup")
+        delivery = call.method in ("sendPhoto", "sendDocument", "sendMediaGroup") or (
+            call.method == "editMessageMedia"
+        )
         if delivery and "delivered" not in entry:
             entry["delivered"] = now
             info = phases[entry["phase"]]
