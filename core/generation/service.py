@@ -78,7 +78,7 @@ class GenerationService:
         onboarding: OnboardingService | None = None,
         safety: SafetyService | None = None,
         metrics: Metrics | None = None,
-        wake_workers: Callable[[], None] = lambda: None,
+        wake_workers: Callable[[int], None] = lambda user_id: None,
         catalog: ModelCatalog | None = None,
         eta: Callable[[int, str], float | None] | None = None,
     ) -> None:
@@ -282,7 +282,7 @@ class GenerationService:
             "degraded (fail open)" if verdict.degraded else "ok",
         )
         self.metrics.job_state(request.conversation.platform, JobState.QUEUED)
-        self.wake_workers()
+        self.wake_workers(user.id)
         return Submitted(view, created=True, balance=balance)
 
     async def repeat(

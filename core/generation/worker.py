@@ -104,7 +104,11 @@ class Worker:
         self.capacity = capacity or ProviderCapacity(ceiling=concurrency, initial=concurrency)
         self.default_model = default_model
         # One signal per queued job wakes one idle loop (not all of them: fewer empty claims).
-        self._signals: asyncio.Queue[str] = asyncio.Queue()
+        # A signal says why to claim ("local", "chain", "stop") and, for a job queued here,
+        # whose job it is.
+        self._signals: asyncio.Queue[tuple[str, int | None]] = asyncio.Queue()
+        # user id -> jobs of theirs running in this process (each counts toward the limit).
+        self._running_users: dict[int, int] = {}
         # The last claim found nothing it could take while jobs were queued (their users at
         # the per-user limit, or not due yet): a finished job may free one of them.
         self._held_back = False
@@ -130,10 +134,10 @@ class Worker:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def wake(self, reason: str = "local") -> None:
-        """Tell one idle loop that a job was queued."""
+    def wake(self, user_id: int | None = None, *, reason: str = "local") -> None:
+        """Tell one idle loop that a job (of ``user_id``, when known) was queued."""
         if self._signals.qsize() < self.concurrency:
-            self._signals.put_nowait(reason)
+            self._signals.put_nowait((reason, user_id))
 
     async def start(self, *, exclusive: bool) -> None:
         """Recover leftovers, then start the loops and the lease heartbeat.
@@ -154,7 +158,7 @@ class Worker:
         rest back to the queue."""
         self._stopping = True
         for _ in range(self.concurrency):
-            self._signals.put_nowait("stop")
+            self._signals.put_nowait(("stop", None))
         in_flight = list(self._in_flight.values())
         if in_flight:
             await asyncio.wait(in_flight, timeout=grace)
@@ -196,13 +200,19 @@ class Worker:
         while not self._stopping:
             if reason is None:
                 try:
-                    reason = await asyncio.wait_for(
+                    reason, user_id = await asyncio.wait_for(
                         self._signals.get(), self.poll_interval if index == 0 else None
                     )
                 except TimeoutError:
-                    reason = "poll"
+                    reason, user_id = "poll", None
                 if self._stopping:
                     return
+                if user_id is not None and self._at_user_limit(user_id):
+                    # Their jobs running here already fill their share: the job waits for
+                    # one of them to finish (which claims again), no claim is tried now.
+                    self._held_back = True
+                    reason = None
+                    continue
             # A place with the provider first, then a job: a job never waits while running.
             permit = await self.capacity.acquire(default_key, 1, default_memory)
             try:
@@ -218,20 +228,30 @@ class Worker:
                 reason = None
                 continue
             if reason in ("poll", "chain") and self._signals.empty():
-                self.wake("chain")  # maybe more jobs queued elsewhere: one more loop
+                self.wake(reason="chain")  # maybe more jobs queued elsewhere: one more loop
             task = asyncio.current_task()
             assert task is not None
             self._in_flight[job.id] = task
+            self._running_users[job.user_id] = self._running_users.get(job.user_id, 0) + 1
             try:
                 await self._process(job, permit)
             finally:
                 self._in_flight.pop(job.id, None)
+                left = self._running_users.pop(job.user_id, 1) - 1
+                if left > 0:
+                    self._running_users[job.user_id] = left
             # Next: a pending signal, or the jobs this one's user kept waiting.
             reason = None
-            if not self._signals.empty():
-                reason = self._signals.get_nowait()
-            elif self._held_back:
+            while reason is None and not self._signals.empty():
+                reason, user_id = self._signals.get_nowait()
+                if user_id is not None and self._at_user_limit(user_id):
+                    self._held_back, reason = True, None
+            if reason is None and self._held_back:
                 reason = "after"
+
+    def _at_user_limit(self, user_id: int) -> bool:
+        """True when this process alone runs as many jobs of the user as one may run."""
+        return self._running_users.get(user_id, 0) >= self.per_user_limit
 
     async def _heartbeat(self) -> None:
         interval = max(self.lease.total_seconds() / 3, 0.05)
