@@ -134,6 +134,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="mode free: moderation, limiter and previews off (the CPU target's configuration)",
     )
     parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="mode free: the database (postgres: a fresh schema on --pg-url, dropped after)",
+    )
+    parser.add_argument("--pg-url", default=c.PG_URL)
+    parser.add_argument("--child-schema", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--throughput-only",
         action="store_true",
         help="mode free: only the throughput phase (no in-flight or burst phase)",
@@ -306,10 +314,14 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
 
     limited = args.child_bot == "limited"
     workdir: Path = args.child_workdir
+    url, schema = c.sqlite_url(workdir), None
+    if args.child_schema and not limited:
+        url, schema = args.pg_url, args.child_schema
+        await c.create_schema(url, schema)
     base = c.bench_settings(
         workdir,
-        database_url=c.sqlite_url(workdir),
-        schema=None,
+        database_url=url,
+        schema=schema,
         base_url=args.child_openai,
         partial_images=0 if limited else args.partial_images,
         concurrency=args.concurrency,
@@ -463,6 +475,7 @@ def _first_json(proc: subprocess.Popen[bytes]) -> dict[str, Any]:
 def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, Any]:
     """One mode: a fresh Telegram fake and a fresh imagebot process."""
     fake = _spawn(["--child-fake", "--log-level", args.log_level])
+    schema = c.new_schema_name() if args.db == "postgres" and mode == "free" else None
     try:
         hello = _first_json(fake)
         with tempfile.TemporaryDirectory(prefix="bench-telegram-") as tmp:
@@ -484,6 +497,7 @@ def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, 
                     "--uvloop" if args.uvloop else "--no-uvloop",
                     "--partial-images", str(args.partial_images),
                     *(["--throughput-only"] if args.throughput_only else []),
+                    *(["--child-schema", schema, "--pg-url", args.pg_url] if schema else []),
                     "--log-level", args.log_level,
                 ]
             )  # fmt: skip
@@ -499,6 +513,8 @@ def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, 
             fake.wait(timeout=10)
         if fake.poll() is None:
             fake.kill()
+        if schema is not None:
+            c.drop_schema_sync(args.pg_url, schema)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -523,6 +539,7 @@ def main(argv: list[str] | None = None) -> None:
         "moderation": args.moderation,
         "limiter": args.limiter,
         "uvloop": args.uvloop,
+        "db": args.db,
         "partial_images": args.partial_images,
     }
     started = time.perf_counter()
