@@ -139,6 +139,13 @@ class UserRepository(Protocol):
         """A user by platform identity."""
         ...
 
+    async def find_with_settings(
+        self, platform: str, platform_user_id: str
+    ) -> tuple[UserRecord | None, UserSettingsView]:
+        """A user by platform identity and their defaults, in one query (empty defaults
+        for an unknown user)."""
+        ...
+
     async def touch(self, user_id: int, display_name: str, locale: str, now: datetime) -> None:
         """Refresh the profile fields the platform gave with the latest command."""
         ...

@@ -47,6 +47,14 @@ _FIND_USER = select(*_users.c).where(
     _users.c.platform == bindparam("p_platform"),
     _users.c.platform_user_id == bindparam("p_user"),
 )
+_FIND_USER_WITH_SETTINGS = (
+    select(*_users.c, *(c.label(f"s_{c.name}") for c in _settings.c if c.name != "user_id"))
+    .select_from(_users.outerjoin(_settings, _settings.c.user_id == _users.c.id))
+    .where(
+        _users.c.platform == bindparam("p_platform"),
+        _users.c.platform_user_id == bindparam("p_user"),
+    )
+)
 _GET_USER = select(*_users.c).where(_users.c.id == bindparam("p_id"))
 _USER_SETTINGS = select(*_settings.c).where(_settings.c.user_id == bindparam("p_id"))
 _TOUCH_USER = (
@@ -321,6 +329,24 @@ class SqlUserRepository:
         """A user by platform identity."""
         row = await self._find_row(platform, platform_user_id)
         return _user(row) if row else None
+
+    async def find_with_settings(
+        self, platform: str, platform_user_id: str
+    ) -> tuple[UserRecord | None, UserSettingsView]:
+        """A user by platform identity and their defaults, in one query."""
+        params = {"p_platform": platform, "p_user": platform_user_id}
+        row = (await self.s.execute(_FIND_USER_WITH_SETTINGS, params)).first()
+        if row is None:
+            return None, UserSettingsView()
+        return _user(row), UserSettingsView(
+            size=row.s_size,
+            quality=row.s_quality,
+            output_format=row.s_output_format,
+            background=row.s_background,
+            n=row.s_n,
+            model=row.s_model,
+            language=row.s_language,
+        )
 
     async def touch(self, user_id: int, display_name: str, locale: str, now: datetime) -> None:
         """Refresh the profile fields from the platform."""

@@ -130,7 +130,9 @@ class GenerationService:
         the user must change; a refusal by screening costs nothing.
         """
         async with self._uow() as uow:
-            known = await uow.users.find(request.actor.platform, request.actor.user_id)
+            known, defaults = await uow.users.find_with_settings(
+                request.actor.platform, request.actor.user_id
+            )
             if self.onboarding is not None:
                 status = await self.onboarding.status_in(uow, request.actor, known=known)
                 if status.state == "refused":
@@ -143,7 +145,6 @@ class GenerationService:
             if existing is None and self.safety is not None:
                 # Bans, the chat's own limits and the rate limits, before any work.
                 await self.safety.admit(uow, user, request.conversation)
-            defaults = await uow.users.settings(user.id)
             await uow.commit()
         if existing is not None:
             if existing.user_id != user.id:
