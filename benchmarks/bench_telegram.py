@@ -8,10 +8,12 @@ Three processes per mode, so each one's CPU and memory are its own:
   updates and times, for each command, the bot's first answer (the status message, which
   replies to it) and the delivered image (the photo replying to it);
 - imagebot (this file, ``--child-bot``): the real core on SQLite with the shipped
-  settings (worker concurrency 4) except what would stop a benchmark (credits, queue and
-  rate limits; the moderation endpoint is off unless ``--moderation``), the real
+  settings except what would stop a benchmark (credits, queue and rate limits), the real
   python-telegram-bot adapter long polling the fake, the worker. The users are
-  registered before anything is measured (returning users).
+  registered before anything is measured (returning users). Mode ``free`` runs with the
+  shipped moderation, rate limiter (``AIORateLimiter``), partial images and worker
+  concurrency unless told otherwise (``--no-moderation``, ``--no-limiter``,
+  ``--partial-images 0``, ``--concurrency``; ``--lean`` turns the first three off).
 
 Phases in the imagebot process (mode ``free``: no rate limiter):
 
@@ -26,9 +28,14 @@ Mode ``limited`` (``AIORateLimiter``, Telegram's 30 messages a second): the burs
 its duration is compared with the bound the limit sets: the calls that count (every call
 naming a chat) beyond the limiter's initial allowance of 30, at 30 a second.
 
-Run: ``.venv/bin/python benchmarks/bench_telegram.py [--mode free|limited|both]``.
-Prints one JSON line. Targets: free: ≥ 50 jobs/s, ≤ 15 ms CPU per job, ≤ 150 MiB with 100
-users in flight, burst first answer p99 < 1 s; limited: burst within 10% of the bound.
+Run: ``.venv/bin/python benchmarks/bench_telegram.py [--mode free|limited|both] [--lean]``
+(``--throughput-only``: mode free without the in-flight and burst phases; ``--db postgres``:
+mode free on a fresh PostgreSQL schema; ``--no-uvloop``: asyncio's loop). The line also
+gives the SQL statements and committed transactions per job (``BENCH_SQL_TOP=1`` lists the
+statements on stderr, ``BENCH_CPROFILE=<file>`` profiles the throughput phase).
+Prints one JSON line. Targets: free (``--lean``): ≥ 50 jobs/s, ≤ 13 ms CPU per job,
+≤ 150 MiB with 100 users in flight, burst first answer p99 < 1 s; limited: burst within 10%
+of the bound.
 """
 
 from __future__ import annotations
@@ -55,11 +62,35 @@ LIMIT_PER_SECOND = 30
 FIRST_USER = 100_000
 TARGETS = {
     "jobs_per_s": 50,
-    "cpu_ms_per_job": 15,
+    "cpu_ms_per_job": 13,
     "in_flight_peak_mib": 150,
     "burst_first_answer_p99_ms": 1000,
     "limited_within": 1.10,
 }
+
+
+def _settings_fields() -> set[str]:
+    from core.settings import Settings
+
+    return set(Settings.model_fields)
+
+
+def _shipped(name: str) -> Any:
+    """The shipped default of one setting."""
+    from core.settings import Settings
+
+    return Settings.model_fields[name].default
+
+
+def _loop_factory(args: argparse.Namespace) -> Any:
+    """The event loop of the imagebot process: uvloop when chosen and installed."""
+    if args.child_bot == "limited" or not args.uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,12 +102,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--in-flight", type=int, default=100)
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--limited-burst", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=4, help="worker concurrency")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=_shipped("worker_concurrency"),
+        help="worker concurrency (default: the shipped setting)",
+    )
     parser.add_argument(
         "--moderation",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="screen with the provider's moderation endpoint (off: the figures are the bot's)",
+        default=_shipped("moderation"),
+        help="screen with the provider's moderation endpoint (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--limiter",
+        action=argparse.BooleanOptionalAction,
+        default=_shipped("telegram_rate_limit"),
+        help="mode free: python-telegram-bot's rate limiter (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--partial-images",
+        type=int,
+        default=_shipped("partial_images"),
+        help="mode free: partial images (previews) per job (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--uvloop",
+        action=argparse.BooleanOptionalAction,
+        default=_shipped("uvloop") if "uvloop" in _settings_fields() else False,
+        help="mode free: run imagebot on uvloop (default: the shipped setting)",
+    )
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="mode free: moderation, limiter and previews off (the CPU target's configuration)",
+    )
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="mode free: the database (postgres: a fresh schema on --pg-url, dropped after)",
+    )
+    parser.add_argument("--pg-url", default=c.PG_URL)
+    parser.add_argument("--child-schema", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="mode free: only the throughput phase (no in-flight or burst phase)",
     )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--child-fake", action="store_true", help=argparse.SUPPRESS)
@@ -85,7 +157,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child-telegram", help=argparse.SUPPRESS)
     parser.add_argument("--child-control", help=argparse.SUPPRESS)
     parser.add_argument("--child-openai", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.lean:
+        args.moderation, args.limiter, args.partial_images = False, False, 0
+    return args
 
 
 def pct(values: list[float], q: float) -> float:
@@ -112,6 +187,8 @@ async def serve_fake() -> None:
     phases: dict[str, dict[str, Any]] = {}
     current: dict[str, Any] = {}
 
+    statuses: dict[tuple[int, int], dict[str, Any]] = {}  # status message -> its command
+
     def on_call(call: Any) -> None:
         if not call.ok or call.chat_id is None:
             return
@@ -119,14 +196,23 @@ async def serve_fake() -> None:
         if phase is not None:
             phases[phase]["calls"] += 1
         reply = call.params.get("reply_parameters")
-        if not isinstance(reply, dict):
+        if call.method == "editMessageMedia" and "reply_markup" in call.params:
+            # The status message showing a preview, edited into the result.
+            entry = statuses.get((call.chat_id, int(call.params.get("message_id", 0))))
+        elif isinstance(reply, dict):
+            entry = commands.get((call.chat_id, int(reply.get("message_id", 0))))
+            if entry is not None and call.method == "sendMessage" and "answered" not in entry:
+                result = call.result if isinstance(call.result, dict) else {}
+                statuses[(call.chat_id, int(result.get("message_id", 0)))] = entry
+        else:
             return
-        entry = commands.get((call.chat_id, int(reply.get("message_id", 0))))
         if entry is None:
             return
         now = time.monotonic()
         entry.setdefault("answered", now)
-        delivery = call.method in ("sendPhoto", "sendDocument", "sendMediaGroup")
+        delivery = call.method in ("sendPhoto", "sendDocument", "sendMediaGroup") or (
+            call.method == "editMessageMedia"
+        )
         if delivery and "delivered" not in entry:
             entry["delivered"] = now
             info = phases[entry["phase"]]
@@ -232,12 +318,16 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
 
     limited = args.child_bot == "limited"
     workdir: Path = args.child_workdir
+    url, schema = c.sqlite_url(workdir), None
+    if args.child_schema and not limited:
+        url, schema = args.pg_url, args.child_schema
+        await c.create_schema(url, schema)
     base = c.bench_settings(
         workdir,
-        database_url=c.sqlite_url(workdir),
-        schema=None,
+        database_url=url,
+        schema=schema,
         base_url=args.child_openai,
-        partial_images=0,
+        partial_images=0 if limited else args.partial_images,
         concurrency=args.concurrency,
         max_queued_per_user=1000,
         moderation=args.moderation,
@@ -250,10 +340,25 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             "require_terms": False,
             "telegram_token": TOKEN,
             "telegram_api_url": args.child_telegram,
-            "telegram_rate_limit": limited,
+            "telegram_rate_limit": limited or args.limiter,
         },
     )
-    core = await build_core(settings, poll_interval=0.2)
+    from storage.database import Database
+
+    db = Database(settings.database_url, schema=settings.database_schema)
+    core = await build_core(settings, database=db, poll_interval=0.2)
+    sql = c.SqlCounter(db)
+    if os.environ.get("BENCH_SQL_TOP"):  # which statements, most frequent first (stderr)
+        from collections import Counter
+
+        from sqlalchemy import event
+
+        seen: Counter[str] = Counter()
+        event.listen(
+            db.engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_a: seen.update([" ".join(statement.split())[:110]]),
+        )
     from core.types import Actor
 
     # Returning users: registered before anything is measured.
@@ -273,6 +378,7 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             profiler = cProfile.Profile(time.thread_time)
             profiler.enable()
         mark = c.CpuMark()
+        sql.take()
         async with session.post(
             f"{args.child_control}/send",
             json={"phase": name, "users": users, "per_user": per_user},
@@ -282,6 +388,9 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             result = await resp.json()
         result["cpu_s"] = c.cpu_s() - mark.cpu
         result["loop_cpu_s"] = c.main_thread_cpu_s() - mark.loop_cpu
+        counted = sql.take()
+        result["sql_statements"] = counted.statements
+        result["sql_transactions"] = counted.transactions
         if profiler is not None:
             import pstats
 
@@ -303,11 +412,15 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
                 cpu_ms_per_job=c.ms_per(result["cpu_s"], jobs),
                 loop_cpu_ms_per_job=c.ms_per(result["loop_cpu_s"], jobs),
                 bot_calls_per_job=round(result["calls"] / jobs, 2),
+                sql_statements_per_job=round(result["sql_statements"] / jobs, 1),
+                sql_transactions_per_job=round(result["sql_transactions"] / jobs, 1),
                 first_answer_p50_ms=pct(result["first_answer_ms"], 0.5),
                 first_answer_p99_ms=pct(result["first_answer_ms"], 0.99),
                 delivered_p50_ms=pct(result["delivered_ms"], 0.5),
                 delivered_p99_ms=pct(result["delivered_ms"], 0.99),
             )
+            if args.throughput_only:
+                return figures
             await phase("in_flight", args.in_flight, 1)
             figures["in_flight_peak_mib"] = round(c.peak_rss_mb(), 1)
         burst_size = args.limited_burst if limited else args.burst
@@ -332,6 +445,9 @@ async def run_bot(args: argparse.Namespace) -> dict[str, Any]:
             figures["limited_bound_s"] = round(bound, 2)
             figures["limited_over_bound"] = round(result["wall_s"] / max(bound, 1e-9), 3)
     finally:
+        if os.environ.get("BENCH_SQL_TOP"):
+            for statement, n in seen.most_common(40):
+                print(f"{n:6d} {statement}", file=sys.stderr)
         await session.close()
         await core.worker.stop(grace=5)
         await adapter.stop()
@@ -363,6 +479,7 @@ def _first_json(proc: subprocess.Popen[bytes]) -> dict[str, Any]:
 def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, Any]:
     """One mode: a fresh Telegram fake and a fresh imagebot process."""
     fake = _spawn(["--child-fake", "--log-level", args.log_level])
+    schema = c.new_schema_name() if args.db == "postgres" and mode == "free" else None
     try:
         hello = _first_json(fake)
         with tempfile.TemporaryDirectory(prefix="bench-telegram-") as tmp:
@@ -380,6 +497,11 @@ def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, 
                     "--limited-burst", str(args.limited_burst),
                     "--concurrency", str(args.concurrency),
                     "--moderation" if args.moderation else "--no-moderation",
+                    "--limiter" if args.limiter else "--no-limiter",
+                    "--uvloop" if args.uvloop else "--no-uvloop",
+                    "--partial-images", str(args.partial_images),
+                    *(["--throughput-only"] if args.throughput_only else []),
+                    *(["--child-schema", schema, "--pg-url", args.pg_url] if schema else []),
                     "--log-level", args.log_level,
                 ]
             )  # fmt: skip
@@ -395,6 +517,8 @@ def run_mode(mode: str, args: argparse.Namespace, openai_url: str) -> dict[str, 
             fake.wait(timeout=10)
         if fake.poll() is None:
             fake.kill()
+        if schema is not None:
+            c.drop_schema_sync(args.pg_url, schema)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -405,7 +529,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve_fake())
         return
     if args.child_bot:
-        print(json.dumps(asyncio.run(run_bot(args))), flush=True)
+        with asyncio.Runner(loop_factory=_loop_factory(args)) as runner:
+            print(json.dumps(runner.run(run_bot(args))), flush=True)
         return
     modes = ("free", "limited") if args.mode == "both" else (args.mode,)
     figures: dict[str, Any] = {
@@ -416,6 +541,10 @@ def main(argv: list[str] | None = None) -> None:
         "per_user": args.per_user,
         "worker_concurrency": args.concurrency,
         "moderation": args.moderation,
+        "limiter": args.limiter,
+        "uvloop": args.uvloop,
+        "db": args.db,
+        "partial_images": args.partial_images,
     }
     started = time.perf_counter()
     with c.ProviderProcess() as provider:

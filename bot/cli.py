@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.logs import add_file_logging, configure_logging
@@ -239,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_operator(settings, args))
         if command == "console":
             return asyncio.run(_console(settings))
-        return asyncio.run(_run(settings, getattr(args, "role", None)))
+        with asyncio.Runner(loop_factory=event_loop_factory(settings)) as runner:
+            return runner.run(_run(settings, getattr(args, "role", None)))
     except ConfigurationError as exc:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 2
@@ -468,6 +469,19 @@ async def _console(settings: Settings) -> int:
 
     core = await build_core(settings, console=True)
     return await run_console(core)
+
+
+def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop for ``imagebot run`` unless turned off (``IMAGEBOT_UVLOOP=false``)
+    or not installed (then asyncio's own)."""
+    if not settings.uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 async def _run(settings: Settings, roles: list[str] | None) -> int:

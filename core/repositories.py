@@ -139,6 +139,13 @@ class UserRepository(Protocol):
         """A user by platform identity."""
         ...
 
+    async def find_with_settings(
+        self, platform: str, platform_user_id: str
+    ) -> tuple[UserRecord | None, UserSettingsView]:
+        """A user by platform identity and their defaults, in one query (empty defaults
+        for an unknown user)."""
+        ...
+
     async def touch(self, user_id: int, display_name: str, locale: str, now: datetime) -> None:
         """Refresh the profile fields the platform gave with the latest command."""
         ...
@@ -200,6 +207,23 @@ class LedgerRepository(Protocol):
         now: datetime,
     ) -> bool:
         """Insert a ledger row unless its key exists; True when inserted."""
+        ...
+
+    async def append_unless(
+        self,
+        *,
+        absent: str,
+        user_id: int,
+        kind: str,
+        amount: int,
+        idempotency_key: str,
+        job_id: str | None,
+        note: str,
+        now: datetime,
+    ) -> bool:
+        """Like :meth:`append`, but also not when a row keyed ``absent`` exists (one
+        statement: the check and the insert cannot be told apart by a concurrent writer
+        that holds the same row locks)."""
         ...
 
     async def change_balance(
@@ -280,6 +304,10 @@ class JobRepository(Protocol):
         """Record a stored image of a job."""
         ...
 
+    async def add_images(self, images: list[ImageRecord], now: datetime) -> None:
+        """Record several stored images of a job at once."""
+        ...
+
     async def images(self, job_id: str, role: str | None = None) -> list[ImageRecord]:
         """The images of a job, in order."""
         ...
@@ -302,6 +330,10 @@ class JobRepository(Protocol):
         self, owner: str, now: datetime, lease_until: datetime, per_user_limit: int
     ) -> JobRecord | None:
         """Take the next queued job fairly and lease it to ``owner`` (state running)."""
+        ...
+
+    async def any_queued(self) -> bool:
+        """True when some job is queued (claimable now or not)."""
         ...
 
     async def renew_leases(self, owner: str, job_ids: list[str], lease_until: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -50,6 +51,8 @@ class UserService:
         self._resolve_options = resolve_options
         self.default_language = negotiate(default_language)
         self._languages: dict[tuple[str, str], tuple[float, str | None]] = {}
+        # One lookup at a time per person: commands arriving together share its answer.
+        self._asking: dict[tuple[str, str], asyncio.Future[str | None]] = {}
         self._secret: bytes | None = None
 
     async def ensure(
@@ -174,14 +177,40 @@ class UserService:
         cached = self._languages.get(key)
         if cached is not None and cached[0] > time.monotonic():
             choice = cached[1]
+        elif key in self._asking:
+            pending = self._asking[key]
+            try:
+                choice = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                choice = await self._look_up_language(key)  # the one asking was cancelled
         else:
-            async with self._uow() as uow:
-                user = await uow.users.find(actor.platform, actor.user_id)
-                choice = (await uow.users.settings(user.id)).language if user else None
-            self._remember_language(key, choice)
+            asking = self._asking[key] = asyncio.get_running_loop().create_future()
+            try:
+                choice = await self._look_up_language(key)
+            except asyncio.CancelledError:
+                asking.cancel()
+                raise
+            except BaseException as exc:
+                asking.set_exception(exc)
+                asking.exception()  # marked as retrieved: maybe nobody else waits
+                raise
+            else:
+                asking.set_result(choice)
+            finally:
+                self._asking.pop(key, None)
         if choice:
             return negotiate(choice, self.default_language)
         return self.platform_language(actor)
+
+    async def _look_up_language(self, key: tuple[str, str]) -> str | None:
+        async with self._uow() as uow:
+            user = await uow.users.find(*key)
+            choice = (await uow.users.settings(user.id)).language if user else None
+        self._remember_language(key, choice)
+        return choice
 
     def platform_language(self, actor: Actor) -> str:
         """The platform's language of ``actor`` when the bot has it, else the default

@@ -200,6 +200,44 @@ async def send_result(
         return [*album, buttons]
 
 
+async def replace_status(
+    rt: Runtime,
+    dest: Destination,
+    status_id: int,
+    *,
+    owner: int,
+    job_id: str,
+    picture: Picture,
+    caption: str,
+) -> Message | None:
+    """The status message, showing a preview, becomes the result: the photo, its caption
+    and buttons in one edit (one call instead of sending the result and deleting the
+    status). None when Telegram refuses the edit (the caller sends the result instead)."""
+    markup = keyboards.result(owner, job_id, 1, gallery=gallery_offered(rt, dest.chat_id))
+    name = filename(job_id, 0, picture.image.content_type)
+
+    async def edit() -> Message | bool:
+        files = _Files()
+        try:
+            upload = await files.photo(picture, name, attach=True)
+            return await rt.bot.edit_message_media(
+                InputMediaPhoto(upload, caption=caption),
+                chat_id=dest.chat_id,
+                message_id=status_id,
+                reply_markup=markup,
+            )
+        finally:
+            files.close()
+
+    async with rt.uploads:
+        try:
+            edited = await rt.outbox.call(dest.chat_id, edit)
+        except BadRequest:
+            return None  # gone, or not a photo any more: a new message it is
+    rt.board.sent(dest.chat_id)
+    return edited if isinstance(edited, Message) else None
+
+
 async def _single(
     rt: Runtime, dest: Destination, owner: int, job_id: str, pic: Picture, caption: str
 ) -> Message:

@@ -16,7 +16,7 @@ from telegram import InputMediaPhoto
 from telegram.error import TelegramError
 
 from bot.telegram import keyboards, render, status
-from bot.telegram.delivery import Destination, Picture, send_result
+from bot.telegram.delivery import Destination, Picture, replace_status, send_result
 from bot.telegram.outbox import ChatBlocked
 from bot.telegram.runtime import Runtime
 from bot.telegram.status import StatusMessage
@@ -129,12 +129,26 @@ class TelegramNotifier:
         self, dest: Destination, status_id: int | None, owner: int, event: Delivered
     ) -> None:
         rt = self.rt
+        showing_preview = False
         if status_id is not None:
-            rt.board.close(dest.chat_id, status_id)
+            showing_preview = rt.board.close(dest.chat_id, status_id).is_media
         pictures = [
             Picture(path, image, rt.core.files)
             for path, image in zip(event.absolute_paths, event.outputs, strict=True)
         ]
+        if status_id is not None and showing_preview and len(pictures) == 1:
+            # The preview becomes the result: one edit instead of a new photo and a deletion.
+            replaced = await replace_status(
+                rt,
+                dest,
+                status_id,
+                owner=owner,
+                job_id=event.job_id,
+                picture=pictures[0],
+                caption=render.delivered_caption(event),
+            )
+            if replaced is not None:
+                return
         await send_result(
             rt,
             dest,

@@ -85,9 +85,8 @@ class CreditLedger:
         in the same transaction) already keeps a job from being both."""
         now = self.clock.now()
         # The ledger keeps its own invariant too: never capture what was released.
-        if await uow.ledger.has_entry(f"job:{job_id}:release"):
-            return None
-        inserted = await uow.ledger.append(
+        inserted = await uow.ledger.append_unless(
+            absent=f"job:{job_id}:release",
             user_id=user_id,
             kind="capture",
             amount=0,

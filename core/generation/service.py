@@ -78,7 +78,7 @@ class GenerationService:
         onboarding: OnboardingService | None = None,
         safety: SafetyService | None = None,
         metrics: Metrics | None = None,
-        wake_workers: Callable[[], None] = lambda: None,
+        wake_workers: Callable[[int], None] = lambda user_id: None,
         catalog: ModelCatalog | None = None,
         eta: Callable[[int, str], float | None] | None = None,
     ) -> None:
@@ -130,7 +130,9 @@ class GenerationService:
         the user must change; a refusal by screening costs nothing.
         """
         async with self._uow() as uow:
-            known = await uow.users.find(request.actor.platform, request.actor.user_id)
+            known, defaults = await uow.users.find_with_settings(
+                request.actor.platform, request.actor.user_id
+            )
             if self.onboarding is not None:
                 status = await self.onboarding.status_in(uow, request.actor, known=known)
                 if status.state == "refused":
@@ -143,7 +145,6 @@ class GenerationService:
             if existing is None and self.safety is not None:
                 # Bans, the chat's own limits and the rate limits, before any work.
                 await self.safety.admit(uow, user, request.conversation)
-            defaults = await uow.users.settings(user.id)
             await uow.commit()
         if existing is not None:
             if existing.user_id != user.id:
@@ -282,7 +283,7 @@ class GenerationService:
             "degraded (fail open)" if verdict.degraded else "ok",
         )
         self.metrics.job_state(request.conversation.platform, JobState.QUEUED)
-        self.wake_workers()
+        self.wake_workers(user.id)
         return Submitted(view, created=True, balance=balance)
 
     async def repeat(

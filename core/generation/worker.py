@@ -104,7 +104,14 @@ class Worker:
         self.capacity = capacity or ProviderCapacity(ceiling=concurrency, initial=concurrency)
         self.default_model = default_model
         # One signal per queued job wakes one idle loop (not all of them: fewer empty claims).
-        self._signals: asyncio.Queue[None] = asyncio.Queue()
+        # A signal says why to claim ("local", "chain", "stop") and, for a job queued here,
+        # whose job it is.
+        self._signals: asyncio.Queue[tuple[str, int | None]] = asyncio.Queue()
+        # user id -> jobs of theirs running in this process (each counts toward the limit).
+        self._running_users: dict[int, int] = {}
+        # The last claim found nothing it could take while jobs were queued (their users at
+        # the per-user limit, or not due yet): a finished job may free one of them.
+        self._held_back = False
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -127,10 +134,10 @@ class Worker:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Tell one idle loop that a job was queued."""
+    def wake(self, user_id: int | None = None, *, reason: str = "local") -> None:
+        """Tell one idle loop that a job (of ``user_id``, when known) was queued."""
         if self._signals.qsize() < self.concurrency:
-            self._signals.put_nowait(None)
+            self._signals.put_nowait((reason, user_id))
 
     async def start(self, *, exclusive: bool) -> None:
         """Recover leftovers, then start the loops and the lease heartbeat.
@@ -151,7 +158,7 @@ class Worker:
         rest back to the queue."""
         self._stopping = True
         for _ in range(self.concurrency):
-            self._signals.put_nowait(None)
+            self._signals.put_nowait(("stop", None))
         in_flight = list(self._in_flight.values())
         if in_flight:
             await asyncio.wait(in_flight, timeout=grace)
@@ -181,13 +188,31 @@ class Worker:
     # --- the loop ----------------------------------------------------------------------------
 
     async def _loop(self, index: int = 0) -> None:
-        """One job loop. Loops wait for a wake-up signal (one per job queued here); the
-        first one also polls every ``poll_interval`` for jobs queued elsewhere, and a job
-        claimed while no signal is pending wakes one more loop, so a queue filled by another process
-        is taken up by as many loops as it needs without every idle loop polling."""
+        """One job loop. A loop claims only with a reason to expect a job: a wake-up
+        signal (one per job queued here), the first loop's poll every ``poll_interval`` (jobs
+        queued elsewhere), or, after finishing a job, a queue that last showed jobs held
+        back by the per-user limit. A job found by the poll (or by a loop it woke) wakes
+        one more loop, so a queue filled by another process is taken up by as many loops as
+        it needs; a job queued here never makes a second, empty claim."""
         default_key = self.limit_key(None)
         default_memory = memory_estimate("1024x1024", 1)
+        reason: str | None = None  # why this round claims: "local", "chain", "poll", "after"
         while not self._stopping:
+            if reason is None:
+                try:
+                    reason, user_id = await asyncio.wait_for(
+                        self._signals.get(), self.poll_interval if index == 0 else None
+                    )
+                except TimeoutError:
+                    reason, user_id = "poll", None
+                if self._stopping:
+                    return
+                if user_id is not None and self._at_user_limit(user_id):
+                    # Their jobs running here already fill their share: the job waits for
+                    # one of them to finish (which claims again), no claim is tried now.
+                    self._held_back = True
+                    reason = None
+                    continue
             # A place with the provider first, then a job: a job never waits while running.
             permit = await self.capacity.acquire(default_key, 1, default_memory)
             try:
@@ -198,22 +223,35 @@ class Worker:
             except Exception:
                 log.exception("claim failed owner=%s", self.owner)
                 job = None
-            if job is not None:
-                if self._signals.empty():  # maybe more jobs queued elsewhere: one more loop
-                    self.wake()
-                task = asyncio.current_task()
-                assert task is not None
-                self._in_flight[job.id] = task
-                try:
-                    await self._process(job, permit)
-                finally:
-                    self._in_flight.pop(job.id, None)
+            if job is None:
+                self.capacity.release(permit)
+                reason = None
                 continue
-            self.capacity.release(permit)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._signals.get(), self.poll_interval if index == 0 else None
-                )
+            if reason in ("poll", "chain") and self._signals.empty():
+                self.wake(reason="chain")  # maybe more jobs queued elsewhere: one more loop
+            task = asyncio.current_task()
+            assert task is not None
+            self._in_flight[job.id] = task
+            self._running_users[job.user_id] = self._running_users.get(job.user_id, 0) + 1
+            try:
+                await self._process(job, permit)
+            finally:
+                self._in_flight.pop(job.id, None)
+                left = self._running_users.pop(job.user_id, 1) - 1
+                if left > 0:
+                    self._running_users[job.user_id] = left
+            # Next: a pending signal, or the jobs this one's user kept waiting.
+            reason = None
+            while reason is None and not self._signals.empty():
+                reason, user_id = self._signals.get_nowait()
+                if user_id is not None and self._at_user_limit(user_id):
+                    self._held_back, reason = True, None
+            if reason is None and self._held_back:
+                reason = "after"
+
+    def _at_user_limit(self, user_id: int) -> bool:
+        """True when this process alone runs as many jobs of the user as one may run."""
+        return self._running_users.get(user_id, 0) >= self.per_user_limit
 
     async def _heartbeat(self) -> None:
         interval = max(self.lease.total_seconds() / 3, 0.05)
@@ -239,6 +277,8 @@ class Worker:
         now = self.clock.now()
         async with self._uow() as uow:
             job = await uow.jobs.claim_next(self.owner, now, now + self.lease, self.per_user_limit)
+            if job is None:
+                self._held_back = await uow.jobs.any_queued()
             await uow.commit()
         if job is not None:
             log.info("job running job=%s attempt=%s owner=%s", job.id, job.attempts, self.owner)
@@ -399,8 +439,8 @@ class Worker:
             if not moved:
                 log.warning("lease lost before finishing job=%s owner=%s", job.id, self.owner)
                 return None
-            for idx, item in enumerate(outputs):
-                await uow.jobs.add_image(
+            await uow.jobs.add_images(
+                [
                     ImageRecord(
                         job.id,
                         job.user_id,
@@ -411,9 +451,11 @@ class Worker:
                         item.width,
                         item.height,
                         item.size_bytes,
-                    ),
-                    now,
-                )
+                    )
+                    for idx, item in enumerate(outputs)
+                ],
+                now,
+            )
             balance = await self.ledger.capture(uow, job.user_id, job.cost, job.id)
             if balance is None:  # captured before (a crash after commit): read it
                 account = await uow.ledger.account(job.user_id)

@@ -53,9 +53,10 @@ class SafetyRepository(Protocol):
     """Storage of rate buckets, standing, the review queue and chat controls."""
 
     async def take_token(
-        self, key: str, capacity: float, per_second: float, now: datetime
+        self, key: str, capacity: float, per_second: float, now: datetime, count: int = 1
     ) -> float:
-        """Take one token from the bucket ``key``; 0 when taken, else seconds to wait."""
+        """Take ``count`` tokens from the bucket ``key`` (all or none); 0 when taken, else
+        seconds to wait."""
         ...
 
     async def standing(self, user_id: int) -> Standing:

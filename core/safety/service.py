@@ -6,6 +6,7 @@ Every automatic or manual decision is written to the audit log with its reason.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,12 @@ async def audit(
     )
 
 
+RESERVE_SECONDS = 1.0
+"""How long tokens taken ahead from a loose bucket may wait in this process (see
+:meth:`SafetyService.take`)."""
+RESERVE_MAX = 100
+
+
 class SafetyService:
     """Checks before a job is accepted, and the consequences of refusals."""
 
@@ -66,6 +73,37 @@ class SafetyService:
         self._uow = uow
         self.clock = clock
         self.config = config
+        # bucket key -> (tokens taken from the database ahead, monotonic expiry)
+        self._reserved: dict[str, tuple[int, float]] = {}
+        self.reserve_seconds = RESERVE_SECONDS
+
+    async def take(
+        self, uow: UnitOfWork, key: str, capacity: float, per_second: float, now: datetime
+    ) -> float:
+        """Take a token from the bucket ``key``: 0 when taken, else seconds to wait.
+
+        A bucket configured loose (room for many requests a second) is not asked on every
+        request: one statement takes a batch of tokens, at most one second of its refill,
+        and this process spends them over the next second. The tokens are the database's
+        (every process still shares the one bucket), a batch left unused is gone, and a
+        request that finds none asks the database again, so no window ever admits more than
+        the limit plus one second of its refill. A tight bucket (the shipped per-user
+        limit: 5, then one every 10 s) is asked every time."""
+        batch = int(min(capacity / RESERVE_MAX, per_second * self.reserve_seconds, RESERVE_MAX))
+        if batch < 2:
+            return await uow.safety.take_token(key, capacity, per_second, now)
+        tick = time.monotonic()
+        left, until = self._reserved.get(key, (0, 0.0))
+        if left > 0 and until > tick:
+            self._reserved[key] = (left - 1, until)
+            return 0.0
+        if len(self._reserved) > 10_000:
+            self._reserved = {k: v for k, v in self._reserved.items() if v[1] > tick}
+        if await uow.safety.take_token(key, capacity, per_second, now, count=batch) == 0:
+            self._reserved[key] = (batch - 1, tick + self.reserve_seconds)
+            return 0.0
+        self._reserved.pop(key, None)
+        return await uow.safety.take_token(key, capacity, per_second, now)
 
     async def admit(self, uow: UnitOfWork, user: UserRecord, conversation: Conversation) -> None:
         """Raise unless ``user`` may start a job in ``conversation`` now: not banned, the
@@ -93,8 +131,8 @@ class SafetyService:
                         msg("tg.safety.daily_cap", count=control.daily_cap_per_member)
                     )
         cfg = self.config
-        wait = await uow.safety.take_token(
-            f"user:{user.id}", cfg.user_burst, cfg.user_per_minute / 60, now
+        wait = await self.take(
+            uow, f"user:{user.id}", cfg.user_burst, cfg.user_per_minute / 60, now
         )
         if wait:
             raise RateLimited(wait)
@@ -108,8 +146,8 @@ class SafetyService:
             elif conversation.platform in cfg.chat_platforms:
                 capacity, per_minute = cfg.chat_burst, cfg.chat_per_minute
             if capacity is not None and per_minute is not None:
-                wait = await uow.safety.take_token(
-                    f"chat:{conversation.platform}:{group}", capacity, per_minute / 60, now
+                wait = await self.take(
+                    uow, f"chat:{conversation.platform}:{group}", capacity, per_minute / 60, now
                 )
                 if wait:
                     raise RateLimited(wait, scope="chat")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.generation.capacity import LaneState
@@ -14,6 +14,43 @@ from storage.database import Database
 from storage.generation.models import ProviderCall, ProviderLane
 
 T = TypeVar("T")
+
+PRUNE_EVERY = 5.0
+"""Seconds between deletions of a lane's lapsed calls (left by workers that died; the count
+ignores them anyway, so the deletion is housekeeping, not part of every change)."""
+
+_lanes: Any = ProviderLane.__table__
+_calls: Any = ProviderCall.__table__
+# Built once with bound parameters: every model call changes its lane twice.
+_LANE = select(
+    _lanes.c.cap,
+    _lanes.c.limit,
+    _lanes.c.refill_per_s,
+    _lanes.c.tokens,
+    _lanes.c.refilled_at,
+    _lanes.c.paused_until,
+).where(_lanes.c.key == bindparam("p_key"))
+_LANE_LOCKED = _LANE.with_for_update()
+_IN_FLIGHT = select(func.count()).where(
+    _calls.c.key == bindparam("p_key"), _calls.c.expires_at > bindparam("p_now")
+)
+_SAVE_LANE = (
+    update(_lanes)
+    .where(_lanes.c.key == bindparam("p_key"))
+    .values(
+        cap=bindparam("p_cap"),
+        limit=bindparam("p_limit"),
+        refill_per_s=bindparam("p_refill"),
+        tokens=bindparam("p_tokens"),
+        refilled_at=bindparam("p_refilled"),
+        paused_until=bindparam("p_paused"),
+    )
+)
+_ADD_CALL = insert(_calls)
+_REMOVE_CALL = delete(_calls).where(_calls.c.id == bindparam("p_id"))
+_PRUNE = delete(_calls).where(
+    _calls.c.key == bindparam("p_key"), _calls.c.expires_at <= bindparam("p_now")
+)
 
 
 class SqlSharedLanes:
@@ -24,6 +61,7 @@ class SqlSharedLanes:
         self._db = db
         self._clock = clock
         self._known: set[str] = set()
+        self._pruned: dict[str, float] = {}
 
     async def change(
         self,
@@ -37,21 +75,11 @@ class SqlSharedLanes:
         """See :meth:`core.generation.capacity.SharedLanes.change`."""
         now = self._clock()
         lane = ProviderLane
-        call = ProviderCall
+        select_lane = _LANE if self._db.is_sqlite else _LANE_LOCKED
         async with self._db.engine.begin() as conn:
             if remove_call is not None:
-                await conn.execute(delete(call).where(call.id == remove_call))
-            stmt = select(
-                lane.cap,
-                lane.limit,
-                lane.refill_per_s,
-                lane.tokens,
-                lane.refilled_at,
-                lane.paused_until,
-            ).where(lane.key == key)
-            if not self._db.is_sqlite:
-                stmt = stmt.with_for_update()
-            row = (await conn.execute(stmt)).first()
+                await conn.execute(_REMOVE_CALL, {"p_id": remove_call})
+            row = (await conn.execute(select_lane, {"p_key": key})).first()
             if row is None:
                 values = {"key": key, **vars(initial)}
                 if self._db.is_sqlite:
@@ -62,21 +90,33 @@ class SqlSharedLanes:
                         .values(values)
                         .on_conflict_do_nothing(index_elements=["key"])
                     )
-                row = (await conn.execute(stmt)).first()
+                row = (await conn.execute(select_lane, {"p_key": key})).first()
             assert row is not None
             state = LaneState(*row)
-            in_flight = (
-                await conn.execute(
-                    select(func.count()).where(call.key == key, call.expires_at > now)
-                )
-            ).scalar_one()
+            # A statement of its own after the lock: on PostgreSQL it sees the calls that
+            # the transaction holding the lock before us added.
+            in_flight = (await conn.execute(_IN_FLIGHT, {"p_key": key, "p_now": now})).scalar_one()
             new, result = fn(state, int(in_flight))
-            await conn.execute(update(lane).where(lane.key == key).values(**vars(new)))
+            await conn.execute(
+                _SAVE_LANE,
+                {
+                    "p_key": key,
+                    "p_cap": new.cap,
+                    "p_limit": new.limit,
+                    "p_refill": new.refill_per_s,
+                    "p_tokens": new.tokens,
+                    "p_refilled": new.refilled_at,
+                    "p_paused": new.paused_until,
+                },
+            )
             if add_call is not None and result == 0.0:
                 call_id, lease = add_call
-                await conn.execute(insert(call).values(id=call_id, key=key, expires_at=now + lease))
+                call_row = {"id": call_id, "key": key, "expires_at": now + lease}
+                await conn.execute(_ADD_CALL, call_row)
             # Calls of workers that died lapse with their lease.
-            await conn.execute(delete(call).where(call.key == key, call.expires_at <= now))
+            if now - self._pruned.get(key, float("-inf")) >= PRUNE_EVERY:
+                await conn.execute(_PRUNE, {"p_key": key, "p_now": now})
+                self._pruned[key] = now
         return result
 
     async def renew(self, call_ids: list[str], lease_s: float) -> None:

@@ -5,13 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Float, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.safety.ports import ChatControlRecord, ReviewRecord, Standing
 from storage.models import Job
 from storage.repositories import dialect_insert
 from storage.safety.models import ChatControl, RateBucket, ReviewItem, SeenUpdate, UserStanding
+
+_buckets: Any = RateBucket.__table__
+_t, _rate, _cap, _n = (bindparam(n, type_=Float()) for n in ("p_t", "p_rate", "p_cap", "p_n"))
+_grown = _buckets.c.tokens + (_t - _buckets.c.updated_epoch) * _rate
+_refilled = case((_grown > _cap, _cap), else_=_grown)
+# Built once (bound parameters): the statement of every request's rate check.
+_TAKE = (
+    update(_buckets)
+    .where(_buckets.c.key == bindparam("p_key"), _refilled >= _n)
+    .values(tokens=_refilled - _n, updated_epoch=_t)
+    .returning(_buckets.c.key)
+)
+_STANDING = select(*UserStanding.__table__.c).where(
+    UserStanding.__table__.c.user_id == bindparam("p_user")
+)
 
 
 class SqlSafetyRepository:
@@ -21,29 +36,29 @@ class SqlSafetyRepository:
         self.s = session
 
     async def take_token(
-        self, key: str, capacity: float, per_second: float, now: datetime
+        self, key: str, capacity: float, per_second: float, now: datetime, count: int = 1
     ) -> float:
-        """Refill by elapsed time and take a token, in one conditional UPDATE.
+        """Refill by elapsed time and take ``count`` tokens, in one conditional UPDATE.
 
         The database evaluates the refill under the row lock (PostgreSQL re-checks the
         WHERE clause after waiting; SQLite's unit of work holds the write lock), so
         processes sharing the database never both take the last token.
         """
         t = now.timestamp()
-        grown = RateBucket.tokens + (t - RateBucket.updated_epoch) * per_second
-        refilled = case((grown > capacity, capacity), else_=grown)
-        take = (
-            update(RateBucket)
-            .where(RateBucket.key == key, refilled >= 1.0)
-            .values(tokens=refilled - 1.0, updated_epoch=t)
-            .returning(RateBucket.key)
-            .execution_options(synchronize_session=False)
-        )
-        if (await self.s.execute(take)).first() is not None:
+        params = {
+            "p_key": key,
+            "p_t": t,
+            "p_rate": float(per_second),
+            "p_cap": float(capacity),
+            "p_n": float(count),
+        }
+        if (await self.s.execute(_TAKE, params)).first() is not None:
             return 0.0
+        if count > capacity:
+            return max(0.001, (count - capacity) / per_second)
         created = await self.s.execute(
             dialect_insert(self.s, RateBucket)
-            .values(key=key, tokens=capacity - 1.0, updated_epoch=t)
+            .values(key=key, tokens=capacity - count, updated_epoch=t)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(RateBucket.key)
         )
@@ -52,7 +67,7 @@ class SqlSafetyRepository:
         # Another process made the bucket meanwhile (its insert won; ours waited on it and
         # did nothing): now the row exists, so take from it like everyone else. Without
         # this, every process racing on a new bucket got a token for free.
-        if (await self.s.execute(take)).first() is not None:
+        if (await self.s.execute(_TAKE, params)).first() is not None:
             return 0.0
         tokens, updated = (
             await self.s.execute(
@@ -62,11 +77,11 @@ class SqlSafetyRepository:
         current = min(capacity, tokens + (t - updated) * per_second)
         # Nothing was taken, so never answer 0 ("taken"), even when clocks of two
         # processes disagree by a hair.
-        return max(0.001, (1.0 - current) / per_second)
+        return max(0.001, (count - current) / per_second)
 
     async def standing(self, user_id: int) -> Standing:
         """Strikes and bans."""
-        row = await self.s.get(UserStanding, user_id, populate_existing=True)
+        row = (await self.s.execute(_STANDING, {"p_user": user_id})).first()
         if row is None:
             return Standing()
         return Standing(row.strikes, row.banned_until, row.banned_forever, row.ban_reason)

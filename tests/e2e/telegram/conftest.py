@@ -88,13 +88,13 @@ class TelegramHarness:
         return len(self.fake.calls)
 
     async def result(self, chat_id: int, *, after: int = 0, timeout: float = 15.0) -> BotCall:
-        """The next result message with buttons (a photo, a document, or the message that
-        follows an album)."""
+        """The next result message with buttons (a photo, a document, the message that
+        follows an album, or the status message showing a preview edited into the result)."""
 
         def is_result(call: BotCall) -> bool:
             return any(data.startswith("rr:") for _, data in call.buttons())
 
-        for_methods = ("sendPhoto", "sendDocument", "sendMessage")
+        for_methods = ("sendPhoto", "sendDocument", "sendMessage", "editMessageMedia")
         return await self.fake.wait_for(
             lambda: next(
                 (

@@ -53,14 +53,18 @@ async def test_progress_edits_are_paced_and_show_partial_previews(
         assert not any(c.method == "sendChatAction" for c in calls)
         preview = next(c for c in edits if c.method == "editMessageMedia")
         assert "preview" in preview.text and preview.files  # an uploaded partial image
-        # Never two changes of the chat closer together than the pace allows.
-        paced = [status, *[c for c in edits if c.method.startswith("edit")]]
-        gaps = [b.at - a.at for a, b in itertools.pairwise(paced)]
+        # Never two progress changes of the chat closer together than the pace allows.
+        progress = [c for c in edits if c.method.startswith("edit") and c is not result]
+        gaps = [b.at - a.at for a, b in itertools.pairwise([status, *progress])]
         assert all(gap >= interval - 0.05 for gap in gaps), gaps
-        # The result arrives as a new message; the status message is gone.
-        assert result.method == "sendPhoto"
-        await fake.wait_call("deleteMessage", chat_id=ada.chat.id, after=mark)
-        assert fake.message(ada.chat.id, status_id) is None
+        # The status message showing the preview becomes the result (photo, caption,
+        # buttons) in one edit: no new photo, no deletion (one call less than before).
+        assert result.method == "editMessageMedia"
+        assert result.params["message_id"] == status_id and result.files
+        await asyncio.sleep(0.2)
+        later = [c.method for c in fake.calls[mark:] if c.chat_id == ada.chat.id]
+        assert "sendPhoto" not in later and "deleteMessage" not in later
+        assert fake.message(ada.chat.id, status_id) is not None
     finally:
         await telegram.stop()
 
