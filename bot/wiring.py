@@ -154,7 +154,11 @@ async def build_core(
         owner=settings.worker_name,
         capacity=ProviderCapacity(
             ceiling=settings.worker_concurrency,
-            memory_budget=default_memory_budget(),
+            memory_budget=(
+                settings.worker_memory_mb * 2**20
+                if settings.worker_memory_mb
+                else default_memory_budget()
+            ),
             initial=min(4, settings.worker_concurrency),
             # On PostgreSQL every worker process keeps to one bound per provider lane.
             shared=None if db.is_sqlite else SqlSharedLanes(db),

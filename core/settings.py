@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     # Beyond the contract: tuning with safe defaults.
     prices: str = ""
     worker_concurrency: int = Field(default=64, ge=1, le=1024)
+    worker_memory_mb: int | None = Field(default=None, ge=64)
+    """Memory the images of this process's model calls in flight may hold, in MiB (each
+    call reserves an estimate before it starts); default: half of what is available when
+    the process starts."""
     per_user_concurrency: int = Field(default=2, ge=1, le=64)
     max_queued_per_user: int = Field(default=20, ge=1)
     provider_max_retries: int = Field(default=2, ge=0, le=10)

@@ -339,17 +339,24 @@ class ProviderCapacity:
             call_id = secrets.token_hex(12)
             while True:
                 await self._wait_local(memory)
-                wait = await self._shared_take(key, call_id, images)
+                # Reserved here before the round trip (no await since the check), so that
+                # calls asking at the same time cannot all pass the same local check.
+                self._in_flight += 1
+                self._memory += memory
+                try:
+                    wait = await self._shared_take(key, call_id, images)
+                except BaseException:
+                    self._unreserve(memory)
+                    raise
                 if wait == 0.0:
                     break
+                self._unreserve(memory)
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._changed.wait(), min(wait if wait is not None else 1.0, 1.0)
                     )
             lane.in_flight += 1
-            self._in_flight += 1
-            self._memory += memory
             self._held.add(call_id)
             return Permit(key, images, memory, self._clock(), call_id=call_id)
         await self.wait_ready(key, images, memory)  # returns with no await after its check
@@ -359,6 +366,11 @@ class ProviderCapacity:
         self._in_flight += 1
         self._memory += memory
         return Permit(key, images, memory, self._clock())
+
+    def _unreserve(self, memory: int) -> None:
+        self._in_flight -= 1
+        self._memory -= memory
+        self._changed.set()
 
     def release(self, permit: Permit) -> None:
         """The call ended: free its place; a successful call grows the lane's cap."""

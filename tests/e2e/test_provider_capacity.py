@@ -94,11 +94,36 @@ async def test_headers_raise_in_flight_above_the_slow_start(
         await core.aclose()
 
 
+async def test_the_operator_memory_budget_bounds_calls_the_provider_would_allow(
+    database: Database, tmp_path: Path, openai_fake: FakeOpenAI
+) -> None:
+    # The provider allows 100 calls; IMAGEBOT_WORKER_MEMORY_MB=64 holds two 1024x1024
+    # calls (≈ 24 MB reserved each), so a third waits for one to finish.
+    openai_fake.rate_limit(100, window=60.0)
+    openai_fake.latency = 0.2
+    core, notes = await capacity_core(
+        database, tmp_path, openai_fake, worker_concurrency=16, worker_memory_mb=64
+    )
+    assert core.worker.capacity.memory_budget == 64 * 2**20
+    ids = await submit_many(core, 10, "m")
+    sampler = InFlight(core)
+    try:
+        await core.worker.start(exclusive=True)
+        finals = await all_final(core, notes, ids)
+        assert all(isinstance(f, Delivered) for f in finals)
+        assert core.worker.capacity.lane(LANE).limit == 100  # the provider would allow more
+        assert sampler.peak == 2
+    finally:
+        await sampler.stop()
+        await core.aclose()
+
+
 async def test_429_with_retry_after_lowers_in_flight_and_no_job_fails(
     database: Database, tmp_path: Path, openai_fake: FakeOpenAI
 ) -> None:
-    # Three images a 0.6 s window (one every 0.2 s): the slow start's four calls overrun it.
-    openai_fake.rate_limit(3, window=0.6)
+    # Three images a 1.2 s window (one every 0.4 s, wide enough that a loaded machine's
+    # scheduling jitter does not look like overrunning): the slow start's four calls do.
+    openai_fake.rate_limit(3, window=1.2)
     openai_fake.latency = 0.1
     core, notes = await capacity_core(database, tmp_path, openai_fake, worker_concurrency=16)
     ids = await submit_many(core, 12, "v")
