@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import json
 import re
@@ -90,6 +91,7 @@ MANAGE_GUILD = 1 << 5
 ADMINISTRATOR = 1 << 3
 _COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
 _counter = itertools.count(1)
+_ARRIVED: contextvars.ContextVar[float] = contextvars.ContextVar("arrived")
 
 
 def snowflake(at: float | None = None) -> int:
@@ -915,6 +917,8 @@ class FakeDiscord(PremiumFake):
             self._changed.set()
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
+        # The answer counts from its arrival, not from when this loop got round to it.
+        _ARRIVED.set(time.monotonic())
         path = "/" + request.match_info["tail"]
         payload, files = await _read_body(request)
         record = RecordedRequest(
@@ -1095,7 +1099,7 @@ class FakeDiscord(PremiumFake):
             return _invalid_form([f"unsupported callback type {kind}"])
         interaction.ack_type = kind
         interaction.ack_data = data
-        interaction.acked_at = time.monotonic()
+        interaction.acked_at = _ARRIVED.get(None) or time.monotonic()
         original = self.messages.get(interaction.original_id or "")
         return _json(
             {
@@ -1670,10 +1674,10 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-async def _serve_forever() -> None:
+async def _serve_forever(heartbeat_interval_ms: int) -> None:
     import sys
 
-    fake = FakeDiscord(keep_files=False)
+    fake = FakeDiscord(keep_files=False, heartbeat_interval_ms=heartbeat_interval_ms)
     fake.keep_requests = False
     await fake.start()
     print(
@@ -1688,4 +1692,8 @@ async def _serve_forever() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve_forever())
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the loopback Discord, standalone")
+    parser.add_argument("--heartbeat-ms", type=int, default=41_250)
+    asyncio.run(_serve_forever(parser.parse_args().heartbeat_ms))
