@@ -424,8 +424,10 @@ class FakeDiscord(PremiumFake):
         attachment_size_limit: int | None = None,
         age: float = 0.0,
         permissions: int | None = None,
+        send: bool = True,
     ) -> FakeInteraction:
-        """Dispatch a slash command. Option types follow the values: str, int, float, bool,
+        """Dispatch a slash command (with ``send=False``, only build it: :meth:`send`
+        dispatches it later). Option types follow the values: str, int, float, bool,
         an attachment dict (from :meth:`attachment`) or a channel dict (from
         :meth:`channel`). A name with spaces is a subcommand: ``"admin grant"``, or
         ``"group sub command"``. ``age`` back-dates the interaction id (seconds), as if it
@@ -469,6 +471,14 @@ class FakeDiscord(PremiumFake):
             attachment_size_limit=attachment_size_limit,
             age=age,
             permissions=permissions,
+            send=send,
+        )
+
+    async def send(self, interaction: FakeInteraction) -> None:
+        """Dispatch an interaction built with ``send=False``; its clock starts now."""
+        interaction.dispatched_at = time.monotonic()
+        await self.dispatch(
+            "INTERACTION_CREATE", interaction.payload, guild_id=interaction.guild_id
         )
 
     async def message_command(
@@ -654,6 +664,7 @@ class FakeDiscord(PremiumFake):
         message: dict[str, Any] | None = None,
         age: float = 0.0,
         permissions: int | None = None,
+        send: bool = True,
     ) -> FakeInteraction:
         interaction_id = str(snowflake(time.time() - age))
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
@@ -727,7 +738,8 @@ class FakeDiscord(PremiumFake):
             str(guild_id) if guild_id is not None else None,
         )
         self.interactions[interaction_id] = interaction
-        await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
+        if send:
+            await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return interaction
 
     def thread(self, thread_id: str, parent_id: str) -> str:
@@ -1345,7 +1357,7 @@ class FakeDiscord(PremiumFake):
         timeout = float(body.get("timeout", 300))
         guild = body.get("guild_id")
         items = []
-        for i in range(count):
+        for i in range(count):  # built first: the clock of each starts when it is sent
             user = self.user(int(body.get("user_base", 700_000)) + i % users)
             items.append(
                 await self.slash(
@@ -1353,9 +1365,15 @@ class FakeDiscord(PremiumFake):
                     {"prompt": f"a red fox in snow, variation {i}", **body.get("options", {})},
                     user=user,
                     guild_id=guild,
+                    send=False,
                 )
             )
         started = time.monotonic()
+        for item in items:
+            await self.send(item)
+            # Let the answers already here be received (and timed) between two sends: a
+            # fake busy sending must not make the bot's acknowledgements look late.
+            await asyncio.sleep(0)
         with contextlib.suppress(TimeoutError):
             await self.wait_until(lambda: all(i.final_at for i in items), timeout)
         return {
