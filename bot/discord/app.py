@@ -145,6 +145,23 @@ class StampedKeepAlive(KeepAliveHandler):
         return super().get_payload()
 
 
+def _yielding(
+    poll_event: Callable[[DiscordWebSocket], Awaitable[None]],
+) -> Callable[[DiscordWebSocket], Awaitable[None]]:
+    """discord.py's gateway reader, giving the loop a turn after each event.
+
+    Frames already received are read without a pause: a burst of 500 interactions was
+    parsed whole (a quarter of a second and more) before the first handler could send
+    its defer. One turn per event lets each handler defer while the rest are read."""
+
+    async def poll(ws: DiscordWebSocket) -> None:
+        await poll_event(ws)
+        await asyncio.sleep(0)
+
+    poll.yields = True  # type: ignore[attr-defined]
+    return poll
+
+
 def _point_at(api_url: str | None) -> Callable[[], None]:
     """Send REST calls (interaction callbacks and follow-ups too) to ``api_url``, and
     measure heartbeats with :class:`StampedKeepAlive`.
@@ -153,14 +170,18 @@ def _point_at(api_url: str | None) -> Callable[[], None]:
     modules, for the whole process; the returned function puts back what was there."""
     base, gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     keep_alive = discord.gateway.KeepAliveHandler
+    poll_event = DiscordWebSocket.poll_event
     if api_url:
         Route.BASE = api_url.rstrip("/")
     discord.gateway.KeepAliveHandler = StampedKeepAlive  # type: ignore[misc]
+    if not getattr(poll_event, "yields", False):
+        DiscordWebSocket.poll_event = _yielding(poll_event)  # type: ignore[method-assign,assignment]
 
     def restore() -> None:
         Route.BASE = base
         DiscordWebSocket.DEFAULT_GATEWAY = gateway
         discord.gateway.KeepAliveHandler = keep_alive  # type: ignore[misc]
+        DiscordWebSocket.poll_event = poll_event  # type: ignore[method-assign]
 
     return restore
 

@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Any
 
+from discord.gateway import DiscordWebSocket
 from sqlalchemy import event
 
 from bot.discord.app import StampedKeepAlive
@@ -89,3 +90,6 @@ async def test_the_gateway_heartbeat_is_measured_from_its_own_send(
     keep_alive.get_payload()  # the thread hands the next one to the loop...
     keep_alive.ack()  # ...and the loop reads its ACK before the thread resumes
     assert keep_alive.latency < 5.0
+    # And the gateway reader gives the loop a turn after each event (handlers defer while
+    # the rest of a burst is read).
+    assert getattr(DiscordWebSocket.poll_event, "yields", False)
