@@ -28,6 +28,8 @@ ACK_WINDOW = 3.0
 be (it is forgotten by :class:`AcksFirst` after that)."""
 MAX_HOLD = 1.0
 """The longest a deferred interaction's work waits for the others' acknowledgements."""
+QUIET = 0.05
+"""How long no interaction must have arrived before work after a defer goes ahead."""
 
 
 class AcksFirst:
@@ -40,12 +42,14 @@ class AcksFirst:
 
     def __init__(self) -> None:
         self._waiting: dict[int, float] = {}
+        self._last_arrival = 0.0
         self._clear = asyncio.Event()
         self._clear.set()
 
     def arrived(self, interaction: discord.Interaction) -> None:
         """A command that will defer first has arrived."""
-        self._waiting[interaction.id] = time.monotonic()
+        self._last_arrival = time.monotonic()
+        self._waiting[interaction.id] = self._last_arrival
         self._clear.clear()
 
     def answered(self, interaction: discord.Interaction) -> None:
@@ -55,17 +59,25 @@ class AcksFirst:
             self._clear.set()
 
     async def hold(self) -> None:
-        """Until no counted interaction waits for its defer (or :data:`MAX_HOLD`)."""
-        if self._clear.is_set():
-            return
-        cutoff = time.monotonic() - ACK_WINDOW
-        for key in [k for k, at in self._waiting.items() if at < cutoff]:
-            del self._waiting[key]  # never deferred (it failed before): not waited for
-        if not self._waiting:
-            self._clear.set()
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._clear.wait(), MAX_HOLD)
+        """Until no counted interaction waits for its defer and none arrived for
+        :data:`QUIET` (the rest of a burst still being read), or :data:`MAX_HOLD`."""
+        deadline = time.monotonic() + MAX_HOLD
+        while True:
+            now = time.monotonic()
+            cutoff = now - ACK_WINDOW
+            for key in [k for k, at in self._waiting.items() if at < cutoff]:
+                del self._waiting[key]  # never deferred (it failed before): not waited for
+            if not self._waiting:
+                self._clear.set()
+            quiet_in = self._last_arrival + QUIET - now
+            left = deadline - now
+            if left <= 0 or (not self._waiting and quiet_in <= 0):
+                return
+            if self._waiting:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._clear.wait(), left)
+            else:
+                await asyncio.sleep(min(quiet_in, left))
 
 
 def acks_of(interaction: discord.Interaction) -> AcksFirst | None:
