@@ -8,6 +8,7 @@ imagebot process are those of imagebot, not of a test harness.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -430,3 +431,257 @@ async def job_states(db: Any) -> dict[str, int]:
     async with db.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT state, COUNT(*) FROM jobs GROUP BY state"))).all()
     return {str(state): int(n) for state, n in rows}
+
+
+# --- a blocked event loop -----------------------------------------------------------------------
+
+SLOW_CALLBACK_S = 0.1
+"""A callback that holds the event loop this long is a blocked loop (asyncio's own measure)."""
+LAG_PROBE_S = 0.02
+
+
+class LoopWatch:
+    """Counts the event-loop callbacks that ran over :data:`SLOW_CALLBACK_S` and names the
+    slowest, for the ``slow_callbacks`` / ``slowest_callback_ms`` / ``slowest_callback``
+    keys of a benchmark's JSON line.
+
+    Two ways, the same figures:
+
+    - ``"watchdog"`` (the default): every callback the loop runs is timed by wrapping
+      ``asyncio.events.Handle._run`` (what ``BaseEventLoop._run_once`` calls for each ready
+      callback, task steps included). Two clock reads per callback, nothing else.
+    - ``"debug"``: asyncio's debug mode with ``loop.slow_callback_duration``; the
+      "Executing <Handle …> took N seconds" warnings of the ``asyncio`` logger are counted.
+      Debug mode also checks every call_soon's thread and keeps each coroutine's origin,
+      which costs CPU in a busy process (see ``benchmarks/README.md``).
+
+    ``start()`` in the loop to watch (counting begins there), ``stop()`` to uninstall;
+    ``figures()`` any time. Also counts the warnings of discord.py's ``discord.gateway``
+    logger (``gateway_warnings``: "Can't keep up", "heartbeat blocked").
+    """
+
+    def __init__(self, mode: str = "watchdog", threshold: float = SLOW_CALLBACK_S) -> None:
+        if mode not in ("watchdog", "debug"):
+            raise ValueError(f"unknown loop check {mode!r}")
+        self.mode = mode
+        self.threshold = threshold
+        self.reset()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._original_run: Any = None
+        self._handlers: list[tuple[logging.Logger, logging.Handler]] = []
+        self._running_since = 0.0
+        self._gc_began = 0.0
+        self._lag_task: asyncio.Task[None] | None = None
+
+    def start(self) -> LoopWatch:
+        """Install on the running loop; count from now on."""
+        self._loop = asyncio.get_running_loop()
+        self.reset()
+        if self.mode == "watchdog":
+            self._install_watchdog()
+        else:
+            self._loop.slow_callback_duration = self.threshold
+            self._loop.set_debug(True)
+            self._listen("asyncio", logging.WARNING, self._on_asyncio_record)
+        self._listen("discord.gateway", logging.WARNING, self._on_gateway_record)
+        gc.callbacks.append(self._on_gc)
+        self._lag_task = self._loop.create_task(self._probe_lag(), name="loop-watch-lag")
+        return self
+
+    async def _probe_lag(self) -> None:
+        # How late a 20 ms timer fires: what any callback waits behind the others (a
+        # queue, not one slow callback), e.g. the gateway's heartbeat or a defer.
+        loop = asyncio.get_running_loop()
+        while True:
+            planned = loop.time() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            self.lags.append(max(0.0, loop.time() - planned))
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # The collector runs inside whatever callback allocated: a long pass is a blocked
+        # loop that no stack shows. Timed apart, by generation.
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+            return
+        took = time.perf_counter() - self._gc_began
+        generation = int(info.get("generation", 0))
+        self.gc_passes[generation] = self.gc_passes.get(generation, 0) + 1
+        self.gc_max_s = max(self.gc_max_s, took)
+        self.gc_total_s += took
+        if took >= self.threshold / 2:
+            self.gc_slow += 1
+
+    def reset(self) -> None:
+        """Forget what was counted (after a warm-up)."""
+        self.slow = 0
+        self.slow_cpu = 0
+        self.slowest_s = 0.0
+        self.slowest_cpu_s: float | None = None
+        self.slowest = ""
+        self.gateway_warnings = 0
+        self.gateway_first = ""
+        self.lags: list[float] = []
+        self.gc_passes: dict[int, int] = {}
+        self.gc_max_s = 0.0
+        self.gc_total_s = 0.0
+        self.gc_slow = 0
+
+    def stop(self) -> None:
+        """Uninstall (the counts stay)."""
+        if self._original_run is not None:
+            asyncio.events.Handle._run = self._original_run  # type: ignore[method-assign]
+            self._original_run = None
+        if self.mode == "debug" and self._loop is not None:
+            self._loop.set_debug(False)
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            self._lag_task = None
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        for logger, handler in self._handlers:
+            logger.removeHandler(handler)
+        self._handlers.clear()
+
+    def figures(self) -> dict[str, Any]:
+        """The JSON keys: ``slow_callbacks``, ``slowest_callback_ms``, ``slowest_callback``,
+        ``loop_check`` (which way), ``gateway_warnings``."""
+        return {
+            "loop_check": self.mode,
+            "slow_callbacks": self.slow,
+            "slowest_callback_ms": round(self.slowest_s * 1000, 1),
+            "slowest_callback": self.slowest[:300],
+            # Wall time includes the loop thread being descheduled (a shared machine); the
+            # loop thread's own CPU in the callback says how much of it was work.
+            "slow_callbacks_cpu": self.slow_cpu if self.mode == "watchdog" else None,
+            "slowest_callback_cpu_ms": (
+                None if self.slowest_cpu_s is None else round(self.slowest_cpu_s * 1000, 1)
+            ),
+            "gateway_warnings": self.gateway_warnings,
+            "gateway_warning_first": self.gateway_first[:200],
+            "loop_lag_p50_ms": _pct_ms(self.lags, 0.5),
+            "loop_lag_p99_ms": _pct_ms(self.lags, 0.99),
+            "loop_lag_max_ms": _pct_ms(self.lags, 1.0),
+            "gc_max_ms": round(self.gc_max_s * 1000, 1),
+            "gc_total_ms": round(self.gc_total_s * 1000, 1),
+            "gc_over_50ms": self.gc_slow,
+            "gc_full_passes": self.gc_passes.get(2, 0),
+        }
+
+    def _record(self, seconds: float, what: Any, cpu: float | None = None) -> None:
+        if seconds >= self.threshold:
+            self.slow += 1
+            if cpu is not None and cpu >= self.threshold:
+                self.slow_cpu += 1
+            if callable(what):
+                what = what()
+            log.warning(
+                "slow callback %.0f ms (loop thread CPU %s ms): %s",
+                seconds * 1000,
+                "?" if cpu is None else f"{cpu * 1000:.0f}",
+                what,
+            )
+        if seconds > self.slowest_s:
+            self.slowest_s = seconds
+            self.slowest_cpu_s = cpu
+            self.slowest = what() if callable(what) else str(what)
+
+    def _install_watchdog(self) -> None:
+        original = asyncio.events.Handle._run
+        self._original_run = original
+        watch = self
+        clock = time.perf_counter
+
+        cpu_clock = time.thread_time
+
+        def _run(handle: asyncio.Handle) -> None:
+            began = clock()
+            began_cpu = cpu_clock()
+            watch._running_since = began
+            try:
+                original(handle)
+            finally:
+                watch._running_since = 0.0
+                took = clock() - began
+                if took > watch.slowest_s or took >= watch.threshold:
+                    cpu = cpu_clock() - began_cpu
+                    watch._record(took, lambda: describe_handle(handle), cpu=cpu)
+
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+        if os.environ.get("BENCH_SLOW_STACKS"):
+            self._start_sampler()
+
+    def _start_sampler(self) -> None:
+        """Diagnosis (``BENCH_SLOW_STACKS=1``): a thread that logs the loop thread's stack
+        when one callback has run for over ``threshold`` (the figures do not need it)."""
+        import traceback
+
+        loop_thread = threading.get_ident()
+        self._running_since = 0.0
+
+        def sample() -> None:
+            seen = 0.0
+            while self._original_run is not None:
+                time.sleep(self.threshold / 4)
+                since = self._running_since
+                if since and since != seen and time.perf_counter() - since > self.threshold * 0.8:
+                    seen = since
+                    frame = sys._current_frames().get(loop_thread)
+                    if frame is not None:
+                        stack = "".join(traceback.format_stack(frame)[-14:])
+                        log.warning(
+                            "loop busy %.0f ms in:\n%s", (time.perf_counter() - since) * 1000, stack
+                        )
+
+        threading.Thread(target=sample, daemon=True, name="loop-watch-sampler").start()
+
+    def _listen(self, name: str, level: int, on_record: Any) -> None:
+        logger = logging.getLogger(name)
+        handler = _CallbackHandler(on_record)
+        handler.setLevel(level)
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > level:
+            logger.setLevel(level)
+        self._handlers.append((logger, handler))
+
+    def _on_asyncio_record(self, record: logging.LogRecord) -> None:
+        if record.msg == "Executing %s took %.3f seconds" and isinstance(record.args, tuple):
+            what, took = record.args
+            self._record(float(took), str(what))
+
+    def _on_gateway_record(self, record: logging.LogRecord) -> None:
+        self.gateway_warnings += 1
+        if not self.gateway_first:
+            self.gateway_first = record.getMessage()
+
+
+def _pct_ms(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+
+def describe_handle(handle: asyncio.Handle) -> str:
+    """What a callback was: for a task's step the task and its coroutine (and where it
+    waits now), else the handle's repr."""
+    callback = getattr(handle, "_callback", None)
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        name = getattr(coro, "__qualname__", type(coro).__name__)
+        inner = coro
+        while getattr(getattr(inner, "cr_await", None), "cr_frame", None) is not None:
+            inner = inner.cr_await  # type: ignore[union-attr]
+        frame = getattr(inner, "cr_frame", None)
+        where = f" waiting at {frame.f_code.co_filename}:{frame.f_lineno}" if frame else ""
+        return f"Task {owner.get_name()} coro={name}{where}"
+    return repr(handle)
+
+
+class _CallbackHandler(logging.Handler):
+    def __init__(self, on_record: Any) -> None:
+        super().__init__()
+        self._on_record = on_record
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._on_record(record)

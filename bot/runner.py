@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.memory import freeze_startup_heap
 from bot.scheduler import start_scheduler
 from bot.web.server import build_http_app, start_http
 from bot.wiring import build_core
@@ -107,6 +108,7 @@ async def run_service(settings: Settings, *, adapters: list[str], roles: set[str
             await core.worker.start(exclusive=core.exclusive_worker)
         if "scheduler" in roles:
             stoppers.append(await start_scheduler(core))
+        freeze_startup_heap()  # full collections under load walk only what came since
         await stop.wait()
         log.info("shutting down")
         await core.worker.stop(grace=settings.shutdown_grace_seconds)

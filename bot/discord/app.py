@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
+import discord.gateway
 import yarl
-from discord.gateway import DiscordWebSocket
+from discord.gateway import DiscordWebSocket, KeepAliveHandler
 from discord.http import Route
 
 from bot.discord.client import ImagebotBot
@@ -127,18 +129,59 @@ def parse_shard_ids(text: str, count: int | None) -> list[int] | None:
     return ids
 
 
-def _point_at(api_url: str | None) -> Callable[[], None]:
-    """Send REST calls (interaction callbacks and follow-ups too) to ``api_url``.
+class StampedKeepAlive(KeepAliveHandler):
+    """discord.py's heartbeat thread, with the send time stamped when the heartbeat is
+    handed to the event loop.
 
-    discord.py keeps the base URL and the gateway on classes, for the whole process;
-    the returned function puts back what was there."""
+    discord.py stamps it in the heartbeat thread once the send has completed. When the
+    process is busy, the loop thread can read Discord's ACK before that thread runs
+    again (it needs the GIL back), and the ACK is then measured from the *previous*
+    heartbeat: a false "Can't keep up, websocket is 41.3s behind" (one heartbeat
+    interval) and a latency of 41 s, with the gateway on time."""
+
+    def get_payload(self) -> dict[str, Any]:
+        """The heartbeat, stamped as sent now."""
+        self._last_send = time.perf_counter()
+        return super().get_payload()
+
+
+def _yielding(
+    poll_event: Callable[[DiscordWebSocket], Awaitable[None]],
+) -> Callable[[DiscordWebSocket], Awaitable[None]]:
+    """discord.py's gateway reader, giving the loop a turn after each event.
+
+    Frames already received are read without a pause: a burst of 500 interactions was
+    parsed whole (a quarter of a second and more) before the first handler could send
+    its defer. One turn per event lets each handler defer while the rest are read."""
+
+    async def poll(ws: DiscordWebSocket) -> None:
+        await poll_event(ws)
+        await asyncio.sleep(0)
+
+    poll.yields = True  # type: ignore[attr-defined]
+    return poll
+
+
+def _point_at(api_url: str | None) -> Callable[[], None]:
+    """Send REST calls (interaction callbacks and follow-ups too) to ``api_url``, and
+    measure heartbeats with :class:`StampedKeepAlive`.
+
+    discord.py keeps the base URL, the gateway and the heartbeat class in classes and
+    modules, for the whole process; the returned function puts back what was there."""
     base, gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    keep_alive = discord.gateway.KeepAliveHandler
+    poll_event = DiscordWebSocket.poll_event
     if api_url:
         Route.BASE = api_url.rstrip("/")
+    discord.gateway.KeepAliveHandler = StampedKeepAlive  # type: ignore[misc]
+    if not getattr(poll_event, "yields", False):
+        DiscordWebSocket.poll_event = _yielding(poll_event)  # type: ignore[method-assign,assignment]
 
     def restore() -> None:
         Route.BASE = base
         DiscordWebSocket.DEFAULT_GATEWAY = gateway
+        discord.gateway.KeepAliveHandler = keep_alive  # type: ignore[misc]
+        DiscordWebSocket.poll_event = poll_event  # type: ignore[method-assign]
 
     return restore
 

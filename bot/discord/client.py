@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import errors, render, views
+from bot.discord import errors, render, respond, views
 from bot.discord.cogs import all_cogs
 from bot.discord.notifier import DiscordNotifier
 from bot.discord.premium import PremiumCog
@@ -75,6 +75,7 @@ class ImagebotBot(commands.AutoShardedBot):
         self.guild_id = guild_id
         self.serve_commands = serve_commands
         self.notifier = DiscordNotifier(self, core.files, gallery=core.gallery_access.enabled)
+        self.acks = respond.AcksFirst()
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:

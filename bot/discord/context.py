@@ -41,31 +41,64 @@ LANGUAGE_LOOKUP_SECONDS = 0.5
 """How long the stored language may take before Discord's locale is used instead: an
 interaction must be acknowledged within 3 seconds, and a busy database must not eat them."""
 
+DEFERS_FIRST = "defers_first"
+"""Key of a command's ``extras``: its handler defers before anything else, so its user's
+stored language is looked up once it is deferred, not before (``respond.defer``)."""
 
-async def use_language_of(core: Any, interaction: discord.Interaction) -> str:
-    """Answer this interaction in its user's language (their ``/settings language``
-    choice, else Discord's ``locale``, else the default) for the rest of its handling."""
+_LOOKUP = "language_lookup"  # interaction.extras: (core, actor) of a lookup not begun
+
+
+def begin_language(core: Any, interaction: discord.Interaction) -> None:
+    """Answer in Discord's ``locale`` (or the default) for now, without asking the
+    database: :func:`settle_language`, called once the interaction is deferred, looks up
+    the user's own choice."""
     actor = actor_of(interaction)
-    lookup = asyncio.ensure_future(core.users.language(actor))
-    done, _ = await asyncio.wait({lookup}, timeout=LANGUAGE_LOOKUP_SECONDS)
-    if done:
-        lang = lookup.result()
-    else:
-        # A burst on a busy database: Discord's locale now, rather than a late answer. The
-        # lookup is left to finish (cancelling it would wait for the database as well) and
-        # fills the language cache for the next interaction.
-        _pending.add(lookup)
-        lookup.add_done_callback(_settled)
-        lang = core.users.platform_language(actor)
+    interaction.extras[_LOOKUP] = (core, actor)
+    set_language(core.users.platform_language(actor))
+
+
+async def settle_language(interaction: discord.Interaction) -> str:
+    """Look up the language :func:`begin_language` put off and answer in it from now on
+    (waiting :data:`LANGUAGE_LOOKUP_SECONDS` at most); the current language when nothing
+    was put off.
+
+    One lookup per user at a time: a burst of commands asks the database once per
+    person, not once per command. A lookup still running at the deadline (a burst on a
+    busy database) is not cancelled (that would wait for the database as well): it fills
+    the language cache for the next interaction, and Discord's locale stays for this one."""
+    pending = interaction.extras.pop(_LOOKUP, None)
+    if pending is None:
+        return str(current_language())
+    core, actor = pending
+    fallback = core.users.platform_language(actor)
+    loop = asyncio.get_running_loop()
+    key = (id(core), actor.platform, actor.user_id)
+    lookup = _inflight.get(key)
+    if lookup is None or lookup.get_loop() is not loop:
+        lookup = asyncio.ensure_future(core.users.language(actor))
+        _inflight[key] = lookup
+        lookup.add_done_callback(lambda done: _settled(key, done))
+    if not lookup.done():
+        await asyncio.wait({lookup}, timeout=LANGUAGE_LOOKUP_SECONDS)
+    failed = not lookup.done() or lookup.cancelled() or lookup.exception() is not None
+    lang = fallback if failed else lookup.result()
     set_language(lang)
     return str(lang)
 
 
-_pending: set[asyncio.Future[str]] = set()
+async def use_language_of(core: Any, interaction: discord.Interaction) -> str:
+    """Answer this interaction in its user's language (their ``/settings language``
+    choice, else Discord's ``locale``, else the default) for the rest of its handling."""
+    begin_language(core, interaction)
+    return await settle_language(interaction)
 
 
-def _settled(lookup: asyncio.Future[str]) -> None:
-    _pending.discard(lookup)
+_inflight: dict[tuple[int, str, str], asyncio.Future[str]] = {}
+
+
+def _settled(key: tuple[int, str, str], lookup: asyncio.Future[str]) -> None:
+    if _inflight.get(key) is lookup:
+        del _inflight[key]
     if not lookup.cancelled() and lookup.exception() is not None:
         log.warning("language lookup failed: %s", type(lookup.exception()).__name__)
 

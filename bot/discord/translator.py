@@ -65,6 +65,16 @@ class LocalisedTree(app_commands.CommandTree[Any]):
     """The command tree: every command runs in its user's language."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Set the language of this interaction (the check itself always passes)."""
-        await context.use_language_of(self.client.core, interaction)
+        """Set the language of this interaction (the check itself always passes). A
+        command that defers first does not wait for it: the defer settles it
+        (``respond.defer``), so no database call comes before Discord's acknowledgement."""
+        command = interaction.command
+        extras = getattr(command, "extras", None) or {}
+        if extras.get(context.DEFERS_FIRST):
+            acks = getattr(self.client, "acks", None)
+            if acks is not None:
+                acks.arrived(interaction)
+            context.begin_language(self.client.core, interaction)
+        else:
+            await context.use_language_of(self.client.core, interaction)
         return True

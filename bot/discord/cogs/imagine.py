@@ -87,7 +87,9 @@ class ImagineCog(BaseCog):
         """Undo :meth:`cog_load`."""
         self.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
 
-    @app_commands.command(name="imagine", description=d("cmd.imagine"))
+    @app_commands.command(
+        name="imagine", description=d("cmd.imagine"), extras={context.DEFERS_FIRST: True}
+    )
     @app_commands.describe(
         prompt=d("opt.imagine.prompt"),
         image1=d("opt.imagine.image1"),
@@ -122,7 +124,9 @@ class ImagineCog(BaseCog):
             private=private,
         )
 
-    @app_commands.command(name="edit", description=d("cmd.edit"))
+    @app_commands.command(
+        name="edit", description=d("cmd.edit"), extras={context.DEFERS_FIRST: True}
+    )
     @app_commands.describe(
         prompt=d("opt.edit.prompt"),
         image1=d("opt.edit.image1"),
