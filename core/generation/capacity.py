@@ -102,6 +102,25 @@ class RateSignal:
         )
 
 
+def _refill_floor(signal: RateSignal) -> float | None:
+    """The lowest refill rate (calls a second) one answer's headers allow, or None.
+
+    OpenAI's ``reset`` is the time until the bucket is full again, so the rate is
+    ``(limit - tokens) / reset``; but ``remaining`` is the whole tokens left (``tokens <
+    remaining + 1``) and a reset of a second or more comes rounded up to whole seconds
+    (below one, in milliseconds). Reading them as exact under- or over-estimates the rate
+    by up to a sixth (a 60-a-minute limit read as 50 to 70): ``(limit - remaining - 1) /
+    reset`` is a bound the true rate is never below. The lane keeps the highest bound seen,
+    which an empty bucket (remaining 0, reset ≈ limit / rate) makes tight."""
+    if signal.limit is None or signal.remaining is None or not signal.reset_s:
+        return None
+    used = signal.limit - signal.remaining - 1
+    if used < 1:
+        return None
+    whole_seconds = signal.reset_s >= 1 and signal.reset_s == int(signal.reset_s)
+    return used / (signal.reset_s if whole_seconds else signal.reset_s + 0.0005)
+
+
 @dataclass
 class _Lane:
     """One provider key and model."""
@@ -116,7 +135,8 @@ class _Lane:
     finished: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     call_s: float | None = None
     refill_per_s: float | None = None
-    """Learned from ``(limit - remaining) / reset``; else ``limit / window``."""
+    """The highest refill rate the headers prove (:func:`_refill_floor`), since the last
+    429; never below ``limit / window``."""
 
 
 @dataclass
@@ -269,7 +289,7 @@ class ProviderCapacity:
 
     def _per_s(self, lane: _Lane) -> float:
         assert lane.limit is not None
-        return lane.refill_per_s or lane.limit / self.window
+        return max(lane.refill_per_s or 0.0, lane.limit / self.window)
 
     def _refill(self, lane: _Lane, now: float) -> None:
         if lane.limit is None:
@@ -447,15 +467,11 @@ class ProviderCapacity:
                 lane.cap = max(lane.cap, float(min(self.ceiling, signal.limit)))
             lane.limit = signal.limit
             self._refill(lane, now)
-            if (
-                signal.remaining is not None
-                and signal.reset_s
-                and signal.remaining < signal.limit - 1
-            ):
-                # OpenAI's reset is the time until the bucket is full again.
-                seen = (signal.limit - signal.remaining) / signal.reset_s
-                old = lane.refill_per_s
-                lane.refill_per_s = seen if old is None else 0.7 * old + 0.3 * seen
+            floor = _refill_floor(signal)
+            if signal.status == 429:
+                lane.refill_per_s = floor  # it paced too fast: learn the rate again
+            elif floor is not None and (lane.refill_per_s is None or floor > lane.refill_per_s):
+                lane.refill_per_s = floor
         if signal.remaining is not None and lane.limit is not None:
             # The count is as of when the provider took the request. Ageing it by the call's
             # time was tried (remaining + elapsed x rate): with a refill rate estimated from

@@ -164,3 +164,25 @@ async def test_eta_follows_the_measured_rate() -> None:
     eta = cap.eta(KEY, 40)
     assert eta is not None
     assert 50 <= eta <= 65  # 20 s of call + about 40 places at one a second
+
+
+def test_the_refill_rate_is_a_bound_the_rounded_headers_prove() -> None:
+    # A 60-image bucket refilling ten a second, as its headers say it: whole tokens left,
+    # the reset rounded up to whole seconds (milliseconds below one).
+    cap = ProviderCapacity(ceiling=64, initial=64, clock=Tick())
+    lane = cap.lane(KEY)
+    cap.observe(KEY, RateSignal(200, limit=60, remaining=59, reset_s=0.06))
+    assert lane.refill_per_s is None  # one call used: the headers prove nothing
+    cap.observe(KEY, RateSignal(200, limit=60, remaining=35, reset_s=3.0))  # 2.43 s, up
+    assert lane.refill_per_s == pytest.approx(24 / 3)  # 8: below 10, never above
+    cap.observe(KEY, RateSignal(200, limit=60, remaining=0, reset_s=6.0))  # 5.93 s, up
+    assert lane.refill_per_s == pytest.approx(59 / 6)  # the empty bucket makes it tight
+    cap.observe(KEY, RateSignal(200, limit=60, remaining=40, reset_s=2.0))
+    assert lane.refill_per_s == pytest.approx(59 / 6)  # the highest bound stays
+    cap.observe(KEY, RateSignal(429, limit=60, remaining=0, reset_s=7.0, retry_after_s=0.1))
+    assert lane.refill_per_s == pytest.approx(59 / 7)  # a 429: learnt again from it
+    # Never below what the limit per window allows (60 a minute: one a second).
+    slow = ProviderCapacity(ceiling=64, initial=64, clock=Tick())
+    slow.observe(KEY, RateSignal(200, limit=60, remaining=57, reset_s=3.0))
+    assert slow.lane(KEY).refill_per_s == pytest.approx(2 / 3)
+    assert slow.rate(KEY) == 1.0
