@@ -274,16 +274,30 @@ class ProviderCapacity:
 
     def eta(self, key: str, position: int) -> float | None:
         """Seconds until a job at queue ``position`` (1 = next) is finished, or None while
-        the lane has no measurement yet."""
+        the lane has no measurement yet.
+
+        With a known limit the job starts once ``position`` tokens have come: now if the
+        bucket holds them, else after ``(position - tokens) / refill rate`` (a lane
+        paused by a 429 first waits out the pause), and once a place in flight is free
+        (``limit`` calls end every call time); it ends a call time later. Without a known
+        limit, the measured finishing rate stands for both."""
         lane = self.lane(key)
-        rate = self.rate(key)
-        if rate is None or lane.call_s is None:
+        if lane.call_s is None:
             return None
-        free = max(0, self.limit(key) - lane.in_flight)
-        if lane.limit is not None:
-            self._refill(lane, self._clock())
-            free = min(free, max(0, math.floor(lane.tokens)))
-        return lane.call_s + max(0, position - free) / rate
+        now = self._clock()
+        places = self.limit(key)
+        free = max(0, places - lane.in_flight)
+        by_places = max(0, position - free) * lane.call_s / places
+        if lane.limit is None:
+            rate = self.rate(key)
+            if rate is None:
+                return None
+            return lane.call_s + max(0, position - free) / rate
+        self._refill(lane, now)
+        tokens = max(0.0, lane.tokens)
+        by_tokens = max(0.0, position - tokens) / self._per_s(lane)
+        paused = max(0.0, lane.paused_until - now)
+        return lane.call_s + max(by_places, paused + by_tokens)
 
     # --- waiting and running --------------------------------------------------------------------
 

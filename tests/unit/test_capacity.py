@@ -145,7 +145,7 @@ async def test_waiters_wake_when_a_call_ends() -> None:
     assert permit.key == KEY
 
 
-async def test_eta_follows_the_measured_rate() -> None:
+async def test_eta_of_a_busy_lane_at_its_limit() -> None:
     clock = Tick()
     cap = ProviderCapacity(ceiling=64, initial=64, clock=clock)
     assert cap.eta(KEY, 5) is None  # nothing measured: no promise
@@ -186,3 +186,32 @@ def test_the_refill_rate_is_a_bound_the_rounded_headers_prove() -> None:
     slow.observe(KEY, RateSignal(200, limit=60, remaining=57, reset_s=3.0))
     assert slow.lane(KEY).refill_per_s == pytest.approx(2 / 3)
     assert slow.rate(KEY) == 1.0
+
+
+async def test_eta_counts_the_tokens_in_the_bucket_then_the_refill() -> None:
+    clock = Tick()
+    cap = ProviderCapacity(ceiling=64, initial=64, clock=clock)
+    cap.observe(KEY, RateSignal(200, limit=60, remaining=60))  # one a second, 60 at once
+    first = await cap.acquire(KEY)
+    first.started, first.ok = clock.now - 20.0, True
+    cap.release(first)  # calls take 20 s
+    assert cap.eta(KEY, 1) == pytest.approx(20.0)
+    assert cap.eta(KEY, 59) == pytest.approx(20.0)  # the bucket holds 59: all start now
+    assert cap.eta(KEY, 70) == pytest.approx(20.0 + 11)  # 11 beyond it, one a second
+    held = [await cap.acquire(KEY) for _ in range(59)]  # the bucket is empty
+    assert len(held) == 59
+    assert cap.eta(KEY, 1) == pytest.approx(21.0)
+    assert cap.eta(KEY, 10) == pytest.approx(30.0)
+    clock.now += 5.0  # five tokens back
+    assert cap.eta(KEY, 5) == pytest.approx(20.0)
+    assert cap.eta(KEY, 15) == pytest.approx(30.0)
+    # A 429 pauses the lane: the pause comes first, then the refill.
+    cap.observe(KEY, RateSignal(429, retry_after_s=3.0))
+    assert cap.eta(KEY, 2) == pytest.approx(20.0 + 3.0 + 2.0)
+    # No limit known: the measured finishing rate (here none yet: the modelled one).
+    bare = ProviderCapacity(ceiling=4, initial=4, clock=clock)
+    call = await bare.acquire(KEY)
+    call.started, call.ok = clock.now - 2.0, True
+    bare.release(call)
+    assert bare.eta(KEY, 4) == pytest.approx(2.0)  # four places free
+    assert bare.eta(KEY, 8) == pytest.approx(2.0 + 2.0)  # 4 beyond: 4 places, 2 s a call
