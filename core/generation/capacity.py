@@ -16,8 +16,9 @@
 
 The provider reports what it saw through :func:`report_response` (called by the HTTP
 client's response hook for every attempt, retries included); the calling task's lane is
-found through a context variable that :meth:`ProviderCapacity.slot` sets. The measured
-finishing rate and call time of each lane give the queue's ETA (:meth:`eta`).
+found through a context variable that :meth:`ProviderCapacity.slot` sets. The queue's ETA
+(:meth:`eta`) comes from the bucket's tokens, its refill rate and the call time of the
+lane (the measured finishing rate while the limit is unknown).
 """
 
 from __future__ import annotations
